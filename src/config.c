@@ -1,0 +1,525 @@
+/*
+ * config: the INI file.  Every key is declared once in `params` with its
+ * type, default and whether a reload may change it; defaults go through the
+ * same parsers as the file, so a default can never be invalid unnoticed.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "slotd.h"
+
+struct param;
+typedef int (*param_parser)(const struct param *, const char *,
+    struct config *, char *, size_t);
+
+struct param {
+	const char	*section;
+	const char	*key;
+	param_parser	 parse;
+	const char	*defval;
+	int		 reloadable;
+	size_t		 offset;
+	long		 min;
+	long		 max;
+	const char	*help;
+};
+
+#define FIELD(p, c, type)	((type *)((char *)(c) + (p)->offset))
+
+static int	parse_string(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_int(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_listen(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_log_level(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_timezone(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_days(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_hours(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_breaks(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	parse_days_off(const struct param *, const char *,
+		    struct config *, char *, size_t);
+
+#define P(sec, key, fn, def, rel, field, lo, hi, help)			\
+	{ sec, key, fn, def, rel, offsetof(struct config, field), lo, hi, help }
+
+static const struct param params[] = {
+	P("server", "listen", parse_listen, "127.0.0.1:8080", 0, listen, 3, 255,
+	    "address:port to serve HTTP on"),
+	P("server", "workers", parse_int, "0", 1, workers, 0, 256,
+	    "worker processes; 0 means one per CPU"),
+	P("server", "shm_name", parse_string, "/slotd", 0, shm_name, 2, 200,
+	    "name of the POSIX shared-memory segment"),
+	P("server", "max_slots", parse_int, "262144", 0, max_slots, 16,
+	    1 << 28, "capacity of the shared slot table"),
+	P("server", "log_level", parse_log_level, "info", 1, log_level, 0, 0,
+	    "error, warn, info or debug"),
+	P("database", "conninfo", parse_string, "", 0, conninfo, 0, 4096,
+	    "libpq connection string; empty uses PG* variables"),
+	P("database", "pool_size", parse_int, "4", 1, pool_size, 1, 64,
+	    "database connections per worker"),
+	P("schedule", "timezone", parse_timezone, "UTC", 1, timezone, 1, 127,
+	    "IANA time zone of the schedule"),
+	P("schedule", "days", parse_days, "mon-fri", 1, days, 0, 0,
+	    "open weekdays: mon-fri, mon,wed,fri, ..."),
+	P("schedule", "hours", parse_hours, "09:00-18:00", 1, hours, 0, 0,
+	    "opening hours HH:MM-HH:MM"),
+	P("schedule", "slot_minutes", parse_int, "30", 1, slot_minutes, 5,
+	    24 * 60, "length of one slot"),
+	P("schedule", "capacity", parse_int, "1", 1, capacity, 1, 100000,
+	    "seats per generated slot"),
+	P("schedule", "max_slots_per_appointment", parse_int, "1", 1,
+	    max_slots_per_appointment, 1, 5,
+	    "consecutive slots one appointment may book"),
+	P("schedule", "breaks", parse_breaks, "", 1, breaks, 0, 0,
+	    "closed periods, HH:MM-HH:MM, comma separated"),
+	P("schedule", "days_off", parse_days_off, "", 1, days_off, 0, 0,
+	    "closed dates, YYYY-MM-DD, comma separated"),
+	P("schedule", "horizon_days", parse_int, "60", 1, horizon_days, 1,
+	    3660, "days ahead for which slots exist"),
+	P("holds", "ttl_seconds", parse_int, "300", 1, hold_ttl_seconds, 10,
+	    86400, "how long a hold keeps its seats"),
+};
+#define NPARAMS	(sizeof(params) / sizeof(params[0]))
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+parse_string(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	char **field = FIELD(p, c, char *);
+	size_t len = strlen(v);
+
+	if ((long)len < p->min || (long)len > p->max)
+		return fail(err, errlen, "length must be %ld..%ld", p->min,
+		    p->max);
+	free(*field);
+	*field = xstrdup(v);
+	return 0;
+}
+
+static int
+parse_long(const char *v, long min, long max, long *out)
+{
+	char *end;
+	long n;
+
+	if (*v == '\0' || (!isdigit((unsigned char)*v) && *v != '-'))
+		return -1;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int
+parse_int(const struct param *p, const char *v, struct config *c, char *err,
+    size_t errlen)
+{
+	long n;
+
+	if (parse_long(v, p->min, p->max, &n) == -1)
+		return fail(err, errlen, "'%s' is not an integer in %ld..%ld",
+		    v, p->min, p->max);
+	*FIELD(p, c, int) = (int)n;
+	return 0;
+}
+
+static int
+parse_listen(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	const char *colon = strrchr(v, ':'), *host = v;
+	size_t hostlen;
+	long port;
+
+	if (colon == NULL || parse_long(colon + 1, 1, 65535, &port) == -1)
+		return fail(err, errlen, "'%s' is not address:port", v);
+	hostlen = (size_t)(colon - v);
+	if (hostlen >= 2 && v[0] == '[' && v[hostlen - 1] == ']') {
+		host++;
+		hostlen -= 2;
+	}
+	if (hostlen == 0 || hostlen >= sizeof(c->listen_host))
+		return fail(err, errlen, "'%s' has no usable address", v);
+	memcpy(c->listen_host, host, hostlen);
+	c->listen_host[hostlen] = '\0';
+	snprintf(c->listen_port, sizeof(c->listen_port), "%ld", port);
+	return parse_string(p, v, c, err, errlen);
+}
+
+static int
+parse_log_level(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	if (log_level_parse(v, FIELD(p, c, enum log_level)) == -1)
+		return fail(err, errlen,
+		    "'%s' is not one of error, warn, info, debug", v);
+	return 0;
+}
+
+static int
+parse_timezone(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	if (!tz_valid_name(v))
+		return fail(err, errlen, "'%s' is not a known IANA time zone",
+		    v);
+	return parse_string(p, v, c, err, errlen);
+}
+
+static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu",
+    "fri", "sat" };
+
+static int
+day_index(const char *s, size_t len)
+{
+	int i;
+
+	if (len != 3)
+		return -1;
+	for (i = 0; i < 7; i++)
+		if (strncasecmp(s, day_names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/* Split v on commas into trimmed items; fn(item, len) for each. */
+static int
+for_each_item(const char *v, int (*fn)(const char *, size_t, void *),
+    void *arg)
+{
+	const char *item = v, *end;
+	size_t len;
+
+	while (*item != '\0') {
+		while (*item == ' ' || *item == '\t')
+			item++;
+		end = strchr(item, ',');
+		len = end != NULL ? (size_t)(end - item) : strlen(item);
+		while (len > 0 && (item[len - 1] == ' ' ||
+		    item[len - 1] == '\t'))
+			len--;
+		if (fn(item, len, arg) == -1)
+			return -1;
+		if (end == NULL)
+			break;
+		item = end + 1;
+		if (*item == '\0')
+			return fn(item, 0, arg);
+	}
+	return 0;
+}
+
+static int
+day_item(const char *s, size_t len, void *arg)
+{
+	unsigned *days = arg;
+	const char *dash = memchr(s, '-', len);
+	int a, b;
+
+	if (dash == NULL) {
+		if ((a = day_index(s, len)) == -1)
+			return -1;
+		*days |= 1u << a;
+		return 0;
+	}
+	a = day_index(s, (size_t)(dash - s));
+	b = day_index(dash + 1, len - (size_t)(dash - s) - 1);
+	if (a == -1 || b == -1)
+		return -1;
+	for (;;) {		/* a range may wrap: sat-sun */
+		*days |= 1u << a;
+		if (a == b)
+			break;
+		a = (a + 1) % 7;
+	}
+	return 0;
+}
+
+static int
+parse_days(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	unsigned days = 0;
+
+	if (for_each_item(v, day_item, &days) == -1 || days == 0)
+		return fail(err, errlen,
+		    "'%s' is not a list of days like mon-fri or mon,wed,fri",
+		    v);
+	*FIELD(p, c, unsigned) = days;
+	return 0;
+}
+
+/* HH:MM into minutes; 24:00 is allowed as an end. */
+static int
+parse_clock(const char *s, size_t len, int *minutes)
+{
+	int h, m;
+
+	if (len != 5 || s[2] != ':' || !isdigit((unsigned char)s[0]) ||
+	    !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[3]) ||
+	    !isdigit((unsigned char)s[4]))
+		return -1;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && m != 0))
+		return -1;
+	*minutes = h * 60 + m;
+	return 0;
+}
+
+static int
+parse_range(const char *s, size_t len, struct time_range *r)
+{
+	if (len != 11 || s[5] != '-' || parse_clock(s, 5, &r->start) == -1 ||
+	    parse_clock(s + 6, 5, &r->end) == -1 || r->end <= r->start)
+		return -1;
+	return 0;
+}
+
+static int
+parse_hours(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	if (parse_range(v, strlen(v), FIELD(p, c, struct time_range)) == -1)
+		return fail(err, errlen,
+		    "'%s' is not an opening time range like 09:00-18:00", v);
+	return 0;
+}
+
+static int
+break_item(const char *s, size_t len, void *arg)
+{
+	struct config *c = arg;
+
+	if (c->nbreaks == SLOTD_MAX_BREAKS ||
+	    parse_range(s, len, &c->breaks[c->nbreaks]) == -1)
+		return -1;
+	c->nbreaks++;
+	return 0;
+}
+
+static int
+parse_breaks(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	(void)p;
+	c->nbreaks = 0;
+	if (*v != '\0' && for_each_item(v, break_item, c) == -1)
+		return fail(err, errlen, "'%s' is not a list of at most %d "
+		    "ranges like 12:00-13:00", v, SLOTD_MAX_BREAKS);
+	return 0;
+}
+
+static int
+date_item(const char *s, size_t len, void *arg)
+{
+	struct config *c = arg;
+	int64_t day;
+
+	if (tz_parse_date(s, len, &day) == -1)
+		return -1;
+	c->days_off = xreallocarray(c->days_off, (size_t)c->ndays_off + 1,
+	    sizeof(*c->days_off));
+	c->days_off[c->ndays_off++] = day;
+	return 0;
+}
+
+static int
+parse_days_off(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	(void)p;
+	free(c->days_off);
+	c->days_off = NULL;
+	c->ndays_off = 0;
+	if (*v != '\0' && for_each_item(v, date_item, c) == -1)
+		return fail(err, errlen,
+		    "'%s' is not a list of dates like 2026-12-25", v);
+	qsort(c->days_off, (size_t)c->ndays_off, sizeof(*c->days_off),
+	    tz_cmp_days);
+	return 0;
+}
+
+/* ---- loading ---- */
+
+struct load_state {
+	struct config	*conf;
+	unsigned char	 seen[NPARAMS];
+	char		 err[512];
+};
+
+static const struct param *
+param_find(const char *section, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NPARAMS; i++)
+		if (strcmp(params[i].section, section) == 0 &&
+		    strcmp(params[i].key, key) == 0)
+			return &params[i];
+	return NULL;
+}
+
+static int
+config_ini_line(void *user, const char *section, const char *key,
+    const char *value)
+{
+	struct load_state *st = user;
+	const struct param *p;
+	char why[384];
+
+	if (st->err[0] != '\0')
+		return 1;	/* report the first error only */
+	if ((p = param_find(section, key)) == NULL) {
+		snprintf(st->err, sizeof(st->err), "[%s] %s: unknown key",
+		    section, key);
+		return 0;
+	}
+	if (st->seen[p - params]++) {
+		snprintf(st->err, sizeof(st->err), "[%s] %s: set twice",
+		    section, key);
+		return 0;
+	}
+	if (p->parse(p, value, st->conf, why, sizeof(why)) == -1) {
+		snprintf(st->err, sizeof(st->err), "[%s] %s: %s", section, key,
+		    why);
+		return 0;
+	}
+	return 1;
+}
+
+/* Rules that tie several keys together. */
+static int
+config_check(struct config *c, char *err, size_t errlen)
+{
+	int open = c->hours.end - c->hours.start, i, j;
+
+	if (open % c->slot_minutes != 0)
+		return fail(err, errlen, "[schedule] slot_minutes: %d does not "
+		    "divide the %d open minutes of hours", c->slot_minutes,
+		    open);
+	for (i = 0; i < c->nbreaks; i++) {
+		if (c->breaks[i].start < c->hours.start ||
+		    c->breaks[i].end > c->hours.end)
+			return fail(err, errlen, "[schedule] breaks: break %d "
+			    "lies outside hours", i + 1);
+		for (j = 0; j < i; j++)
+			if (c->breaks[i].start < c->breaks[j].end &&
+			    c->breaks[j].start < c->breaks[i].end)
+				return fail(err, errlen, "[schedule] breaks: "
+				    "breaks %d and %d overlap", j + 1, i + 1);
+	}
+	return 0;
+}
+
+/* Parse path into a new config; NULL with err set ("FILE:LINE: [s] key:
+ * why") on any problem. */
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct load_state st;
+	struct config *c = xcalloc(1, sizeof(*c));
+	char why[384];
+	size_t i;
+	int line;
+
+	for (i = 0; i < NPARAMS; i++) {
+		if (params[i].parse(&params[i], params[i].defval, c, why,
+		    sizeof(why)) == -1)
+			fatalx("default of [%s] %s: %s", params[i].section,
+			    params[i].key, why);
+	}
+	c->path = xstrdup(path);
+	memset(&st, 0, sizeof(st));
+	st.conf = c;
+	line = ini_parse(path, config_ini_line, &st);
+	if (line == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		goto bad;
+	}
+	if (line == -2) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto bad;
+	}
+	if (line > 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+		    st.err[0] != '\0' ? st.err : "syntax error");
+		goto bad;
+	}
+	if (config_check(c, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		goto bad;
+	}
+	if (c->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c->workers = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+	}
+	return c;
+bad:
+	config_free(c);
+	return NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < NPARAMS; i++)
+		if (params[i].parse == parse_string ||
+		    params[i].parse == parse_listen ||
+		    params[i].parse == parse_timezone)
+			free(*FIELD(&params[i], c, char *));
+	free(c->days_off);
+	free(c->path);
+	free(c);
+}
+
+/* The declared keys, for documentation checks. */
+size_t
+config_param_count(void)
+{
+	return NPARAMS;
+}
+
+void
+config_param_name(size_t i, const char **section, const char **key)
+{
+	*section = params[i].section;
+	*key = params[i].key;
+}

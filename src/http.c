@@ -1,0 +1,222 @@
+/*
+ * http: helpers every route shares: methods, content negotiation, problem
+ * details (RFC 9457), conditional requests and strict query strings.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <sys/queue.h>
+
+#include <event2/keyvalq_struct.h>
+
+#include "slotd.h"
+
+static const struct {
+	const char	*code;
+	const char	*title;
+} problem_titles[] = {
+	{ "bad-request", "Bad request" },
+	{ "invalid-date", "Invalid date" },
+	{ "invalid-field", "Invalid field" },
+	{ "unknown-field", "Unknown field" },
+	{ "invalid-json", "Invalid JSON" },
+	{ "unsupported-media-type", "Unsupported media type" },
+	{ "payload-too-large", "Payload too large" },
+	{ "uri-too-long", "URI too long" },
+	{ "headers-too-large", "Request headers too large" },
+	{ "not-found", "Not found" },
+	{ "slot-not-found", "Slot not found" },
+	{ "slot-full", "Slot is full" },
+	{ "method-not-allowed", "Method not allowed" },
+	{ "unavailable", "Service unavailable" },
+	{ "internal", "Internal error" },
+};
+
+static const struct {
+	int		 bit;
+	const char	*name;
+} method_names[] = {
+	{ HTTP_GET, "GET" }, { HTTP_HEAD, "HEAD" }, { HTTP_POST, "POST" },
+	{ HTTP_PUT, "PUT" }, { HTTP_DELETE, "DELETE" },
+	{ HTTP_PATCH, "PATCH" }, { HTTP_OPTIONS, "OPTIONS" },
+};
+
+int
+http_method(struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+		return HTTP_GET;
+	case EVHTTP_REQ_HEAD:
+		return HTTP_HEAD;
+	case EVHTTP_REQ_POST:
+		return HTTP_POST;
+	case EVHTTP_REQ_PUT:
+		return HTTP_PUT;
+	case EVHTTP_REQ_DELETE:
+		return HTTP_DELETE;
+	case EVHTTP_REQ_PATCH:
+		return HTTP_PATCH;
+	case EVHTTP_REQ_OPTIONS:
+		return HTTP_OPTIONS;
+	default:
+		return 0;
+	}
+}
+
+/* Does one media range of Accept name type with a non-zero q? */
+static int
+accept_has(const char *accept, const char *type)
+{
+	size_t tlen = strlen(type), n;
+	const char *p = accept, *params, *q;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		n = strcspn(p, ",");
+		params = memchr(p, ';', n);
+		if (strncasecmp(p, type, tlen) == 0 && (p + tlen == params ||
+		    p + tlen == p + n || p[tlen] == ' ')) {
+			q = params != NULL ? strstr(params, "q=") : NULL;
+			if (q == NULL || q >= p + n || strtod(q + 2, NULL) > 0)
+				return 1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+int
+http_wants_msgpack(struct evhttp_request *req)
+{
+	const char *accept = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Accept");
+
+	return accept != NULL && (accept_has(accept, "application/msgpack") ||
+	    accept_has(accept, "application/x-msgpack"));
+}
+
+void
+http_send(struct evhttp_request *req, int status, const char *content_type,
+    struct evbuffer *body)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+	if (content_type != NULL)
+		evhttp_add_header(out, "Content-Type", content_type);
+	evhttp_send_reply(req, status, NULL, body);
+}
+
+static const char *
+problem_title(const char *code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(problem_titles) / sizeof(problem_titles[0]);
+	    i++)
+		if (strcmp(problem_titles[i].code, code) == 0)
+			return problem_titles[i].title;
+	return "Error";
+}
+
+/* Answer with an application/problem+json body carrying a stable code. */
+void
+http_problem(struct evhttp_request *req, int status, const char *code,
+    const char *fmt, ...)
+{
+	struct evbuffer *body = evbuffer_new();
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	evbuffer_add_printf(body, "{\"type\":\"/problems/%s\",\"title\":", code);
+	emit_json_string(body, problem_title(code), strlen(problem_title(code)));
+	evbuffer_add_printf(body, ",\"status\":%d,\"detail\":", status);
+	emit_json_string(body, detail, strlen(detail));
+	evbuffer_add_printf(body, ",\"code\":\"%s\"}", code);
+	if (status == 503)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", "1");
+	http_send(req, status, "application/problem+json", body);
+	evbuffer_free(body);
+}
+
+void
+http_method_not_allowed(struct evhttp_request *req, int allowed)
+{
+	char allow[64];
+	size_t i, n = 0;
+
+	allow[0] = '\0';
+	for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
+		if ((allowed & method_names[i].bit) == 0)
+			continue;
+		n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s",
+		    n ? ", " : "", method_names[i].name);
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	http_problem(req, 405, "method-not-allowed", "allowed: %s", allow);
+}
+
+/* If-None-Match: "*" or a list of (possibly weak) tags; weak comparison. */
+int
+http_etag_matches(struct evhttp_request *req, const char *etag)
+{
+	const char *inm = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "If-None-Match"), *p;
+	size_t len = strlen(etag), n;
+
+	if (inm == NULL)
+		return 0;
+	for (p = inm; *p != '\0';) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		n = strcspn(p, ", \t");
+		if (n == len && memcmp(p, etag, len) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* Decode the query string into q; -1 when it is malformed. */
+int
+http_query(struct evhttp_request *req, struct evkeyvalq *q)
+{
+	const char *query = evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req));
+
+	TAILQ_INIT(q);
+	if (query == NULL)
+		return 0;
+	return evhttp_parse_query_str(query, q);
+}
+
+/* A decimal id in 1..INT64_MAX with no sign, spaces or leading zeros. */
+int
+http_parse_id(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (*s < '1' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,305 @@
+/*
+ * master: owns the listening socket and the shared slot table, forks the
+ * syncer and the workers, and from then on only handles signals and
+ * children: it does no HTTP and no SQL.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "slotd.h"
+
+#define MASTER_STOP_TIMEOUT	10	/* seconds before SIGKILL */
+#define MASTER_BACKOFF_MAX_MS	10000
+#define MASTER_STABLE_SECONDS	10	/* a child living this long resets
+					   its backoff */
+
+struct master;
+
+struct child {
+	struct master	*master;
+	pid_t		 pid;
+	int		 index;		/* worker number, or -1: syncer */
+	time_t		 started;
+	int		 backoff_ms;
+	struct event	*ev_respawn;
+};
+
+struct master {
+	struct config		*conf;
+	struct slot_table	*table;
+	struct event_base	*base;
+	int			 listen_fd;
+	struct child		*children;	/* [0] syncer, then workers */
+	int			 nchildren;
+	int			 stopping;
+	struct event		*ev_kill;
+	struct event		*ev_signals[4];
+};
+
+/* Bind the configured address; the socket is shared by every worker. */
+int
+master_listen(const struct config *conf)
+{
+	struct addrinfo hints, *res, *ai;
+	int fd = -1, on = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(conf->listen_host, conf->listen_port, &hints,
+	    &res)) != 0) {
+		log_warnx("listen %s: %s", conf->listen, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 1024) == 0)
+			break;
+		log_warn("listen %s", conf->listen);
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* In the child: forget the master's signal handling, die with it. */
+static void
+master_child_setup(pid_t parent)
+{
+	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl");
+	if (getppid() != parent)
+		_exit(1);
+}
+
+static void
+master_spawn(struct master *m, struct child *c)
+{
+	pid_t pid, parent = getpid();
+	int rc;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return;
+	}
+	if (pid == 0) {
+		master_child_setup(parent);
+		if (c->index < 0) {
+			close(m->listen_fd);
+			rc = syncer_main(m->conf, m->table);
+		} else
+			rc = worker_main(m->conf, m->table, m->listen_fd,
+			    c->index);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	c->pid = pid;
+	c->started = time(NULL);
+	if (c->index < 0)
+		log_debug("syncer started, pid %d", (int)pid);
+	else
+		log_debug("worker %d started, pid %d", c->index, (int)pid);
+}
+
+static void
+master_respawn(evutil_socket_t fd, short what, void *arg)
+{
+	struct child *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->master->stopping && c->pid == 0)
+		master_spawn(c->master, c);
+}
+
+static const char *
+child_name(const struct child *c, char *buf, size_t len)
+{
+	if (c->index < 0)
+		snprintf(buf, len, "syncer");
+	else
+		snprintf(buf, len, "worker %d", c->index);
+	return buf;
+}
+
+static void
+master_reaped(struct master *m, pid_t pid, int status)
+{
+	struct child *c = NULL;
+	struct timeval tv;
+	char name[32];
+	int i;
+
+	for (i = 0; i < m->nchildren; i++)
+		if (m->children[i].pid == pid)
+			c = &m->children[i];
+	if (c == NULL)
+		return;
+	c->pid = 0;
+	if (slot_table_release_dead(m->table, pid))
+		log_warnx("%s held the slot table lock; table repaired",
+		    child_name(c, name, sizeof(name)));
+	if (WIFSIGNALED(status))
+		log_warnx("%s (pid %d) killed by signal %d",
+		    child_name(c, name, sizeof(name)), (int)pid,
+		    WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0 || !m->stopping)
+		log_warnx("%s (pid %d) exited with status %d",
+		    child_name(c, name, sizeof(name)), (int)pid,
+		    WEXITSTATUS(status));
+	if (m->stopping)
+		return;
+	if (time(NULL) - c->started >= MASTER_STABLE_SECONDS)
+		c->backoff_ms = 0;
+	tv.tv_sec = c->backoff_ms / 1000;
+	tv.tv_usec = (c->backoff_ms % 1000) * 1000;
+	evtimer_add(c->ev_respawn, &tv);
+	c->backoff_ms = c->backoff_ms == 0 ? 100 : c->backoff_ms * 2;
+	if (c->backoff_ms > MASTER_BACKOFF_MAX_MS)
+		c->backoff_ms = MASTER_BACKOFF_MAX_MS;
+}
+
+static int
+master_alive(struct master *m)
+{
+	int i, n = 0;
+
+	for (i = 0; i < m->nchildren; i++)
+		n += m->children[i].pid != 0;
+	return n;
+}
+
+static void
+master_signal_children(struct master *m, int sig)
+{
+	int i;
+
+	for (i = 0; i < m->nchildren; i++)
+		if (m->children[i].pid != 0)
+			kill(m->children[i].pid, sig);
+}
+
+static void
+master_kill_stragglers(evutil_socket_t fd, short what, void *arg)
+{
+	struct master *m = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("children still running after %d s, killing them",
+	    MASTER_STOP_TIMEOUT);
+	master_signal_children(m, SIGKILL);
+}
+
+static void
+master_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct master *m = arg;
+	struct timeval tv = { MASTER_STOP_TIMEOUT, 0 };
+	int status, i;
+	pid_t pid;
+
+	(void)what;
+	switch (sig) {
+	case SIGCHLD:
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			master_reaped(m, pid, status);
+		break;
+	case SIGHUP:
+		log_warnx("SIGHUP: configuration reload is not supported; "
+		    "restart slotd to apply changes");
+		break;
+	default:
+		if (m->stopping)
+			break;
+		log_info("signal %d: stopping", (int)sig);
+		m->stopping = 1;
+		for (i = 0; i < m->nchildren; i++)
+			evtimer_del(m->children[i].ev_respawn);
+		master_signal_children(m, SIGTERM);
+		m->ev_kill = evtimer_new(m->base, master_kill_stragglers, m);
+		evtimer_add(m->ev_kill, &tv);
+		break;
+	}
+	if (m->stopping && master_alive(m) == 0)
+		event_base_loopexit(m->base, NULL);
+}
+
+int
+master_main(struct config *conf)
+{
+	int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
+	struct master m;
+	size_t i;
+
+	log_set_role("master");
+	memset(&m, 0, sizeof(m));
+	m.conf = conf;
+	signal(SIGPIPE, SIG_IGN);
+	if ((m.listen_fd = master_listen(conf)) == -1)
+		return 1;
+	if ((m.table = slot_table_create(conf->shm_name,
+	    (uint32_t)conf->max_slots)) == NULL) {
+		log_warn("shared memory %s", conf->shm_name);
+		return 1;
+	}
+	if ((m.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		m.ev_signals[i] = evsignal_new(m.base, sigs[i],
+		    master_on_signal, &m);
+		event_add(m.ev_signals[i], NULL);
+	}
+	m.nchildren = conf->workers + 1;
+	m.children = xcalloc((size_t)m.nchildren, sizeof(*m.children));
+	for (i = 0; i < (size_t)m.nchildren; i++) {
+		m.children[i].master = &m;
+		m.children[i].index = (int)i - 1;
+		m.children[i].ev_respawn = evtimer_new(m.base, master_respawn,
+		    &m.children[i]);
+		master_spawn(&m, &m.children[i]);
+	}
+	log_info("listening on %s with %d workers", conf->listen,
+	    conf->workers);
+	event_base_dispatch(m.base);
+
+	slot_table_unlink(conf->shm_name);
+	slot_table_close(m.table);
+	for (i = 0; i < (size_t)m.nchildren; i++)
+		event_free(m.children[i].ev_respawn);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		event_free(m.ev_signals[i]);
+	if (m.ev_kill != NULL)
+		event_free(m.ev_kill);
+	free(m.children);
+	close(m.listen_fd);
+	event_base_free(m.base);
+	log_info("stopped");
+	return 0;
+}

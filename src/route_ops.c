@@ -1,0 +1,40 @@
+/*
+ * route_ops: liveness and readiness for load balancers and systemd.
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "slotd.h"
+
+static void
+ops_ok(struct evhttp_request *req, const char *status)
+{
+	struct evbuffer *body = evbuffer_new();
+
+	evbuffer_add_printf(body, "{\"status\":\"%s\"}", status);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	http_send(req, 200, "application/json", body);
+	evbuffer_free(body);
+}
+
+void
+route_healthz(struct evhttp_request *req, struct worker_ctx *w)
+{
+	(void)w;
+	ops_ok(req, "ok");
+}
+
+/* Ready once the table is loaded and the syncer reaches the database. */
+void
+route_readyz(struct evhttp_request *req, struct worker_ctx *w)
+{
+	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED))
+		http_problem(req, 503, "unavailable",
+		    "the slot table is still loading");
+	else if (!slot_table_flag(w->table, SLOT_FLAG_DB_OK))
+		http_problem(req, 503, "unavailable",
+		    "the database cannot be reached");
+	else
+		ops_ok(req, "ready");
+}

@@ -1,0 +1,179 @@
+/*
+ * slotd: the private header, one section per source file.
+ */
+#ifndef SLOTD_H
+#define SLOTD_H
+
+#include "config.h"
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "slot_table.h"
+
+struct evbuffer;
+struct evhttp_request;
+struct event_base;
+struct evkeyvalq;
+
+#define SLOTD_MAX_BREAKS	16
+#define SECONDS_PER_DAY		86400
+
+/* log.c */
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO,
+    LOG_LEVEL_DEBUG };
+
+void	log_init(const char *role, enum log_level);
+void	log_set_role(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	log_set_level(enum log_level);
+int	log_level_parse(const char *, enum log_level *);
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+
+/* tz.c: dates and time zones (through the C library's zone database) */
+int	 tz_valid_name(const char *);
+int	 tz_use(const char *);
+int64_t	 tz_days_from_civil(int y, int m, int d);
+void	 tz_civil_from_days(int64_t days, int *y, int *m, int *d);
+int	 tz_weekday(int64_t days);		/* 0 = Sunday */
+int	 tz_cmp_days(const void *, const void *);
+int	 tz_parse_date(const char *, size_t, int64_t *days);
+int64_t	 tz_local_to_utc(int64_t days, int minute, int *exists);
+int64_t	 tz_day_start(int64_t days);
+int64_t	 tz_today(int64_t now);
+int	 tz_offset(int64_t t);
+size_t	 tz_format_rfc3339(int64_t t, char *buf, size_t len);
+void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
+
+/* config.c */
+struct time_range {
+	int	start;				/* minutes after midnight */
+	int	end;
+};
+
+struct config {
+	char		*path;
+	/* [server] */
+	char		*listen;
+	char		 listen_host[256];
+	char		 listen_port[8];
+	int		 workers;
+	char		*shm_name;
+	int		 max_slots;
+	enum log_level	 log_level;
+	/* [database] */
+	char		*conninfo;
+	int		 pool_size;
+	/* [schedule] */
+	char		*timezone;
+	unsigned	 days;			/* bit n: weekday n, 0 = Sunday */
+	struct time_range hours;
+	int		 slot_minutes;
+	int		 capacity;
+	int		 max_slots_per_appointment;
+	struct time_range breaks[SLOTD_MAX_BREAKS];
+	int		 nbreaks;
+	int64_t		*days_off;		/* sorted epoch days */
+	int		 ndays_off;
+	int		 horizon_days;
+	/* [holds] */
+	int		 hold_ttl_seconds;
+};
+
+struct config	*config_load(const char *path, char *err, size_t errlen);
+void		 config_free(struct config *);
+size_t		 config_param_count(void);
+void		 config_param_name(size_t, const char **, const char **);
+
+/* schedule.c: which slots the [schedule] section asks for */
+struct slot_span {
+	int64_t	start;
+	int64_t	end;
+};
+size_t	schedule_day(const struct config *, int64_t day,
+	    struct slot_span *out, size_t max);
+int	schedule_is_open_day(const struct config *, int64_t day);
+
+/* emit.c: one document writer for JSON and MessagePack */
+struct emit;
+struct emit	*emit_new(struct evbuffer *, int msgpack);
+void		 emit_free(struct emit *);
+void		 emit_map(struct emit *, size_t n);
+void		 emit_array(struct emit *, size_t n);
+void		 emit_end(struct emit *);
+void		 emit_key(struct emit *, const char *);
+void		 emit_str(struct emit *, const char *);
+void		 emit_strn(struct emit *, const char *, size_t);
+void		 emit_int(struct emit *, int64_t);
+void		 emit_bool(struct emit *, int);
+void		 emit_json_string(struct evbuffer *, const char *, size_t);
+
+/* http.c: request helpers shared by the routes */
+enum http_method_bit {
+	HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4, HTTP_PUT = 8,
+	HTTP_DELETE = 16, HTTP_PATCH = 32, HTTP_OPTIONS = 64
+};
+int	 http_method(struct evhttp_request *);
+int	 http_wants_msgpack(struct evhttp_request *);
+void	 http_problem(struct evhttp_request *, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	 http_send(struct evhttp_request *, int status,
+	    const char *content_type, struct evbuffer *);
+void	 http_method_not_allowed(struct evhttp_request *, int allowed);
+int	 http_etag_matches(struct evhttp_request *, const char *etag);
+int	 http_query(struct evhttp_request *, struct evkeyvalq *);
+int	 http_parse_id(const char *, int64_t *);
+
+/* worker.c */
+struct worker_ctx {
+	struct config		*conf;
+	struct slot_table	*table;
+	int			 index;
+	struct slot		*slots;		/* reusable range buffer */
+	size_t			 slots_cap;
+};
+int	worker_main(struct config *, struct slot_table *, int listen_fd,
+	    int index);
+
+/* route_slots.c */
+void	route_slots(struct evhttp_request *, struct worker_ctx *,
+	    const char *rest);
+
+/* route_ops.c */
+void	route_healthz(struct evhttp_request *, struct worker_ctx *);
+void	route_readyz(struct evhttp_request *, struct worker_ctx *);
+
+/* syncer.c */
+int	syncer_main(struct config *, struct slot_table *);
+
+/* master.c */
+int	master_main(struct config *);
+int	master_listen(const struct config *);
+
+/* migrate.c */
+struct migration {
+	const char	*name;
+	const char	*sql;
+};
+extern const struct migration	migrations[];
+extern const size_t		nmigrations;
+int	migrate_run(const struct config *);
+
+/* dump.c */
+int	dump_table(const struct config *, FILE *);
+
+#endif

@@ -1,0 +1,498 @@
+/*
+ * syncer: keeps the shared slot table equal to the slots rows.
+ *
+ * One non-blocking libpq connection, driven by libevent: LISTEN first, then
+ * a full load (rows not seen are dropped), then NOTIFY payloads applied by
+ * version.  It also materialises the [schedule] over the rolling horizon.
+ * Any error closes the connection; it reconnects with backoff and reloads.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "slotd.h"
+
+#define SYNCER_CHANNEL		"slotd_slots"
+#define SYNCER_BACKOFF_MIN_MS	100
+#define SYNCER_BACKOFF_MAX_MS	5000
+#define SYNCER_TICK_MS		1000
+
+enum syncer_state {
+	SYNCER_DOWN,		/* waiting to reconnect */
+	SYNCER_CONNECTING,
+	SYNCER_LISTENING,	/* LISTEN sent */
+	SYNCER_LOADING,		/* full load streaming */
+	SYNCER_GENERATING,	/* schedule insert sent */
+	SYNCER_IDLE		/* applying notifications */
+};
+
+struct syncer {
+	struct config		*conf;
+	struct slot_table	*table;
+	struct event_base	*base;
+	PGconn			*conn;
+	int			 fd;
+	struct event		*ev_io;
+	struct event		*ev_retry;
+	struct event		*ev_tick;
+	enum syncer_state	 state;
+	int			 backoff_ms;
+	int			 writing;	/* waiting for PQflush */
+	int64_t			 generated_day;	/* first day last generated */
+	int			 reload_wanted;
+	size_t			 loaded_rows;
+	size_t			 dropped_rows;	/* no room in the table */
+};
+
+static void	syncer_connect(struct syncer *);
+static void	syncer_io(evutil_socket_t, short, void *);
+
+static void
+syncer_watch(struct syncer *s, short what)
+{
+	if (s->ev_io != NULL && (event_get_fd(s->ev_io) != s->fd ||
+	    event_get_events(s->ev_io) != (what | EV_PERSIST))) {
+		event_free(s->ev_io);
+		s->ev_io = NULL;
+	}
+	if (s->ev_io == NULL) {
+		s->ev_io = event_new(s->base, s->fd, what | EV_PERSIST,
+		    syncer_io, s);
+		event_add(s->ev_io, NULL);
+	}
+}
+
+/* Drop the connection and try again after a growing, jittered delay. */
+static void
+syncer_fail(struct syncer *s, const char *what)
+{
+	struct timeval tv;
+	const char *msg;
+	int ms;
+
+	if (s->conn != NULL) {
+		msg = PQerrorMessage(s->conn);
+		log_warnx("%s: %.*s", what, (int)strcspn(msg, "\n"),
+		    *msg != '\0' ? msg : "connection lost");
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	if (s->ev_io != NULL) {
+		event_free(s->ev_io);
+		s->ev_io = NULL;
+	}
+	slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 0);
+	s->state = SYNCER_DOWN;
+	s->writing = 0;
+	ms = s->backoff_ms / 2 + rand() % (s->backoff_ms / 2 + 1);
+	s->backoff_ms *= 2;
+	if (s->backoff_ms > SYNCER_BACKOFF_MAX_MS)
+		s->backoff_ms = SYNCER_BACKOFF_MAX_MS;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->ev_retry, &tv);
+}
+
+/* Flush what libpq buffered; watch for writability until it is out. */
+static int
+syncer_flush(struct syncer *s)
+{
+	int r = PQflush(s->conn);
+
+	if (r == -1)
+		return -1;
+	s->writing = r == 1;
+	syncer_watch(s, s->writing ? EV_READ | EV_WRITE : EV_READ);
+	return 0;
+}
+
+static void
+syncer_send_listen(struct syncer *s)
+{
+	s->state = SYNCER_LISTENING;
+	if (!PQsendQuery(s->conn, "LISTEN " SYNCER_CHANNEL) ||
+	    syncer_flush(s) == -1)
+		syncer_fail(s, "LISTEN");
+}
+
+static void
+syncer_send_load(struct syncer *s)
+{
+	s->state = SYNCER_LOADING;
+	s->reload_wanted = 0;
+	s->loaded_rows = 0;
+	s->dropped_rows = 0;
+	slot_table_set_flag(s->table, SLOT_FLAG_RESYNC, 0);
+	slot_table_load_begin(s->table);
+	if (!PQsendQuery(s->conn, "SELECT id, calendar_id, "
+	    "floor(extract(epoch FROM start_at))::bigint, "
+	    "floor(extract(epoch FROM end_at))::bigint, "
+	    "capacity, booked, version FROM slots") ||
+	    !PQsetSingleRowMode(s->conn) || syncer_flush(s) == -1)
+		syncer_fail(s, "load");
+}
+
+static void
+array_append(struct evbuffer *b, int64_t v)
+{
+	evbuffer_add_printf(b, "%s%lld", evbuffer_get_length(b) > 1 ? "," : "",
+	    (long long)v);
+}
+
+/* Insert the schedule's slots for [today, today + horizon); existing and
+ * overlapping rows are left alone by the SQL function. */
+static void
+syncer_send_generate(struct syncer *s)
+{
+	struct evbuffer *starts = evbuffer_new(), *ends = evbuffer_new();
+	struct slot_span spans[24 * 60 / 5];
+	const char *values[3];
+	char capacity[16];
+	int64_t today, day;
+	size_t n, i;
+
+	tz_use(s->conf->timezone);
+	today = tz_today((int64_t)time(NULL));
+	evbuffer_add(starts, "{", 1);
+	evbuffer_add(ends, "{", 1);
+	for (day = today; day < today + s->conf->horizon_days; day++) {
+		n = schedule_day(s->conf, day, spans,
+		    sizeof(spans) / sizeof(spans[0]));
+		for (i = 0; i < n; i++) {
+			array_append(starts, spans[i].start);
+			array_append(ends, spans[i].end);
+		}
+	}
+	evbuffer_add(starts, "}", 2);
+	evbuffer_add(ends, "}", 2);
+	snprintf(capacity, sizeof(capacity), "%d", s->conf->capacity);
+	values[0] = (const char *)evbuffer_pullup(starts, -1);
+	values[1] = (const char *)evbuffer_pullup(ends, -1);
+	values[2] = capacity;
+	s->state = SYNCER_GENERATING;
+	s->generated_day = today;
+	if (!PQsendQueryParams(s->conn,
+	    "SELECT slotd_generate_slots($1::bigint[], $2::bigint[], $3::int)",
+	    3, NULL, values, NULL, NULL, 0) || syncer_flush(s) == -1)
+		syncer_fail(s, "schedule");
+	evbuffer_free(starts);
+	evbuffer_free(ends);
+}
+
+static int
+parse_i64(char **p, int64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(*p, &end, 10);
+	if (errno != 0 || end == *p || (*end != ',' && *end != '\0'))
+		return -1;
+	*p = *end == ',' ? end + 1 : end;
+	return 0;
+}
+
+/* Payloads: "u,id,calendar,start,end,capacity,booked,version",
+ * "d,id,version" and "r" (reload everything, after TRUNCATE). */
+static int
+syncer_apply_payload(struct syncer *s, char *payload)
+{
+	int64_t v[7];
+	struct slot sl;
+	char *p = payload + 2;
+	int i, want;
+
+	if (strcmp(payload, "r") == 0) {
+		s->reload_wanted = 1;
+		return 0;
+	}
+	if ((payload[0] != 'u' && payload[0] != 'd') || payload[1] != ',')
+		return -1;
+	want = payload[0] == 'u' ? 7 : 2;
+	for (i = 0; i < want; i++)
+		if (parse_i64(&p, &v[i]) == -1)
+			return -1;
+	if (*p != '\0')
+		return -1;
+	if (payload[0] == 'd') {
+		slot_table_remove(s->table, v[0]);
+		return 1;
+	}
+	sl.id = v[0];
+	sl.calendar_id = v[1];
+	sl.start = v[2];
+	sl.end = v[3];
+	sl.capacity = (int32_t)v[4];
+	sl.booked = (int32_t)v[5];
+	sl.version = v[6];
+	if (slot_table_apply(s->table, &sl) == SLOT_TABLE_FULL)
+		log_warnx("slot table full (max_slots = %d): slot %lld not "
+		    "cached", s->conf->max_slots, (long long)sl.id);
+	return 1;
+}
+
+static void
+syncer_drain_notifies(struct syncer *s)
+{
+	PGnotify *n;
+	int changed = 0;
+
+	while ((n = PQnotifies(s->conn)) != NULL) {
+		switch (syncer_apply_payload(s, n->extra)) {
+		case -1:
+			log_warnx("ignoring malformed notification '%.80s'",
+			    n->extra);
+			break;
+		case 1:
+			changed = 1;
+			break;
+		}
+		PQfreemem(n);
+	}
+	if (changed)
+		slot_table_publish(s->table);
+}
+
+static void
+syncer_apply_row(struct syncer *s, PGresult *res)
+{
+	struct slot sl;
+
+	sl.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	sl.calendar_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	sl.start = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	sl.end = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	sl.capacity = (int32_t)strtol(PQgetvalue(res, 0, 4), NULL, 10);
+	sl.booked = (int32_t)strtol(PQgetvalue(res, 0, 5), NULL, 10);
+	sl.version = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+	s->loaded_rows++;
+	if (slot_table_apply(s->table, &sl) == SLOT_TABLE_FULL)
+		s->dropped_rows++;
+}
+
+/* The current query finished; start whatever comes next. */
+static void
+syncer_query_done(struct syncer *s)
+{
+	size_t removed;
+
+	switch (s->state) {
+	case SYNCER_LISTENING:
+		syncer_send_load(s);
+		break;
+	case SYNCER_LOADING:
+		removed = slot_table_load_sweep(s->table);
+		if (s->dropped_rows > 0)
+			log_warnx("slot table full (max_slots = %d): %zu slots "
+			    "not cached; raise max_slots", s->conf->max_slots,
+			    s->dropped_rows);
+		if (!slot_table_flag(s->table, SLOT_FLAG_LOADED))
+			log_info("loaded %zu slots", s->loaded_rows);
+		else
+			log_info("resynced %zu slots, %zu removed",
+			    s->loaded_rows, removed);
+		slot_table_set_flag(s->table, SLOT_FLAG_LOADED, 1);
+		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
+		s->backoff_ms = SYNCER_BACKOFF_MIN_MS;
+		syncer_drain_notifies(s);
+		syncer_send_generate(s);
+		break;
+	case SYNCER_GENERATING:
+		s->state = SYNCER_IDLE;
+		syncer_drain_notifies(s);
+		if (s->reload_wanted)
+			syncer_send_load(s);
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+syncer_handle_result(struct syncer *s, PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	switch (st) {
+	case PGRES_SINGLE_TUPLE:
+		syncer_apply_row(s, res);
+		return 0;
+	case PGRES_TUPLES_OK:
+		if (s->state == SYNCER_GENERATING && PQntuples(res) == 1 &&
+		    strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+			log_info("schedule: %s new slots",
+			    PQgetvalue(res, 0, 0));
+		return 0;
+	case PGRES_COMMAND_OK:
+		return 0;
+	default:
+		log_warnx("query failed: %s", PQresultErrorMessage(res));
+		return -1;
+	}
+}
+
+static void
+syncer_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct syncer *s = arg;
+	PGresult *res;
+	int failed = 0;
+
+	(void)fd;
+	if (s->state == SYNCER_CONNECTING) {
+		syncer_connect(s);
+		return;
+	}
+	if ((what & EV_WRITE) && syncer_flush(s) == -1) {
+		syncer_fail(s, "send");
+		return;
+	}
+	if (!(what & EV_READ))
+		return;
+	if (!PQconsumeInput(s->conn)) {
+		syncer_fail(s, "receive");
+		return;
+	}
+	while (s->state != SYNCER_IDLE && !PQisBusy(s->conn)) {
+		if ((res = PQgetResult(s->conn)) == NULL) {
+			if (failed) {
+				syncer_fail(s, "query");
+				return;
+			}
+			syncer_query_done(s);
+			if (s->conn == NULL)
+				return;
+			continue;
+		}
+		if (syncer_handle_result(s, res) == -1)
+			failed = 1;
+		PQclear(res);
+	}
+	if (s->state == SYNCER_IDLE)
+		syncer_drain_notifies(s);
+	if (PQstatus(s->conn) == CONNECTION_BAD)
+		syncer_fail(s, "connection");
+}
+
+/* Start or continue PQconnectPoll; the socket may change between hosts. */
+static void
+syncer_connect(struct syncer *s)
+{
+	PostgresPollingStatusType st;
+
+	if (s->conn == NULL) {
+		s->conn = PQconnectStart(s->conf->conninfo);
+		if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) {
+			syncer_fail(s, "connect");
+			return;
+		}
+		s->state = SYNCER_CONNECTING;
+		st = PGRES_POLLING_WRITING;
+	} else
+		st = PQconnectPoll(s->conn);
+	s->fd = PQsocket(s->conn);
+	switch (st) {
+	case PGRES_POLLING_READING:
+		syncer_watch(s, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		syncer_watch(s, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		if (PQsetnonblocking(s->conn, 1) == -1) {
+			syncer_fail(s, "connect");
+			return;
+		}
+		log_info("connected to the database");
+		syncer_send_listen(s);
+		break;
+	default:
+		syncer_fail(s, "connect");
+		break;
+	}
+}
+
+static void
+syncer_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	syncer_connect(arg);
+}
+
+/* Once a second: reload when asked to, roll the horizon at midnight. */
+static void
+syncer_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct syncer *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state != SYNCER_IDLE)
+		return;
+	if (slot_table_flag(s->table, SLOT_FLAG_RESYNC) || s->reload_wanted) {
+		syncer_send_load(s);
+		return;
+	}
+	tz_use(s->conf->timezone);
+	if (tz_today((int64_t)time(NULL)) != s->generated_day)
+		syncer_send_generate(s);
+}
+
+static void
+syncer_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	event_base_loopexit(arg, NULL);
+}
+
+int
+syncer_main(struct config *conf, struct slot_table *table)
+{
+	struct timeval tick = { SYNCER_TICK_MS / 1000,
+	    (SYNCER_TICK_MS % 1000) * 1000 };
+	struct event *ev_term, *ev_int;
+	struct syncer s;
+
+	log_set_role("syncer");
+	if (tz_use(conf->timezone) == -1)
+		fatalx("time zone %s cannot be loaded", conf->timezone);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	memset(&s, 0, sizeof(s));
+	s.conf = conf;
+	s.table = table;
+	s.fd = -1;
+	s.generated_day = -1;
+	s.backoff_ms = SYNCER_BACKOFF_MIN_MS;
+	if ((s.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	s.ev_retry = evtimer_new(s.base, syncer_retry, &s);
+	s.ev_tick = event_new(s.base, -1, EV_PERSIST, syncer_tick, &s);
+	event_add(s.ev_tick, &tick);
+	ev_term = evsignal_new(s.base, SIGTERM, syncer_signal, s.base);
+	ev_int = evsignal_new(s.base, SIGINT, syncer_signal, s.base);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+
+	syncer_connect(&s);
+	event_base_dispatch(s.base);
+
+	if (s.conn != NULL)
+		PQfinish(s.conn);
+	if (s.ev_io != NULL)
+		event_free(s.ev_io);
+	event_free(s.ev_retry);
+	event_free(s.ev_tick);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_base_free(s.base);
+	return 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * Unit tests of schedule generation and the calendar helpers, including
+ * days on which the clocks change.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "slotd.h"
+
+static struct config
+demo(const char *zone)
+{
+	struct config c;
+
+	memset(&c, 0, sizeof(c));
+	c.timezone = (char *)zone;
+	c.days = 0x3e;
+	c.hours.start = 9 * 60;
+	c.hours.end = 18 * 60;
+	c.slot_minutes = 30;
+	c.breaks[0].start = 12 * 60;
+	c.breaks[0].end = 13 * 60;
+	c.nbreaks = 1;
+	cr_assert_eq(tz_use(zone), 0);
+	return c;
+}
+
+Test(tz, civil_round_trip_and_weekday)
+{
+	int64_t d;
+	int y, m, dd;
+
+	cr_assert_eq(tz_days_from_civil(1970, 1, 1), 0);
+	cr_assert_eq(tz_weekday(0), 4);				/* Thursday */
+	cr_assert_eq(tz_weekday(tz_days_from_civil(2026, 11, 24)), 2);
+	for (d = -1000; d < 100000; d += 37) {
+		tz_civil_from_days(d, &y, &m, &dd);
+		cr_assert_eq(tz_days_from_civil(y, m, dd), d);
+	}
+}
+
+Test(tz, strict_dates)
+{
+	int64_t d;
+
+	cr_assert_eq(tz_parse_date("2026-11-24", 10, &d), 0);
+	cr_assert_eq(d, tz_days_from_civil(2026, 11, 24));
+	cr_assert_eq(tz_parse_date("2028-02-29", 10, &d), 0);
+	cr_assert_eq(tz_parse_date("2026-02-29", 10, &d), -1);
+	cr_assert_eq(tz_parse_date("2026-02-30", 10, &d), -1);
+	cr_assert_eq(tz_parse_date("2026-1-5", 8, &d), -1);
+	cr_assert_eq(tz_parse_date("20261105", 8, &d), -1);
+	cr_assert_eq(tz_parse_date("2026-13-01", 10, &d), -1);
+	cr_assert_eq(tz_parse_date("2026-00-10", 10, &d), -1);
+	cr_assert_eq(tz_parse_date("2026-11-00", 10, &d), -1);
+	cr_assert_eq(tz_parse_date("2026-11-2x", 10, &d), -1);
+	cr_assert_eq(tz_parse_date("+026-11-24", 10, &d), -1);
+}
+
+Test(schedule, weekday_with_lunch_break)
+{
+	struct config c = demo("Asia/Singapore");
+	struct slot_span s[64];
+	int64_t day = tz_days_from_civil(2026, 11, 24);
+	char buf[40];
+	size_t n = schedule_day(&c, day, s, 64);
+
+	cr_assert_eq(n, 16);		/* 18 half hours less the lunch hour */
+	tz_format_rfc3339(s[0].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2026-11-24T09:00:00+08:00");
+	tz_format_rfc3339(s[5].end, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2026-11-24T12:00:00+08:00");
+	tz_format_rfc3339(s[6].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2026-11-24T13:00:00+08:00");
+	tz_format_rfc3339(s[15].end, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2026-11-24T18:00:00+08:00");
+}
+
+Test(schedule, closed_on_weekends_and_days_off)
+{
+	struct config c = demo("UTC");
+	int64_t off = tz_days_from_civil(2026, 12, 25);
+	struct slot_span s[64];
+
+	c.days_off = &off;
+	c.ndays_off = 1;
+	cr_assert_eq(schedule_day(&c, tz_days_from_civil(2026, 11, 28), s,
+	    64), 0);						/* Saturday */
+	cr_assert_eq(schedule_day(&c, off, s, 64), 0);
+	cr_assert_eq(schedule_day(&c, off - 1, s, 64), 16);
+}
+
+/* Europe/Berlin: 2027-03-28 02:00 jumps to 03:00; 2027-10-31 03:00
+ * falls back to 02:00. */
+Test(schedule, clock_changes)
+{
+	struct config c = demo("Europe/Berlin");
+	struct slot_span s[64];
+	char buf[40];
+	size_t n;
+
+	c.days = 0x7f;
+	c.hours.start = 0;
+	c.hours.end = 6 * 60;
+	c.nbreaks = 0;
+	c.slot_minutes = 60;
+	/* Spring: the 02:00-03:00 slot does not exist. */
+	n = schedule_day(&c, tz_days_from_civil(2027, 3, 28), s, 64);
+	cr_assert_eq(n, 5);
+	tz_format_rfc3339(s[2].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2027-03-28T03:00:00+02:00");
+	cr_assert_eq(s[1].end - s[1].start, 3600);
+	/* Autumn: every wall-clock hour yields one slot, in order. */
+	n = schedule_day(&c, tz_days_from_civil(2027, 10, 31), s, 64);
+	cr_assert_eq(n, 6);
+	tz_format_rfc3339(s[0].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2027-10-31T00:00:00+02:00");
+	tz_format_rfc3339(s[4].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2027-10-31T04:00:00+01:00");
+	/* Working hours on DST days keep their wall-clock times. */
+	c = demo("Europe/Berlin");
+	n = schedule_day(&c, tz_days_from_civil(2027, 3, 29), s, 64);
+	cr_assert_eq(n, 16);
+	tz_format_rfc3339(s[0].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2027-03-29T09:00:00+02:00");
+	n = schedule_day(&c, tz_days_from_civil(2027, 3, 26), s, 64);
+	tz_format_rfc3339(s[0].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2027-03-26T09:00:00+01:00");
+}
+
+Test(tz, day_boundaries)
+{
+	cr_assert_eq(tz_use("America/New_York"), 0);
+	/* 2026-11-01 has 25 hours in New York. */
+	cr_assert_eq(tz_day_start(tz_days_from_civil(2026, 11, 2)) -
+	    tz_day_start(tz_days_from_civil(2026, 11, 1)), 25 * 3600);
+	cr_assert_eq(tz_use("Nope/Nowhere"), -1);
+	cr_assert_eq(tz_valid_name("../etc"), 0);
+}

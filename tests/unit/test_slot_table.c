@@ -1,0 +1,401 @@
+/*
+ * Unit tests of the shared slot table.  The source is included so that the
+ * crash tests can stop a writer half-way through a write.
+ */
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "../../shm/slot_table.c"
+
+static char	name[64];
+
+static struct slot_table *
+fresh_table(uint32_t max)
+{
+	static int n;
+	struct slot_table *t;
+
+	snprintf(name, sizeof(name), "/slotd-test-%d-%d", (int)getpid(), n++);
+	t = slot_table_create(name, max);
+	cr_assert_not_null(t, "create %s", name);
+	return t;
+}
+
+static void
+drop_table(struct slot_table *t)
+{
+	slot_table_close(t);
+	slot_table_unlink(name);
+}
+
+static struct slot
+mkslot(int64_t id, int64_t start, int64_t version)
+{
+	struct slot s = { .id = id, .calendar_id = 1, .start = start,
+	    .end = start + 1800, .version = version, .capacity = 3,
+	    .booked = 0 };
+
+	return s;
+}
+
+Test(slot_table, insert_get_and_day_range_in_order)
+{
+	struct slot_table *t = fresh_table(64);
+	struct slot out[16], s;
+	size_t n;
+
+	/* Inserted out of order; the range comes back by start, then id. */
+	s = mkslot(3, 7200, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_INSERTED);
+	s = mkslot(1, 0, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_INSERTED);
+	s = mkslot(2, 3600, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_INSERTED);
+	s = mkslot(4, 86400, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_INSERTED);
+	slot_table_publish(t);
+
+	cr_assert_eq(slot_table_get(t, 2, &s), 0);
+	cr_assert_eq(s.start, 3600);
+	cr_assert_eq(slot_table_get(t, 99, &s), -1);
+
+	n = slot_table_range(t, 0, 86400, out, 16);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(out[0].id, 1);
+	cr_assert_eq(out[1].id, 2);
+	cr_assert_eq(out[2].id, 3);
+	n = slot_table_range(t, 3600, 86401, out, 16);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(out[2].id, 4);
+	/* Too small a buffer: the count says how many there are. */
+	cr_assert_eq(slot_table_range(t, 0, 1 << 30, out, 1), 4);
+	drop_table(t);
+}
+
+Test(slot_table, applies_only_newer_versions)
+{
+	struct slot_table *t = fresh_table(16);
+	struct slot s = mkslot(5, 0, 3), got;
+
+	slot_table_apply(t, &s);
+	s.booked = 2;
+	s.version = 2;
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_UNCHANGED);
+	s.version = 3;
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_UNCHANGED);
+	s.version = 4;
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_UPDATED);
+	slot_table_get(t, 5, &got);
+	cr_assert_eq(got.booked, 2);
+	cr_assert_eq(got.version, 4);
+	drop_table(t);
+}
+
+Test(slot_table, remove_and_reuse_after_publish)
+{
+	struct slot_table *t = fresh_table(16);
+	struct slot s, out[20];
+	int64_t id;
+
+	for (id = 1; id <= 16; id++) {
+		s = mkslot(id, id * 3600, 1);
+		cr_assert_eq(slot_table_apply(t, &s), SLOT_INSERTED);
+	}
+	s = mkslot(17, 0, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_TABLE_FULL);
+	cr_assert_eq(slot_table_remove(t, 4), 0);
+	cr_assert_eq(slot_table_remove(t, 4), -1);
+	cr_assert_eq(slot_table_get(t, 4, &s), -1);
+	/* The removed record is reusable only after the index moved on. */
+	s = mkslot(17, 0, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_TABLE_FULL);
+	slot_table_publish(t);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_INSERTED);
+	slot_table_publish(t);
+	cr_assert_eq(slot_table_range(t, 0, 1 << 30, out, 20), 16);
+	cr_assert_eq(out[0].id, 17);
+	for (id = 1; id <= 17; id++)
+		cr_assert_eq(slot_table_get(t, id, &s), id == 4 ? -1 : 0,
+		    "id %lld", (long long)id);
+	drop_table(t);
+}
+
+Test(slot_table, hash_survives_clustered_deletes)
+{
+	struct slot_table *t = fresh_table(4096);
+	struct slot s;
+	int64_t id;
+
+	for (id = 1; id <= 4000; id++) {
+		s = mkslot(id, id * 60, 1);
+		slot_table_apply(t, &s);
+	}
+	for (id = 1; id <= 4000; id += 3)
+		cr_assert_eq(slot_table_remove(t, id), 0);
+	for (id = 1; id <= 4000; id++)
+		cr_assert_eq(slot_table_get(t, id, &s),
+		    (id - 1) % 3 == 0 ? -1 : 0, "id %lld", (long long)id);
+	drop_table(t);
+}
+
+Test(slot_table, load_sweep_drops_rows_not_seen)
+{
+	struct slot_table *t = fresh_table(16);
+	struct slot s, out[4];
+
+	s = mkslot(1, 0, 1);
+	slot_table_apply(t, &s);
+	s = mkslot(2, 3600, 1);
+	slot_table_apply(t, &s);
+	slot_table_publish(t);
+
+	slot_table_load_begin(t);
+	s = mkslot(2, 3600, 1);		/* same version: still seen */
+	slot_table_apply(t, &s);
+	s = mkslot(3, 7200, 1);
+	slot_table_apply(t, &s);
+	cr_assert_eq(slot_table_load_sweep(t), 1);
+	cr_assert_eq(slot_table_get(t, 1, &s), -1);
+	cr_assert_eq(slot_table_range(t, 0, 1 << 30, out, 4), 2);
+	cr_assert_eq(out[0].id, 2);
+	cr_assert_eq(out[1].id, 3);
+	drop_table(t);
+}
+
+Test(slot_table, change_counters_move_per_hour)
+{
+	struct slot_table *t = fresh_table(16);
+	struct slot s = mkslot(1, 10 * 3600 + 60, 1);
+	uint64_t day, other;
+
+	slot_table_apply(t, &s);
+	day = slot_table_changes(t, 0, 86400);
+	other = slot_table_changes(t, 86400, 2 * 86400);
+	s.booked = 1;
+	s.version = 2;
+	slot_table_apply(t, &s);
+	cr_assert_gt(slot_table_changes(t, 0, 86400), day);
+	cr_assert_eq(slot_table_changes(t, 86400, 2 * 86400), other);
+	/* A slot moved to another day changes both days. */
+	day = slot_table_changes(t, 0, 86400);
+	s.start += 86400;
+	s.end += 86400;
+	s.version = 3;
+	slot_table_apply(t, &s);
+	cr_assert_gt(slot_table_changes(t, 0, 86400), day);
+	cr_assert_gt(slot_table_changes(t, 86400, 2 * 86400), other);
+	drop_table(t);
+}
+
+Test(slot_table, refuses_a_segment_whose_owner_lives)
+{
+	struct slot_table *t;
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	snprintf(name, sizeof(name), "/slotd-test-owner-%d", (int)getpid());
+	cr_assert_eq(pipe(ready), 0);
+	if ((pid = fork()) == 0) {
+		t = slot_table_create(name, 16);
+		(void)!write(ready[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	cr_assert_null(slot_table_create(name, 16));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* The owner is gone: its stale segment is replaced. */
+	t = slot_table_create(name, 16);
+	cr_assert_not_null(t);
+	slot_table_close(t);
+	slot_table_unlink(name);
+}
+
+/*
+ * Processes hammer one table.  Slots 1..STABLE always exist and each
+ * carries fields that must agree with its version, so a torn read shows;
+ * other slots come and go to churn the hash and the index.
+ */
+#define STABLE		200
+#define ROUNDS		20000
+
+static int
+consistent(const struct slot *s)
+{
+	return s->booked == (int32_t)(s->version % 4) &&
+	    s->end == s->start + 1800 + s->version % 7 &&
+	    s->start == s->id * 3600;
+}
+
+static void
+writer(struct slot_table *t, int which)
+{
+	struct slot s;
+	int64_t version, id;
+	int i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		id = 1 + (i * 2 + which) % STABLE;
+		slot_table_get(t, id, &s);
+		version = s.version + 1;
+		s.version = version;
+		s.booked = (int32_t)(version % 4);
+		s.end = s.start + 1800 + version % 7;
+		slot_table_apply(t, &s);
+	}
+}
+
+static void
+churner(struct slot_table *t)
+{
+	struct slot s;
+	int i;
+
+	for (i = 0; i < ROUNDS / 4; i++) {
+		s = mkslot(100000 + i, (STABLE + 1 + i % 50) * 3600, 7);
+		s.end = s.start + 1800;
+		s.booked = 3;
+		slot_table_apply(t, &s);
+		if (i % 8 == 7)
+			slot_table_publish(t);
+		if (i >= 20)
+			slot_table_remove(t, 100000 + i - 20);
+	}
+	slot_table_publish(t);
+}
+
+static int
+reader(struct slot_table *t)
+{
+	struct slot out[STABLE + 100], s;
+	size_t n, k, stable;
+	int i, bad = 0;
+
+	for (i = 0; i < ROUNDS / 10 && !bad; i++) {
+		n = slot_table_range(t, 0, INT64_MAX, out, STABLE + 100);
+		if (n > STABLE + 100)
+			return 1;
+		for (k = stable = 0; k < n; k++) {
+			if (k > 0 && out[k].start < out[k - 1].start)
+				bad = 1;
+			if (out[k].id <= STABLE) {
+				stable++;
+				if (!consistent(&out[k]))
+					bad = 1;
+			}
+		}
+		if (stable != STABLE)
+			bad = 1;
+		if (slot_table_get(t, 1 + i % STABLE, &s) == -1 ||
+		    !consistent(&s))
+			bad = 1;
+	}
+	return bad;
+}
+
+Test(slot_table, concurrent_writers_and_readers_see_no_torn_record,
+    .timeout = 120)
+{
+	struct slot_table *t = fresh_table(4096);
+	struct slot s;
+	pid_t pids[5];
+	int64_t id;
+	int i, status;
+
+	for (id = 1; id <= STABLE; id++) {
+		s = mkslot(id, id * 3600, 0);
+		s.end = s.start + 1800;
+		slot_table_apply(t, &s);
+	}
+	slot_table_publish(t);
+	for (i = 0; i < 5; i++) {
+		if ((pids[i] = fork()) == 0) {
+			if (i < 2)
+				writer(t, i);
+			else if (i == 2)
+				churner(t);
+			else
+				_exit(reader(t));
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 5; i++) {
+		cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "process %d failed (status %d)", i, status);
+	}
+	for (id = 1; id <= STABLE; id++) {
+		cr_assert_eq(slot_table_get(t, id, &s), 0);
+		cr_assert(consistent(&s));
+		cr_assert_eq(s.version, 2 * ROUNDS / STABLE);
+	}
+	drop_table(t);
+}
+
+/* A child takes the lock and dies half-way through writing a record. */
+static pid_t
+die_mid_write(struct slot_table *t, int64_t id)
+{
+	pid_t pid;
+	int64_t ri;
+
+	if ((pid = fork()) == 0) {
+		table_lock(t);
+		ri = hash_find(t, id);
+		STORE(&t->h->writing, (int32_t)ri);
+		STORE(&t->rec[ri].seq, LOAD(&t->rec[ri].seq) + 1);
+		STORE(&t->rec[ri].booked, 99);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	return pid;
+}
+
+Test(slot_table, writer_killed_mid_write_is_repaired_by_the_parent,
+    .timeout = 30)
+{
+	struct slot_table *t = fresh_table(16);
+	struct slot s = mkslot(1, 0, 5), out[4];
+	pid_t dead;
+
+	slot_table_apply(t, &s);
+	slot_table_publish(t);
+	dead = die_mid_write(t, 1);
+	cr_assert_eq(LOAD(&t->h->lock), (uint32_t)dead);
+	cr_assert_eq(slot_table_release_dead(t, dead), 1);
+	cr_assert_eq(slot_table_release_dead(t, dead), 0);
+	/* Readers are not wedged; the record takes the next version. */
+	cr_assert_eq(slot_table_get(t, 1, &s), 0);
+	cr_assert_eq(slot_table_range(t, 0, 86400, out, 4), 1);
+	cr_assert_eq(slot_table_flag(t, SLOT_FLAG_RESYNC), 1);
+	s = mkslot(1, 0, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_UPDATED);
+	cr_assert_eq(slot_table_get(t, 1, &s), 0);
+	cr_assert_eq(s.booked, 0);
+	drop_table(t);
+}
+
+Test(slot_table, writer_killed_holding_lock_is_detected_by_next_writer,
+    .timeout = 30)
+{
+	struct slot_table *t = fresh_table(16);
+	struct slot s = mkslot(1, 0, 5);
+
+	slot_table_apply(t, &s);
+	die_mid_write(t, 1);
+	/* No parent help: the next writer finds the owner dead. */
+	s = mkslot(2, 3600, 1);
+	cr_assert_eq(slot_table_apply(t, &s), SLOT_INSERTED);
+	slot_table_publish(t);
+	cr_assert_eq(slot_table_get(t, 2, &s), 0);
+	cr_assert_eq(slot_table_get(t, 1, &s), 0);
+	cr_assert_eq(LOAD(&t->h->lock), 0);
+	cr_assert_eq(LOAD(&t->h->repairs), 1);
+	drop_table(t);
+}
