@@ -293,20 +293,19 @@ syncer_query_done(struct syncer *s)
 			log_warnx("slot table full (max_slots = %d): %zu slots "
 			    "not cached; raise max_slots", s->conf->max_slots,
 			    s->dropped_rows);
-		if (!slot_table_flag(s->table, SLOT_FLAG_LOADED))
-			log_info("loaded %zu slots", s->loaded_rows);
-		else
-			log_info("resynced %zu slots, %zu removed",
-			    s->loaded_rows, removed);
-		slot_table_set_flag(s->table, SLOT_FLAG_LOADED, 1);
-		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
+		log_info("%s %zu slots, %zu removed",
+		    slot_table_flag(s->table, SLOT_FLAG_LOADED) ? "resynced" :
+		    "loaded", s->loaded_rows, removed);
 		s->backoff_ms = SYNCER_BACKOFF_MIN_MS;
 		syncer_drain_notifies(s);
 		syncer_send_generate(s);
 		break;
 	case SYNCER_GENERATING:
+		/* Our own inserts were notified before the result came. */
 		s->state = SYNCER_IDLE;
 		syncer_drain_notifies(s);
+		slot_table_set_flag(s->table, SLOT_FLAG_LOADED, 1);
+		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
 		if (s->reload_wanted)
 			syncer_send_load(s);
 		break;

@@ -1,0 +1,219 @@
+"""Test harness: a private PostgreSQL cluster and real slotd processes.
+
+PostgreSQL is initialised into a temporary folder and started on a free
+port (as the `postgres` user when the tests run as root, since initdb
+refuses root).  slotd is the binary under test, started with a generated
+configuration; every wait polls for a condition with a deadline.
+"""
+import http.client
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+SLOTD_BIN = os.environ.get("SLOTD_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "src", "slotd")
+
+
+def pg_bindir():
+    pg_config = os.environ.get("PG_CONFIG") or "pg_config"
+    return subprocess.run([pg_config, "--bindir"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
+    """Poll predicate until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException) as e:
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} "
+                         f"(last: {last!r})")
+
+
+class PgCluster:
+    """A throwaway PostgreSQL server."""
+
+    def __init__(self):
+        self.bindir = pg_bindir()
+        self.root = tempfile.mkdtemp(prefix="slotd-pg-")
+        self.data = os.path.join(self.root, "data")
+        self.port = free_port()
+        self.user = None
+        if os.geteuid() == 0:
+            self.user = "postgres"
+            pw = pwd.getpwnam(self.user)
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            os.chmod(self.root, 0o755)
+        self._run(["initdb", "-D", self.data, "-U", "postgres",
+                   "--auth=trust", "-E", "UTF8", "--locale=C",
+                   "--no-sync"])
+        self.start()
+
+    def _run(self, argv, **kw):
+        argv = [os.path.join(self.bindir, argv[0])] + argv[1:]
+        if self.user:
+            argv = ["runuser", "-u", self.user, "--"] + argv
+        return subprocess.run(argv, check=True, capture_output=True,
+                              text=True, **kw)
+
+    def start(self):
+        self._run(["pg_ctl", "-D", self.data, "-w", "-t", "60",
+                   "-l", os.path.join(self.root, "postgres.log"),
+                   "-o", f"-p {self.port} -k {self.root} "
+                   "-c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c max_connections=200", "start"])
+
+    def stop(self, mode="fast"):
+        self._run(["pg_ctl", "-D", self.data, "-w", "-m", mode, "stop"])
+
+    def destroy(self):
+        try:
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def conninfo(self, db, user="postgres"):
+        return (f"host=127.0.0.1 port={self.port} user={user} dbname={db} "
+                "connect_timeout=5")
+
+    def psql(self, db, sql, check=True):
+        """Run SQL; returns the rows as lists of strings."""
+        r = subprocess.run(
+            [os.path.join(self.bindir, "psql"), "-X", "-A", "-t", "-q",
+             "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+             "-p", str(self.port), "-U", "postgres", "-d", db, "-c", sql],
+            capture_output=True, text=True)
+        if check and r.returncode != 0:
+            raise AssertionError(f"psql failed: {r.stderr}")
+        return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+    def create_db(self, name):
+        self.psql("postgres", f'CREATE DATABASE "{name}"')
+        return name
+
+
+DEMO_SCHEDULE = {
+    "timezone": "Asia/Singapore",
+    "days": "mon-fri",
+    "hours": "09:00-18:00",
+    "slot_minutes": "30",
+    "capacity": "3",
+    "breaks": "12:00-13:00",
+    "horizon_days": "30",
+}
+
+
+class Slotd:
+    """One slotd instance (master, syncer, workers) on its own port."""
+
+    counter = 0
+
+    def __init__(self, pg, db, schedule=None, workers=2, extra=None,
+                 conninfo=None, migrate=True, wait_ready=True):
+        Slotd.counter += 1
+        self.dir = tempfile.mkdtemp(prefix="slotd-")
+        self.port = free_port()
+        self.shm = f"/slotd-test-{os.getpid()}-{Slotd.counter}"
+        self.conf = os.path.join(self.dir, "slotd.conf")
+        self.log = os.path.join(self.dir, "slotd.log")
+        sched = dict(DEMO_SCHEDULE)
+        sched.update(schedule or {})
+        sections = {
+            "server": {"listen": f"127.0.0.1:{self.port}",
+                       "workers": str(workers), "shm_name": self.shm,
+                       "max_slots": "65536"},
+            "database": {"conninfo": conninfo or pg.conninfo(db)},
+            "schedule": sched,
+        }
+        for sec, kv in (extra or {}).items():
+            sections.setdefault(sec, {}).update(kv)
+        with open(self.conf, "w") as f:
+            for sec, kv in sections.items():
+                f.write(f"[{sec}]\n")
+                for k, v in kv.items():
+                    f.write(f"{k} = {v}\n")
+        if migrate:
+            r = self.command("migrate")
+            assert r.returncode == 0, r.stderr
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([SLOTD_BIN, "-c", self.conf],
+                                     stdout=self.logf, stderr=self.logf)
+        if wait_ready:
+            self.wait_ready()
+
+    def command(self, *args):
+        return subprocess.run([SLOTD_BIN, "-c", self.conf, *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def wait_ready(self, timeout=20):
+        wait_for(lambda: self.proc.poll() is None and
+                 self.get("/readyz")[0] == 200, timeout=timeout,
+                 what=f"slotd ready (log: {self.log_text()[-2000:]})")
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            conn.close()
+
+    def get(self, path, headers=None):
+        status, hdrs, data = self.request("GET", path, headers=headers)
+        return status, hdrs, data
+
+    def get_json(self, path, headers=None):
+        status, hdrs, data = self.get(path, headers)
+        return status, hdrs, json.loads(data) if data else None
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("slotd did not stop on SIGTERM")
+        self.logf.close()
+        return self.proc.returncode
+
+    def destroy(self):
+        code = self.stop()
+        log = self.log_text()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        assert code == 0, f"slotd exited with {code}: {log[-3000:]}"
+        assert "runtime error" not in log and "Sanitizer" not in log, log
+
+
+def slot_rows(pg, db, where="true"):
+    return pg.psql(db, "SELECT id, capacity, booked, version FROM slots "
+                   f"WHERE {where} ORDER BY start_at")
