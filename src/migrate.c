@@ -76,7 +76,10 @@ rollback:
 int
 migrate_run(const struct config *conf)
 {
-	PGconn *conn = PQconnectdb(conf->conninfo);
+	static const char *const keys[] = { "dbname",
+	    "fallback_application_name", NULL };
+	const char *values[] = { conf->conninfo, "slotd migrate", NULL };
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
 	size_t i;
 	int rc = -1, n = 0, done;
 

@@ -386,8 +386,12 @@ syncer_connect(struct syncer *s)
 {
 	PostgresPollingStatusType st;
 
+	static const char *const keys[] = { "dbname",
+	    "fallback_application_name", NULL };
+	const char *values[] = { s->conf->conninfo, "slotd syncer", NULL };
+
 	if (s->conn == NULL) {
-		s->conn = PQconnectStart(s->conf->conninfo);
+		s->conn = PQconnectStartParams(keys, values, 1);
 		if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) {
 			syncer_fail(s, "connect");
 			return;

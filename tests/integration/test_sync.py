@@ -1,0 +1,149 @@
+"""The shared table follows PostgreSQL: SQL changes reach every worker of
+every instance, and the syncer resyncs after losing its connection or the
+server (changes made meanwhile, deletions included, are picked up)."""
+import datetime as dt
+import time
+from zoneinfo import ZoneInfo
+
+from harness import wait_for
+
+SG = ZoneInfo("Asia/Singapore")
+
+
+def weekday_ahead(weekday=1):
+    d = dt.datetime.now(SG).date() + dt.timedelta(days=1)
+    while d.weekday() != weekday:
+        d += dt.timedelta(days=1)
+    return d
+
+
+def day_view(s, day):
+    _, _, doc = s.get_json(f"/slots?date={day}")
+    return [(x["id"], x["capacity"], x["booked"]) for x in doc["slots"]]
+
+
+def db_view(pg, db, day):
+    rows = pg.psql(db, "SELECT id, capacity, booked FROM slots WHERE "
+                   f"start_at >= '{day} 00:00+08' AND "
+                   f"start_at < '{day} 00:00+08'::timestamptz + "
+                   "interval '1 day' ORDER BY start_at, id")
+    return [tuple(int(v) for v in r) for r in rows]
+
+
+def seen_everywhere(instances, check, tries=16):
+    """check() true on `tries` fresh connections of every instance, so that
+    every worker has most likely answered at least once."""
+    return all(check(s) for s in instances for _ in range(tries))
+
+
+def test_sql_changes_reach_every_worker(pg, db, start_slotd):
+    s = start_slotd(workers=4)
+    day = weekday_ahead()
+    first = day_view(s, day)[0][0]
+
+    t0 = time.monotonic()
+    pg.psql(db, f"UPDATE slots SET capacity = 9 WHERE id = {first}")
+    wait_for(lambda: seen_everywhere(
+        [s], lambda i: i.get_json(f"/slots/{first}")[2]["capacity"] == 9),
+        timeout=5, interval=0.001)
+    print(f"update visible on all workers after "
+          f"{(time.monotonic() - t0) * 1000:.1f} ms")
+
+    new = pg.psql(db, "INSERT INTO slots (start_at, end_at, capacity) "
+                  f"VALUES ('{day} 20:00+08', '{day} 20:30+08', 2) "
+                  "RETURNING id")[0][0]
+    wait_for(lambda: seen_everywhere(
+        [s], lambda i: i.get(f"/slots/{new}")[0] == 200), timeout=5)
+    assert day_view(s, day)[-1] == (int(new), 2, 0)
+
+    pg.psql(db, f"DELETE FROM slots WHERE id = {first}")
+    wait_for(lambda: seen_everywhere(
+        [s], lambda i: i.get(f"/slots/{first}")[0] == 404), timeout=5)
+    assert day_view(s, day) == db_view(pg, db, day)
+
+
+def test_two_instances_see_each_sql_change(pg, db, start_slotd):
+    a = start_slotd()
+    b = start_slotd()
+    day = weekday_ahead(3)
+    sid = day_view(a, day)[2][0]
+    pg.psql(db, f"UPDATE slots SET booked = 2 WHERE id = {sid}")
+    wait_for(lambda: seen_everywhere(
+        [a, b], lambda i: i.get_json(f"/slots/{sid}")[2]["booked"] == 2),
+        timeout=5)
+    assert day_view(a, day) == day_view(b, day) == db_view(pg, db, day)
+
+
+def test_resync_after_connection_killed(pg, db, start_slotd):
+    s = start_slotd()
+    day = weekday_ahead(2)
+    killed = pg.psql(db, "SELECT count(pg_terminate_backend(pid)) FROM "
+                     "pg_stat_activity WHERE application_name = "
+                     f"'slotd syncer' AND datname = '{db}'")
+    assert killed == [["1"]]
+    sid = day_view(s, day)[0][0]
+    pg.psql(db, f"UPDATE slots SET capacity = 8 WHERE id = {sid}")
+    wait_for(lambda: "resynced" in s.log_text(), timeout=10,
+             what="a resync in the log")
+    wait_for(lambda: day_view(s, day) == db_view(pg, db, day), timeout=5)
+    assert s.get("/readyz")[0] == 200
+
+
+def test_changes_missed_while_disconnected_are_resynced(pg, db, start_slotd):
+    """The syncer's role cannot log in for a while; changes made meanwhile
+    (their notifications are lost) must appear after it reconnects."""
+    start_slotd()                       # migrates and generates as owner
+    pg.psql(db, "DO $$ BEGIN CREATE ROLE slotd_app LOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$; "
+            "ALTER ROLE slotd_app LOGIN; "
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON slots TO slotd_app")
+    s = start_slotd(conninfo=pg.conninfo(db, user="slotd_app"),
+                    migrate=False)
+    day = weekday_ahead(4)
+    before = day_view(s, day)
+    pg.psql(db, "ALTER ROLE slotd_app NOLOGIN")
+    pg.psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE usename = 'slotd_app'")
+    wait_for(lambda: s.get("/readyz")[0] == 503, timeout=10)
+    # Reads go on from the table while the database is out of reach.
+    assert day_view(s, day) == before
+    gone, changed = before[0][0], before[1][0]
+    pg.psql(db, f"DELETE FROM slots WHERE id = {gone}; "
+            f"UPDATE slots SET capacity = 6 WHERE id = {changed}; "
+            "INSERT INTO slots (start_at, end_at, capacity) VALUES "
+            f"('{day} 19:00+08', '{day} 19:30+08', 4)")
+    pg.psql(db, "ALTER ROLE slotd_app LOGIN")
+    wait_for(lambda: s.get("/readyz")[0] == 200, timeout=15)
+    after = day_view(s, day)
+    assert after == db_view(pg, db, day)
+    assert gone not in [x[0] for x in after]
+    assert (changed, 6, 0) in after
+    assert s.get(f"/slots/{gone}")[0] == 404
+
+
+def test_resync_after_postgres_restart(pg, db, start_slotd):
+    s = start_slotd()
+    day = weekday_ahead(1)
+    before = day_view(s, day)
+    pg.stop()
+    try:
+        wait_for(lambda: s.get("/readyz")[0] == 503, timeout=10)
+        assert day_view(s, day) == before
+        assert s.get("/healthz")[0] == 200
+    finally:
+        pg.start()
+    wait_for(lambda: s.get("/readyz")[0] == 200, timeout=15)
+    sid = before[5][0]
+    pg.psql(db, f"UPDATE slots SET capacity = 7 WHERE id = {sid}")
+    wait_for(lambda: s.get_json(f"/slots/{sid}")[2]["capacity"] == 7,
+             timeout=5)
+
+
+def test_truncate_reloads(pg, db, slotd):
+    day = weekday_ahead(1)
+    old = [x[0] for x in day_view(slotd, day)]
+    pg.psql(db, "TRUNCATE slots")
+    wait_for(lambda: slotd.get(f"/slots/{old[0]}")[0] == 404, timeout=5)
+    # The schedule is materialised again with new rows.
+    wait_for(lambda: len(day_view(slotd, day)) == 16, timeout=5)
+    assert day_view(slotd, day) == db_view(pg, db, day)
