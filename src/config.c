@@ -366,8 +366,9 @@ parse_days_off(const struct param *p, const char *v, struct config *c,
 	if (*v != '\0' && for_each_item(v, date_item, c) == -1)
 		return fail(err, errlen,
 		    "'%s' is not a list of dates like 2026-12-25", v);
-	qsort(c->days_off, (size_t)c->ndays_off, sizeof(*c->days_off),
-	    tz_cmp_days);
+	if (c->ndays_off > 1)
+		qsort(c->days_off, (size_t)c->ndays_off, sizeof(*c->days_off),
+		    tz_cmp_days);
 	return 0;
 }
 

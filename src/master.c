@@ -83,15 +83,15 @@ master_listen(const struct config *conf)
 	return fd;
 }
 
-/* In the child: forget the master's signal handling, die with it. */
+/* In the child: drop the master's event loop (reinit first, so that the
+ * epoll instance shared with the parent is left alone), die with it. */
 static void
-master_child_setup(pid_t parent)
+master_child_setup(struct master *m, pid_t parent)
 {
-	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
-	size_t i;
-
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], SIG_DFL);
+	if (event_reinit(m->base) == -1)
+		log_warnx("event_reinit failed");
+	event_base_free(m->base);
+	m->base = NULL;
 	signal(SIGPIPE, SIG_IGN);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		log_warn("prctl");
@@ -110,7 +110,7 @@ master_spawn(struct master *m, struct child *c)
 		return;
 	}
 	if (pid == 0) {
-		master_child_setup(parent);
+		master_child_setup(m, parent);
 		if (c->index < 0) {
 			close(m->listen_fd);
 			rc = syncer_main(m->conf, m->table);
@@ -271,6 +271,7 @@ master_main(struct config *conf)
 	}
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	event_set_log_callback(log_libevent);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		m.ev_signals[i] = evsignal_new(m.base, sigs[i],
 		    master_on_signal, &m);
