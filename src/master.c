@@ -266,7 +266,13 @@ master_main(struct config *conf)
 		return 1;
 	if ((m.table = slot_table_create(conf->shm_name,
 	    (uint32_t)conf->max_slots)) == NULL) {
-		log_warn("shared memory %s", conf->shm_name);
+		if (errno == EADDRINUSE)
+			log_warnx("shared memory %s is in use by another slotd; "
+			    "give each instance its own [server] shm_name",
+			    conf->shm_name);
+		else
+			log_warn("shared memory %s", conf->shm_name);
+		close(m.listen_fd);
 		return 1;
 	}
 	if ((m.base = event_base_new()) == NULL)

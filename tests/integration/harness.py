@@ -128,7 +128,7 @@ class Slotd:
     counter = 0
 
     def __init__(self, pg, db, schedule=None, workers=2, extra=None,
-                 conninfo=None, migrate=True, wait_ready=True):
+                 conninfo=None, migrate=True, wait_ready=True, env=None):
         Slotd.counter += 1
         self.dir = tempfile.mkdtemp(prefix="slotd-")
         self.port = free_port()
@@ -156,7 +156,8 @@ class Slotd:
             assert r.returncode == 0, r.stderr
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([SLOTD_BIN, "-c", self.conf],
-                                     stdout=self.logf, stderr=self.logf)
+                                     stdout=self.logf, stderr=self.logf,
+                                     env={**os.environ, **(env or {})})
         if wait_ready:
             self.wait_ready()
 

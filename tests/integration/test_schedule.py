@@ -1,7 +1,14 @@
 """Slots materialised from [schedule]: open days, hours, breaks, days off,
 the horizon, clock changes, and idempotent generation."""
 import datetime as dt
+import os
 from zoneinfo import ZoneInfo
+
+import pytest
+
+from harness import wait_for
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
 
@@ -117,3 +124,24 @@ def test_existing_admin_slot_is_left_alone(pg, db, start_slotd):
     _, _, doc = s2.get_json(f"/slots?date={day}")
     got = [(x["startTime"][11:16], x["capacity"]) for x in doc["slots"]]
     assert got[:3] == [("09:15", 7), ("10:30", 3), ("11:00", 3)]
+
+
+@pytest.mark.skipif(not os.path.exists(LIBFAKETIME),
+                    reason="libfaketime is not installed")
+def test_horizon_rolls_forward_at_midnight(start_slotd):
+    """slotd starts three seconds before midnight (a clock faked by
+    libfaketime); once the day turns, the horizon gains the next day."""
+    day = today("UTC") + dt.timedelta(days=10)
+    s = start_slotd(
+        schedule={"timezone": "UTC", "days": "mon-sun", "breaks": "",
+                  "horizon_days": "2"},
+        env={"LD_PRELOAD": LIBFAKETIME,
+             "FAKETIME": f"@{day} 23:59:57",
+             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+             ":verify_asan_link_order=0"})
+    assert len(times(s, day)) == 18
+    assert len(times(s, day + dt.timedelta(days=1))) == 18
+    assert times(s, day + dt.timedelta(days=2)) == []
+    wait_for(lambda: len(times(s, day + dt.timedelta(days=2))) == 18,
+             timeout=15, what="the next day's slots")
