@@ -501,37 +501,29 @@ index_publish_locked(struct slot_table *t)
 	uint32_t seq = LOAD(&h->index_seq), next = (seq + 1) & 1, i, n = 0;
 	struct sort_key *keys;
 	uint32_t *dst = t->index[next];
-	int sorted;
 
-	keys = malloc(sizeof(*keys) * (h->live ? h->live : 1));
-	for (i = 0; i < h->used; i++) {
+	/* Out of memory: keep the old index; the flag keeps the rebuild
+	 * pending and dead records stay unused until then. */
+	if ((keys = malloc(sizeof(*keys) * (h->live ? h->live : 1))) == NULL)
+		return;
+	for (i = 0; i < h->used && n < h->live; i++) {
 		if (LOAD(&t->rec[i].state) != RECORD_LIVE)
 			continue;
-		if (keys != NULL && n < h->live) {
-			keys[n].start = LOAD(&t->rec[i].start);
-			keys[n].id = LOAD(&t->rec[i].id);
-			keys[n].ri = i;
-		}
+		keys[n].start = LOAD(&t->rec[i].start);
+		keys[n].id = LOAD(&t->rec[i].id);
+		keys[n].ri = i;
 		n++;
 	}
-	sorted = keys != NULL && n == h->live;
-	if (sorted) {
-		qsort(keys, n, sizeof(*keys), sort_key_cmp);
-		for (i = 0; i < n; i++)
-			STORE(&dst[i], keys[i].ri);
-	} else {
-		/* Out of memory or a miscount: publish unsorted rather
-		 * than stale; the flag keeps the rebuild pending. */
-		n = 0;
-		for (i = 0; i < h->used; i++)
-			if (LOAD(&t->rec[i].state) == RECORD_LIVE)
-				STORE(&dst[n++], i);
-	}
+	qsort(keys, n, sizeof(*keys), sort_key_cmp);
+	/* Readers still scanning this buffer from two switches ago must see
+	 * the counter move before they can see these entries. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (i = 0; i < n; i++)
+		STORE(&dst[i], keys[i].ri);
 	free(keys);
 	STORE(&h->index_len[next], n);
 	STORE_REL(&h->index_seq, seq + 1);
-	h->live = n;
-	h->dirty = !sorted;
+	h->dirty = 0;
 
 	/* Readers of the old index retry now; dead records may be reused. */
 	for (i = 0; i < h->used && h->dead > 0; i++) {
@@ -556,10 +548,10 @@ table_repair_locked(struct slot_table *t)
 		struct record *r = &t->rec[w];
 		uint32_t seq = LOAD(&r->seq);
 
-		/* Half-written: keep it, but let any version overwrite it
-		 * and ask the syncer for a full reload. */
+		/* Half-written, maybe even its id: drop it; the reload
+		 * asked for below brings the row back. */
 		if (seq & 1) {
-			STORE(&r->version, 0);
+			STORE(&r->state, RECORD_DEAD);
 			STORE_REL(&r->seq, seq + 1);
 		}
 		h->writing = -1;
@@ -602,11 +594,15 @@ int
 slot_table_get(struct slot_table *t, int64_t id, struct slot *out)
 {
 	uint32_t s1, state;
+	unsigned spins = 0;
 	int64_t ri;
 
 	do {
 		while ((s1 = LOAD_ACQ(&t->h->hash_seq)) & 1)
-			cpu_relax();
+			if (++spins > 64)
+				sched_yield();
+			else
+				cpu_relax();
 		ri = hash_find(t, id);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	} while (LOAD(&t->h->hash_seq) != s1);
@@ -669,12 +665,15 @@ slot_table_changes(struct slot_table *t, int64_t from, int64_t to)
 	int64_t hour, last;
 	uint64_t sum = 0;
 
+	/* The index generation counts too: a slot that appears or moves is
+	 * visible to readers only from the next index on. */
+	sum = (uint64_t)LOAD_ACQ(&t->h->index_seq) << 40;
 	if (to <= from)
-		return 0;
+		return sum;
 	last = (to - 1) / HOUR;
 	/* More hours than buckets: every bucket counts. */
 	if (last - from / HOUR >= (int64_t)CHANGE_BUCKETS)
-		return LOAD_ACQ(&t->h->changes);
+		return sum + LOAD_ACQ(&t->h->changes);
 	for (hour = from / HOUR; hour <= last; hour++)
 		sum += LOAD_ACQ(&t->counters[(uint64_t)hour &
 		    (CHANGE_BUCKETS - 1)]);
@@ -706,14 +705,40 @@ slot_table_set_flag(struct slot_table *t, enum slot_table_flag f, int v)
 
 /* ---- writes ---- */
 
+/* Take a free record, or -1 when the table is full. */
+static int64_t
+record_alloc_locked(struct slot_table *t)
+{
+	if (t->h->free_top > 0)
+		return t->freestack[--t->h->free_top];
+	if (t->h->used < t->h->max_slots)
+		return t->h->used++;
+	return -1;
+}
+
+static void
+record_kill_locked(struct slot_table *t, uint32_t ri)
+{
+	struct record *r = &t->rec[ri];
+
+	hash_begin(t);
+	hash_delete_locked(t, LOAD(&r->id));
+	hash_end(t);
+	STORE(&r->state, RECORD_DEAD);
+	t->h->live--;
+	t->h->dead++;
+	t->h->dirty = 1;
+	counter_bump(t, LOAD(&r->start));
+}
+
+/* Insert or update by version.  A slot whose start moved gets a new record
+ * (the old one dies), so the published index never goes out of order. */
 enum slot_apply_result
-slot_table_apply(struct slot_table *t, const struct slot *s)
+slot_table_apply(struct slot_table *t, const struct slot *s, int flags)
 {
 	struct header *h;
 	struct record *r;
-	enum slot_apply_result res;
-	int64_t ri;
-	uint32_t i;
+	int64_t ri, ni;
 
 	if (t->readonly)
 		return SLOT_UNCHANGED;
@@ -722,45 +747,47 @@ slot_table_apply(struct slot_table *t, const struct slot *s)
 	ri = hash_find(t, s->id);
 	if (ri >= 0) {
 		r = &t->rec[ri];
-		if (s->version <= LOAD(&r->version)) {
+		if (s->version <= LOAD(&r->version) &&
+		    !((flags & SLOT_APPLY_LOAD) &&
+		    s->version != LOAD(&r->version))) {
 			/* Still seen by this load even when not newer. */
 			STORE(&r->load_mark, LOAD(&h->load_mark));
 			table_unlock(t);
 			return SLOT_UNCHANGED;
 		}
-		if (LOAD(&r->start) != s->start) {
-			counter_bump(t, LOAD(&r->start));
-			h->dirty = 1;
+		if (LOAD(&r->start) == s->start) {
+			record_write_locked(t, (uint32_t)ri, s, RECORD_LIVE);
+			counter_bump(t, s->start);
+			table_unlock(t);
+			return SLOT_UPDATED;
 		}
-		record_write_locked(t, (uint32_t)ri, s, RECORD_LIVE);
-		counter_bump(t, s->start);
-		res = SLOT_UPDATED;
-	} else {
-		if (h->free_top > 0)
-			i = t->freestack[--h->free_top];
-		else if (h->used < h->max_slots)
-			i = h->used++;
-		else {
+		if ((ni = record_alloc_locked(t)) == -1) {
 			table_unlock(t);
 			return SLOT_TABLE_FULL;
 		}
-		record_write_locked(t, i, s, RECORD_LIVE);
-		hash_begin(t);
-		hash_insert_locked(t, s->id, i);
-		hash_end(t);
-		h->live++;
-		h->dirty = 1;
-		counter_bump(t, s->start);
-		res = SLOT_INSERTED;
+		record_kill_locked(t, (uint32_t)ri);
+	} else {
+		if ((flags & SLOT_APPLY_UPDATE_ONLY) ||
+		    (ni = record_alloc_locked(t)) == -1) {
+			table_unlock(t);
+			return (flags & SLOT_APPLY_UPDATE_ONLY) ?
+			    SLOT_UNCHANGED : SLOT_TABLE_FULL;
+		}
 	}
+	record_write_locked(t, (uint32_t)ni, s, RECORD_LIVE);
+	hash_begin(t);
+	hash_insert_locked(t, s->id, (uint32_t)ni);
+	hash_end(t);
+	h->live++;
+	h->dirty = 1;
+	counter_bump(t, s->start);
 	table_unlock(t);
-	return res;
+	return ri >= 0 ? SLOT_UPDATED : SLOT_INSERTED;
 }
 
 int
 slot_table_remove(struct slot_table *t, int64_t id)
 {
-	struct record *r;
 	int64_t ri;
 
 	if (t->readonly)
@@ -770,15 +797,7 @@ slot_table_remove(struct slot_table *t, int64_t id)
 		table_unlock(t);
 		return -1;
 	}
-	r = &t->rec[ri];
-	hash_begin(t);
-	hash_delete_locked(t, id);
-	hash_end(t);
-	STORE(&r->state, RECORD_DEAD);
-	t->h->live--;
-	t->h->dead++;
-	t->h->dirty = 1;
-	counter_bump(t, LOAD(&r->start));
+	record_kill_locked(t, (uint32_t)ri);
 	table_unlock(t);
 	return 0;
 }
@@ -817,13 +836,7 @@ slot_table_load_sweep(struct slot_table *t)
 		if (LOAD(&r->state) != RECORD_LIVE ||
 		    LOAD(&r->load_mark) == mark)
 			continue;
-		hash_begin(t);
-		hash_delete_locked(t, LOAD(&r->id));
-		hash_end(t);
-		STORE(&r->state, RECORD_DEAD);
-		h->live--;
-		h->dead++;
-		counter_bump(t, LOAD(&r->start));
+		record_kill_locked(t, i);
 		removed++;
 	}
 	index_publish_locked(t);

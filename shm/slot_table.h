@@ -64,6 +64,8 @@ int			 slot_table_get(struct slot_table *, int64_t id,
 			    struct slot *out);
 size_t			 slot_table_range(struct slot_table *, int64_t from,
 			    int64_t to, struct slot *out, size_t max);
+/* Grows whenever a slot starting in [from, to) changes, or the set of
+ * slots does: an ETag for that range. */
 uint64_t		 slot_table_changes(struct slot_table *, int64_t from,
 			    int64_t to);
 void			 slot_table_stats(struct slot_table *,
@@ -71,8 +73,10 @@ void			 slot_table_stats(struct slot_table *,
 int			 slot_table_flag(struct slot_table *, enum slot_table_flag);
 
 /* Writes; each takes and releases the writer lock. */
+#define SLOT_APPLY_LOAD		1	/* a full reload: any other version wins */
+#define SLOT_APPLY_UPDATE_ONLY	2	/* never insert (a row we only changed) */
 enum slot_apply_result	 slot_table_apply(struct slot_table *,
-			    const struct slot *);
+			    const struct slot *, int flags);
 int			 slot_table_remove(struct slot_table *, int64_t id);
 void			 slot_table_publish(struct slot_table *);
 void			 slot_table_set_flag(struct slot_table *,

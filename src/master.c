@@ -92,6 +92,10 @@ master_child_setup(struct master *m, pid_t parent)
 		log_warnx("event_reinit failed");
 	event_base_free(m->base);
 	m->base = NULL;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		log_warn("prctl");
@@ -100,17 +104,38 @@ master_child_setup(struct master *m, pid_t parent)
 }
 
 static void
+master_retry_later(struct child *c)
+{
+	struct timeval tv;
+
+	tv.tv_sec = c->backoff_ms / 1000;
+	tv.tv_usec = (c->backoff_ms % 1000) * 1000;
+	evtimer_add(c->ev_respawn, &tv);
+	c->backoff_ms = c->backoff_ms == 0 ? 100 : c->backoff_ms * 2;
+	if (c->backoff_ms > MASTER_BACKOFF_MAX_MS)
+		c->backoff_ms = MASTER_BACKOFF_MAX_MS;
+}
+
+/* Signals stay blocked across fork so that none reaches the child while
+ * it still carries the master's handlers. */
+static void
 master_spawn(struct master *m, struct child *c)
 {
+	sigset_t all, old;
 	pid_t pid, parent = getpid();
 	int rc;
 
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == -1) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		log_warn("fork");
+		master_retry_later(c);
 		return;
 	}
 	if (pid == 0) {
 		master_child_setup(m, parent);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (c->index < 0) {
 			close(m->listen_fd);
 			rc = syncer_main(m->conf, m->table);
@@ -119,6 +144,7 @@ master_spawn(struct master *m, struct child *c)
 			    c->index);
 		_exit(rc == 0 ? 0 : 1);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	c->pid = pid;
 	c->started = time(NULL);
 	if (c->index < 0)
@@ -152,7 +178,6 @@ static void
 master_reaped(struct master *m, pid_t pid, int status)
 {
 	struct child *c = NULL;
-	struct timeval tv;
 	char name[32];
 	int i;
 
@@ -177,12 +202,7 @@ master_reaped(struct master *m, pid_t pid, int status)
 		return;
 	if (time(NULL) - c->started >= MASTER_STABLE_SECONDS)
 		c->backoff_ms = 0;
-	tv.tv_sec = c->backoff_ms / 1000;
-	tv.tv_usec = (c->backoff_ms % 1000) * 1000;
-	evtimer_add(c->ev_respawn, &tv);
-	c->backoff_ms = c->backoff_ms == 0 ? 100 : c->backoff_ms * 2;
-	if (c->backoff_ms > MASTER_BACKOFF_MAX_MS)
-		c->backoff_ms = MASTER_BACKOFF_MAX_MS;
+	master_retry_later(c);
 }
 
 static int

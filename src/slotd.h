@@ -123,6 +123,83 @@ void		 emit_int(struct emit *, int64_t);
 void		 emit_bool(struct emit *, int);
 void		 emit_json_string(struct evbuffer *, const char *, size_t);
 
+/* db.c: non-blocking PostgreSQL */
+struct pg_conn;
+struct pg_result;
+struct event;
+struct db_link {
+	struct event_base	*base;
+	struct pg_conn		*conn;
+	struct event		*ev;
+	struct event		*ev_timeout;	/* connecting too long */
+	void			(*cb)(int, short, void *);
+	void			*arg;
+	int			 connecting;
+};
+int		 db_link_start(struct db_link *, const char *conninfo,
+		    const char *app);
+int		 db_link_poll(struct db_link *, short);
+void		 db_link_watch(struct db_link *, short);
+int		 db_link_flush(struct db_link *);
+const char	*db_link_error(struct db_link *, char *, size_t);
+void		 db_link_close(struct db_link *);
+void		 db_link_free(struct db_link *);
+
+enum db_stmt {
+	DB_BOOK, DB_CANCEL, DB_HOLD, DB_RELEASE, DB_CREATE_SLOTS,
+	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_NSTMTS
+};
+#define DB_MAX_PARAMS	9
+enum db_outcome {
+	DB_DONE,		/* result holds the answer (maybe an error) */
+	DB_LOST,		/* sent, then the connection broke: unknown */
+	DB_UNAVAILABLE		/* never sent */
+};
+typedef void (*db_callback)(struct pg_result *, enum db_outcome, void *);
+struct db_pool_stats {
+	uint64_t	waits;
+	uint64_t	errors;
+	uint64_t	refused;
+	int		up;
+	int		queued;
+};
+struct db_pool;
+struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
+		    int size, int queue_max);
+void		 db_pool_free(struct db_pool *);
+int		 db_pool_query(struct db_pool *, enum db_stmt,
+		    const char *const *values, db_callback, void *);
+void		 db_pool_stats(const struct db_pool *, struct db_pool_stats *);
+
+/* json.c: strict JSON request bodies */
+enum { JSON_OBJECT, JSON_ARRAY, JSON_OTHER };
+enum json_field_kind { JSON_FIELD_INT, JSON_FIELD_STRING };
+struct json_field {
+	const char		*name;
+	enum json_field_kind	 kind;
+	int64_t			 min;		/* value, or length in characters */
+	int64_t			 max;
+	void			*out;		/* int64_t * or char ** (malloc'd) */
+	int			*present;
+	int			 nullable;	/* null counts as absent */
+	const char		*above_code;	/* code when above max */
+	int			(*check)(const char *);
+	const char		*check_why;
+};
+struct json_error {
+	const char	*code;
+	char		 field[64];
+	char		 detail[160];
+};
+struct json_doc;
+int		 json_utf8_valid(const char *, size_t);
+struct json_doc	*json_parse(const char *, size_t, char *err, size_t errlen);
+void		 json_free(struct json_doc *);
+int		 json_root_type(const struct json_doc *);
+int		 json_array_items(const struct json_doc *, int *items, int max);
+int		 json_object(const struct json_doc *, int obj,
+		    const struct json_field *, size_t, struct json_error *);
+
 /* http.c: request helpers shared by the routes */
 enum http_method_bit {
 	HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4, HTTP_PUT = 8,

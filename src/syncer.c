@@ -23,6 +23,7 @@
 #define SYNCER_BACKOFF_MIN_MS	100
 #define SYNCER_BACKOFF_MAX_MS	5000
 #define SYNCER_TICK_MS		1000
+#define SYNCER_GENERATE_RETRY	60	/* seconds */
 
 enum syncer_state {
 	SYNCER_DOWN,		/* waiting to reconnect */
@@ -37,15 +38,15 @@ struct syncer {
 	struct config		*conf;
 	struct slot_table	*table;
 	struct event_base	*base;
-	PGconn			*conn;
-	int			 fd;
-	struct event		*ev_io;
+	struct db_link		 link;
 	struct event		*ev_retry;
 	struct event		*ev_tick;
 	enum syncer_state	 state;
 	int			 backoff_ms;
-	int			 writing;	/* waiting for PQflush */
 	int64_t			 generated_day;	/* first day last generated */
+	int64_t			 generating_day;
+	time_t			 generate_after;	/* retry time after a failure */
+	int			 query_failed;
 	int			 reload_wanted;
 	size_t			 loaded_rows;
 	size_t			 dropped_rows;	/* no room in the table */
@@ -54,43 +55,23 @@ struct syncer {
 static void	syncer_connect(struct syncer *);
 static void	syncer_io(evutil_socket_t, short, void *);
 
-static void
-syncer_watch(struct syncer *s, short what)
-{
-	if (s->ev_io != NULL && (event_get_fd(s->ev_io) != s->fd ||
-	    event_get_events(s->ev_io) != (what | EV_PERSIST))) {
-		event_free(s->ev_io);
-		s->ev_io = NULL;
-	}
-	if (s->ev_io == NULL) {
-		s->ev_io = event_new(s->base, s->fd, what | EV_PERSIST,
-		    syncer_io, s);
-		event_add(s->ev_io, NULL);
-	}
-}
-
 /* Drop the connection and try again after a growing, jittered delay. */
 static void
 syncer_fail(struct syncer *s, const char *what)
 {
 	struct timeval tv;
-	const char *msg;
+	char why[256];
 	int ms;
 
-	if (s->conn != NULL) {
-		msg = PQerrorMessage(s->conn);
-		log_warnx("%s: %.*s", what, (int)strcspn(msg, "\n"),
-		    *msg != '\0' ? msg : "connection lost");
-		PQfinish(s->conn);
-		s->conn = NULL;
-	}
-	if (s->ev_io != NULL) {
-		event_free(s->ev_io);
-		s->ev_io = NULL;
-	}
+	/* Log going down, and a first failed attempt; not every retry. */
+	if (s->state != SYNCER_CONNECTING ||
+	    s->backoff_ms == SYNCER_BACKOFF_MIN_MS)
+		log_warnx("%s: %s", what, db_link_error(&s->link, why,
+		    sizeof(why)));
+	db_link_close(&s->link);
 	slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 0);
 	s->state = SYNCER_DOWN;
-	s->writing = 0;
+	s->query_failed = 0;
 	ms = s->backoff_ms / 2 + rand() % (s->backoff_ms / 2 + 1);
 	s->backoff_ms *= 2;
 	if (s->backoff_ms > SYNCER_BACKOFF_MAX_MS)
@@ -100,25 +81,12 @@ syncer_fail(struct syncer *s, const char *what)
 	evtimer_add(s->ev_retry, &tv);
 }
 
-/* Flush what libpq buffered; watch for writability until it is out. */
-static int
-syncer_flush(struct syncer *s)
-{
-	int r = PQflush(s->conn);
-
-	if (r == -1)
-		return -1;
-	s->writing = r == 1;
-	syncer_watch(s, s->writing ? EV_READ | EV_WRITE : EV_READ);
-	return 0;
-}
-
 static void
 syncer_send_listen(struct syncer *s)
 {
 	s->state = SYNCER_LISTENING;
-	if (!PQsendQuery(s->conn, "LISTEN " SYNCER_CHANNEL) ||
-	    syncer_flush(s) == -1)
+	if (!PQsendQuery(s->link.conn, "LISTEN " SYNCER_CHANNEL) ||
+	    db_link_flush(&s->link) == -1)
 		syncer_fail(s, "LISTEN");
 }
 
@@ -131,11 +99,11 @@ syncer_send_load(struct syncer *s)
 	s->dropped_rows = 0;
 	slot_table_set_flag(s->table, SLOT_FLAG_RESYNC, 0);
 	slot_table_load_begin(s->table);
-	if (!PQsendQuery(s->conn, "SELECT id, calendar_id, "
+	if (!PQsendQuery(s->link.conn, "SELECT id, calendar_id, "
 	    "floor(extract(epoch FROM start_at))::bigint, "
 	    "floor(extract(epoch FROM end_at))::bigint, "
 	    "capacity, booked, version FROM slots") ||
-	    !PQsetSingleRowMode(s->conn) || syncer_flush(s) == -1)
+	    !PQsetSingleRowMode(s->link.conn) || db_link_flush(&s->link) == -1)
 		syncer_fail(s, "load");
 }
 
@@ -177,10 +145,10 @@ syncer_send_generate(struct syncer *s)
 	values[1] = (const char *)evbuffer_pullup(ends, -1);
 	values[2] = capacity;
 	s->state = SYNCER_GENERATING;
-	s->generated_day = today;
-	if (!PQsendQueryParams(s->conn,
+	s->generating_day = today;
+	if (!PQsendQueryParams(s->link.conn,
 	    "SELECT slotd_generate_slots($1::bigint[], $2::bigint[], $3::int)",
-	    3, NULL, values, NULL, NULL, 0) || syncer_flush(s) == -1)
+	    3, NULL, values, NULL, NULL, 0) || db_link_flush(&s->link) == -1)
 		syncer_fail(s, "schedule");
 	evbuffer_free(starts);
 	evbuffer_free(ends);
@@ -232,7 +200,7 @@ syncer_apply_payload(struct syncer *s, char *payload)
 	sl.capacity = (int32_t)v[4];
 	sl.booked = (int32_t)v[5];
 	sl.version = v[6];
-	if (slot_table_apply(s->table, &sl) == SLOT_TABLE_FULL)
+	if (slot_table_apply(s->table, &sl, 0) == SLOT_TABLE_FULL)
 		log_warnx("slot table full (max_slots = %d): slot %lld not "
 		    "cached", s->conf->max_slots, (long long)sl.id);
 	return 1;
@@ -244,7 +212,7 @@ syncer_drain_notifies(struct syncer *s)
 	PGnotify *n;
 	int changed = 0;
 
-	while ((n = PQnotifies(s->conn)) != NULL) {
+	while ((n = PQnotifies(s->link.conn)) != NULL) {
 		switch (syncer_apply_payload(s, n->extra)) {
 		case -1:
 			log_warnx("ignoring malformed notification '%.80s'",
@@ -273,7 +241,7 @@ syncer_apply_row(struct syncer *s, PGresult *res)
 	sl.booked = (int32_t)strtol(PQgetvalue(res, 0, 5), NULL, 10);
 	sl.version = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
 	s->loaded_rows++;
-	if (slot_table_apply(s->table, &sl) == SLOT_TABLE_FULL)
+	if (slot_table_apply(s->table, &sl, SLOT_APPLY_LOAD) == SLOT_TABLE_FULL)
 		s->dropped_rows++;
 }
 
@@ -281,8 +249,14 @@ syncer_apply_row(struct syncer *s, PGresult *res)
 static void
 syncer_query_done(struct syncer *s)
 {
+	int failed = s->query_failed;
 	size_t removed;
 
+	s->query_failed = 0;
+	if (failed && s->state != SYNCER_GENERATING) {
+		syncer_fail(s, "query");
+		return;
+	}
 	switch (s->state) {
 	case SYNCER_LISTENING:
 		syncer_send_load(s);
@@ -296,13 +270,20 @@ syncer_query_done(struct syncer *s)
 		log_info("%s %zu slots, %zu removed",
 		    slot_table_flag(s->table, SLOT_FLAG_LOADED) ? "resynced" :
 		    "loaded", s->loaded_rows, removed);
-		s->backoff_ms = SYNCER_BACKOFF_MIN_MS;
 		syncer_drain_notifies(s);
 		syncer_send_generate(s);
 		break;
 	case SYNCER_GENERATING:
+		/* A failed schedule keeps the slots there are; try later. */
+		if (failed) {
+			log_warnx("schedule: generation failed, retrying in "
+			    "%d s", SYNCER_GENERATE_RETRY);
+			s->generate_after = time(NULL) + SYNCER_GENERATE_RETRY;
+		} else
+			s->generated_day = s->generating_day;
 		/* Our own inserts were notified before the result came. */
 		s->state = SYNCER_IDLE;
+		s->backoff_ms = SYNCER_BACKOFF_MIN_MS;
 		syncer_drain_notifies(s);
 		slot_table_set_flag(s->table, SLOT_FLAG_LOADED, 1);
 		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
@@ -342,84 +323,53 @@ syncer_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct syncer *s = arg;
 	PGresult *res;
-	int failed = 0;
 
 	(void)fd;
 	if (s->state == SYNCER_CONNECTING) {
-		syncer_connect(s);
+		switch (db_link_poll(&s->link, what)) {
+		case 1:
+			log_info("connected to the database");
+			syncer_send_listen(s);
+			break;
+		case -1:
+			syncer_fail(s, "connect");
+			break;
+		}
 		return;
 	}
-	if ((what & EV_WRITE) && syncer_flush(s) == -1) {
+	if ((what & EV_WRITE) && db_link_flush(&s->link) == -1) {
 		syncer_fail(s, "send");
 		return;
 	}
 	if (!(what & EV_READ))
 		return;
-	if (!PQconsumeInput(s->conn)) {
+	if (!PQconsumeInput(s->link.conn)) {
 		syncer_fail(s, "receive");
 		return;
 	}
-	while (s->state != SYNCER_IDLE && !PQisBusy(s->conn)) {
-		if ((res = PQgetResult(s->conn)) == NULL) {
-			if (failed) {
-				syncer_fail(s, "query");
-				return;
-			}
+	while (s->state != SYNCER_IDLE && !PQisBusy(s->link.conn)) {
+		if ((res = PQgetResult(s->link.conn)) == NULL) {
 			syncer_query_done(s);
-			if (s->conn == NULL)
+			if (s->state == SYNCER_DOWN)
 				return;
 			continue;
 		}
 		if (syncer_handle_result(s, res) == -1)
-			failed = 1;
+			s->query_failed = 1;
 		PQclear(res);
 	}
 	if (s->state == SYNCER_IDLE)
 		syncer_drain_notifies(s);
-	if (PQstatus(s->conn) == CONNECTION_BAD)
+	if (PQstatus(s->link.conn) == CONNECTION_BAD)
 		syncer_fail(s, "connection");
 }
 
-/* Start or continue PQconnectPoll; the socket may change between hosts. */
 static void
 syncer_connect(struct syncer *s)
 {
-	PostgresPollingStatusType st;
-
-	static const char *const keys[] = { "dbname",
-	    "fallback_application_name", NULL };
-	const char *values[] = { s->conf->conninfo, "slotd syncer", NULL };
-
-	if (s->conn == NULL) {
-		s->conn = PQconnectStartParams(keys, values, 1);
-		if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) {
-			syncer_fail(s, "connect");
-			return;
-		}
-		s->state = SYNCER_CONNECTING;
-		st = PGRES_POLLING_WRITING;
-	} else
-		st = PQconnectPoll(s->conn);
-	s->fd = PQsocket(s->conn);
-	switch (st) {
-	case PGRES_POLLING_READING:
-		syncer_watch(s, EV_READ);
-		break;
-	case PGRES_POLLING_WRITING:
-		syncer_watch(s, EV_WRITE);
-		break;
-	case PGRES_POLLING_OK:
-		if (PQsetnonblocking(s->conn, 1) == -1) {
-			syncer_fail(s, "connect");
-			return;
-		}
-		log_info("connected to the database");
-		syncer_send_listen(s);
-		break;
-	default:
+	s->state = SYNCER_CONNECTING;
+	if (db_link_start(&s->link, s->conf->conninfo, "slotd syncer") == -1)
 		syncer_fail(s, "connect");
-		break;
-	}
 }
 
 static void
@@ -445,7 +395,8 @@ syncer_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	tz_use(s->conf->timezone);
-	if (tz_today((int64_t)time(NULL)) != s->generated_day)
+	if (tz_today((int64_t)time(NULL)) != s->generated_day &&
+	    time(NULL) >= s->generate_after)
 		syncer_send_generate(s);
 }
 
@@ -472,11 +423,13 @@ syncer_main(struct config *conf, struct slot_table *table)
 	memset(&s, 0, sizeof(s));
 	s.conf = conf;
 	s.table = table;
-	s.fd = -1;
 	s.generated_day = -1;
 	s.backoff_ms = SYNCER_BACKOFF_MIN_MS;
 	if ((s.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	s.link.base = s.base;
+	s.link.cb = syncer_io;
+	s.link.arg = &s;
 	s.ev_retry = evtimer_new(s.base, syncer_retry, &s);
 	s.ev_tick = event_new(s.base, -1, EV_PERSIST, syncer_tick, &s);
 	event_add(s.ev_tick, &tick);
@@ -488,10 +441,7 @@ syncer_main(struct config *conf, struct slot_table *table)
 	syncer_connect(&s);
 	event_base_dispatch(s.base);
 
-	if (s.conn != NULL)
-		PQfinish(s.conn);
-	if (s.ev_io != NULL)
-		event_free(s.ev_io);
+	db_link_free(&s.link);
 	event_free(s.ev_retry);
 	event_free(s.ev_tick);
 	event_free(ev_term);

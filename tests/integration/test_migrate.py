@@ -7,6 +7,11 @@ import tempfile
 
 from harness import SLOTD_BIN
 
+MIGRATIONS = sorted(
+    f[:-4] for f in os.listdir(os.path.join(os.path.dirname(__file__), "..",
+                                            "..", "migrations"))
+    if f.endswith(".sql"))
+
 
 def write_conf(text):
     fd, path = tempfile.mkstemp(suffix=".conf")
@@ -24,14 +29,16 @@ def test_migrate_is_idempotent(pg, db):
     conf = write_conf(f"[database]\nconninfo = {pg.conninfo(db)}\n")
     r = migrate(conf)
     assert r.returncode == 0, r.stderr
-    assert "applied 0001_init" in r.stderr
-    assert pg.psql(db, "SELECT version FROM schema_migrations") == \
-        [["0001_init"]]
+    for name in MIGRATIONS:
+        assert f"applied {name}" in r.stderr
+    assert pg.psql(db, "SELECT version FROM schema_migrations "
+                   "ORDER BY 1") == [[m] for m in MIGRATIONS]
     assert pg.psql(db, "SELECT count(*) FROM slots") == [["0"]]
     r = migrate(conf)
     assert r.returncode == 0, r.stderr
     assert "0 applied now" in r.stderr
-    assert pg.psql(db, "SELECT count(*) FROM schema_migrations") == [["1"]]
+    assert pg.psql(db, "SELECT count(*) FROM schema_migrations") == \
+        [[str(len(MIGRATIONS))]]
     os.unlink(conf)
 
 
@@ -46,7 +53,7 @@ def test_concurrent_migrations_are_safe(pg):
         assert all(code == 0 for code, _ in results), results
         assert sum("applied 0001_init" in err for _, err in results) == 1
         assert pg.psql(db, "SELECT count(*) FROM schema_migrations") == \
-            [["1"]]
+            [[str(len(MIGRATIONS))]]
         os.unlink(conf)
 
 

@@ -1,0 +1,538 @@
+/*
+ * db: non-blocking PostgreSQL for event loops.
+ *
+ * A db_link is one libpq connection driven by one libevent event (used by
+ * the syncer and by the pool).  A db_pool is a worker's set of links with
+ * prepared statements and a bounded wait queue: a query runs on an idle
+ * link or waits; when no link is up, or the queue is full, it is refused
+ * at once so that the caller can answer 503.  Nothing here blocks.
+ */
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "slotd.h"
+
+#define DB_BACKOFF_MIN_MS	100
+#define DB_BACKOFF_MAX_MS	5000
+#define DB_CONNECT_TIMEOUT	10	/* seconds; PQconnectPoll has none */
+
+/* ---- one connection ---- */
+
+/* (Re)arm the link's event for what on its current socket.  While
+ * connecting the event is always made anew: libpq may close a socket and
+ * open another with the same number, which epoll has forgotten. */
+void
+db_link_watch(struct db_link *l, short what)
+{
+	int fd = PQsocket(l->conn);
+
+	if (l->ev != NULL && (l->connecting || event_get_fd(l->ev) != fd ||
+	    event_get_events(l->ev) != (what | EV_PERSIST))) {
+		event_free(l->ev);
+		l->ev = NULL;
+	}
+	if (l->ev == NULL && fd >= 0) {
+		l->ev = event_new(l->base, fd, what | EV_PERSIST, l->cb, l->arg);
+		event_add(l->ev, NULL);
+	}
+}
+
+static void
+db_link_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_link *l = arg;
+
+	(void)fd;
+	(void)what;
+	l->cb(-1, EV_TIMEOUT, l->arg);
+}
+
+/* Start connecting.  TCP keepalives are defaults the conninfo may override:
+ * they notice a peer that vanished without closing the connection. */
+int
+db_link_start(struct db_link *l, const char *conninfo, const char *app)
+{
+	const char *keys[] = { "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "tcp_user_timeout", "dbname",
+	    "fallback_application_name", NULL };
+	const char *values[] = { "30", "10", "3", "60000", conninfo, app,
+	    NULL };
+	struct timeval tv = { DB_CONNECT_TIMEOUT, 0 };
+
+	l->conn = PQconnectStartParams(keys, values, 1);
+	if (l->conn == NULL || PQstatus(l->conn) == CONNECTION_BAD)
+		return -1;
+	l->connecting = 1;
+	if (l->ev_timeout == NULL)
+		l->ev_timeout = evtimer_new(l->base, db_link_timeout, l);
+	evtimer_add(l->ev_timeout, &tv);
+	db_link_watch(l, EV_WRITE);
+	return 0;
+}
+
+/* Advance a connection attempt on an event: 1 when connected, 0 while
+ * pending, -1 on failure or timeout. */
+int
+db_link_poll(struct db_link *l, short what)
+{
+	if (what & EV_TIMEOUT) {
+		log_warnx("database connection attempt timed out after %d s",
+		    DB_CONNECT_TIMEOUT);
+		return -1;
+	}
+	switch (PQconnectPoll(l->conn)) {
+	case PGRES_POLLING_READING:
+		db_link_watch(l, EV_READ);
+		return 0;
+	case PGRES_POLLING_WRITING:
+		db_link_watch(l, EV_WRITE);
+		return 0;
+	case PGRES_POLLING_OK:
+		l->connecting = 0;
+		evtimer_del(l->ev_timeout);
+		if (PQsetnonblocking(l->conn, 1) == -1)
+			return -1;
+		db_link_watch(l, EV_READ);
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/* Push buffered output; watch for writability until it is all out. */
+int
+db_link_flush(struct db_link *l)
+{
+	int r = PQflush(l->conn);
+
+	if (r == -1)
+		return -1;
+	db_link_watch(l, r == 1 ? EV_READ | EV_WRITE : EV_READ);
+	return 0;
+}
+
+/* The first line of the connection's last error. */
+const char *
+db_link_error(struct db_link *l, char *buf, size_t len)
+{
+	const char *msg = l->conn != NULL ? PQerrorMessage(l->conn) : "";
+
+	snprintf(buf, len, "%.*s", (int)strcspn(msg, "\n"),
+	    *msg != '\0' ? msg : "connection lost");
+	return buf;
+}
+
+/* Close the connection; the link may start again. */
+void
+db_link_close(struct db_link *l)
+{
+	if (l->ev != NULL)
+		event_free(l->ev);
+	l->ev = NULL;
+	if (l->ev_timeout != NULL)
+		evtimer_del(l->ev_timeout);
+	if (l->conn != NULL)
+		PQfinish(l->conn);
+	l->conn = NULL;
+	l->connecting = 0;
+}
+
+/* Close and release the link for good. */
+void
+db_link_free(struct db_link *l)
+{
+	db_link_close(l);
+	if (l->ev_timeout != NULL)
+		event_free(l->ev_timeout);
+	l->ev_timeout = NULL;
+}
+
+/* ---- prepared statements ---- */
+
+static const struct {
+	const char	*sql;
+	int		 nparams;
+} db_statements[DB_NSTMTS] = {
+	[DB_BOOK] = { "SELECT * FROM slotd_book($1::bigint, $2::integer, $3, "
+	    "$4, $5, $6, $7, $8, $9::uuid)", 9 },
+	[DB_CANCEL] = { "SELECT * FROM slotd_cancel($1::bigint, $2, "
+	    "$3::boolean)", 3 },
+	[DB_HOLD] = { "SELECT * FROM slotd_hold($1::bigint, $2::integer, $3, "
+	    "$4::integer)", 4 },
+	[DB_RELEASE] = { "SELECT * FROM slotd_release($1::uuid, $2)", 2 },
+	[DB_CREATE_SLOTS] = { "SELECT * FROM slotd_create_slots($1::bigint[], "
+	    "$2::bigint[], $3::integer[])", 3 },
+	[DB_SET_CAPACITY] = { "SELECT * FROM slotd_set_capacity($1::bigint, "
+	    "$2::integer)", 2 },
+	[DB_DELETE_SLOT] = { "SELECT * FROM slotd_delete_slot($1::bigint)", 1 },
+	[DB_GET_APPOINTMENT] = { "SELECT id, slot_ids, "
+	    "floor(extract(epoch FROM start_at))::bigint, "
+	    "floor(extract(epoch FROM end_at))::bigint, status, name, email, "
+	    "note, floor(extract(epoch FROM created_at))::bigint "
+	    "FROM appointments WHERE id = $1::bigint "
+	    "AND ($2 = owner OR $3::boolean)", 3 },
+};
+
+static const char *
+db_stmt_name(enum db_stmt s)
+{
+	static const char *const names[DB_NSTMTS] = { "book", "cancel",
+	    "hold", "release", "create_slots", "set_capacity", "delete_slot",
+	    "get_appointment" };
+
+	return names[s];
+}
+
+/* ---- the pool ---- */
+
+struct db_query {
+	TAILQ_ENTRY(db_query)	 entry;
+	enum db_stmt		 stmt;
+	char			*values[DB_MAX_PARAMS];
+	db_callback		 cb;
+	void			*arg;
+	PGresult		*result;
+};
+TAILQ_HEAD(db_queue, db_query);
+
+enum db_conn_state {
+	DB_CONN_DOWN,
+	DB_CONN_CONNECTING,
+	DB_CONN_PREPARING,
+	DB_CONN_IDLE,
+	DB_CONN_BUSY
+};
+
+struct db_conn {
+	struct db_pool		*pool;
+	struct db_link		 link;
+	struct event		*ev_retry;
+	enum db_conn_state	 state;
+	int			 prepared;	/* statements prepared so far */
+	int			 backoff_ms;
+	struct db_query		*q;		/* in flight */
+};
+
+struct db_pool {
+	struct event_base	*base;
+	char			*conninfo;
+	int			 size;
+	int			 queue_max;
+	int			 queued;
+	struct db_conn		*conns;
+	struct db_queue		 queue;
+	struct db_pool_stats	 stats;
+};
+
+static void	db_conn_io(evutil_socket_t, short, void *);
+static void	db_conn_connect(struct db_conn *);
+static void	db_pool_dispatch(struct db_pool *);
+
+static void
+db_query_free(struct db_query *q)
+{
+	int i;
+
+	for (i = 0; i < DB_MAX_PARAMS; i++)
+		free(q->values[i]);
+	if (q->result != NULL)
+		PQclear(q->result);
+	free(q);
+}
+
+static void
+db_query_finish(struct db_query *q, enum db_outcome outcome)
+{
+	q->cb(outcome == DB_DONE ? q->result : NULL, outcome, q->arg);
+	db_query_free(q);
+}
+
+static int
+db_pool_up(const struct db_pool *p)
+{
+	int i, n = 0;
+
+	for (i = 0; i < p->size; i++)
+		n += p->conns[i].state >= DB_CONN_PREPARING;
+	return n;
+}
+
+static int
+db_pool_reachable(const struct db_pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->size; i++)
+		if (p->conns[i].state >= DB_CONN_PREPARING ||
+		    (p->conns[i].state == DB_CONN_CONNECTING &&
+		    p->conns[i].backoff_ms <= DB_BACKOFF_MIN_MS))
+			return 1;
+	return 0;
+}
+
+/* Lose the connection: the query in flight may or may not have committed;
+ * queued ones fail only when no connection is left to run them. */
+static void
+db_conn_fail(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	struct db_query *q;
+	struct timeval tv;
+	char why[256];
+	int ms;
+
+	/* Log going down, and a first failed attempt; not every retry. */
+	if (c->state >= DB_CONN_PREPARING || c->backoff_ms == DB_BACKOFF_MIN_MS)
+		log_warnx("database connection %d: %s", (int)(c - p->conns),
+		    db_link_error(&c->link, why, sizeof(why)));
+	db_link_close(&c->link);
+	c->state = DB_CONN_DOWN;
+	p->stats.errors++;
+	if ((q = c->q) != NULL) {
+		c->q = NULL;
+		db_query_finish(q, DB_LOST);
+	}
+	if (!db_pool_reachable(p)) {
+		while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
+			TAILQ_REMOVE(&p->queue, q, entry);
+			p->queued--;
+			db_query_finish(q, DB_UNAVAILABLE);
+		}
+	}
+	ms = c->backoff_ms / 2 + rand() % (c->backoff_ms / 2 + 1);
+	c->backoff_ms = c->backoff_ms * 2 > DB_BACKOFF_MAX_MS ?
+	    DB_BACKOFF_MAX_MS : c->backoff_ms * 2;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(c->ev_retry, &tv);
+}
+
+static void
+db_conn_prepare_next(struct db_conn *c)
+{
+	if (c->prepared == DB_NSTMTS) {
+		c->state = DB_CONN_IDLE;
+		c->backoff_ms = DB_BACKOFF_MIN_MS;
+		db_pool_dispatch(c->pool);
+		return;
+	}
+	c->state = DB_CONN_PREPARING;
+	if (!PQsendPrepare(c->link.conn, db_stmt_name(c->prepared),
+	    db_statements[c->prepared].sql, db_statements[c->prepared].nparams,
+	    NULL) || db_link_flush(&c->link) == -1)
+		db_conn_fail(c);
+}
+
+static void
+db_conn_send(struct db_conn *c, struct db_query *q)
+{
+	c->q = q;
+	c->state = DB_CONN_BUSY;
+	if (!PQsendQueryPrepared(c->link.conn, db_stmt_name(q->stmt),
+	    db_statements[q->stmt].nparams, (const char *const *)q->values,
+	    NULL, NULL, 0) || db_link_flush(&c->link) == -1) {
+		/* Nothing reached the server: the query may run elsewhere. */
+		c->q = NULL;
+		TAILQ_INSERT_HEAD(&c->pool->queue, q, entry);
+		c->pool->queued++;
+		db_conn_fail(c);
+	}
+}
+
+/* Hand waiting queries to idle connections. */
+static void
+db_pool_dispatch(struct db_pool *p)
+{
+	struct db_query *q;
+	int i;
+
+	for (i = 0; i < p->size && !TAILQ_EMPTY(&p->queue); i++) {
+		if (p->conns[i].state != DB_CONN_IDLE)
+			continue;
+		q = TAILQ_FIRST(&p->queue);
+		TAILQ_REMOVE(&p->queue, q, entry);
+		p->queued--;
+		db_conn_send(&p->conns[i], q);
+	}
+}
+
+/* A statement finished: the next one, or the query's answer. */
+static void
+db_conn_done(struct db_conn *c)
+{
+	struct db_query *q = c->q;
+
+	if (c->state == DB_CONN_PREPARING) {
+		c->prepared++;
+		db_conn_prepare_next(c);
+		return;
+	}
+	c->q = NULL;
+	c->state = DB_CONN_IDLE;
+	db_query_finish(q, DB_DONE);
+	db_pool_dispatch(c->pool);
+}
+
+static void
+db_conn_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	PGresult *res;
+	int failed = 0;
+
+	(void)fd;
+	if (c->state == DB_CONN_CONNECTING) {
+		switch (db_link_poll(&c->link, what)) {
+		case 1:
+			c->prepared = 0;
+			db_conn_prepare_next(c);
+			break;
+		case -1:
+			db_conn_fail(c);
+			break;
+		}
+		return;
+	}
+	if ((what & EV_WRITE) && db_link_flush(&c->link) == -1) {
+		db_conn_fail(c);
+		return;
+	}
+	if (!(what & EV_READ))
+		return;
+	if (!PQconsumeInput(c->link.conn)) {
+		db_conn_fail(c);
+		return;
+	}
+	while (c->state == DB_CONN_PREPARING || c->state == DB_CONN_BUSY) {
+		if (PQisBusy(c->link.conn))
+			break;
+		if ((res = PQgetResult(c->link.conn)) == NULL) {
+			if (failed) {
+				db_conn_fail(c);
+				return;
+			}
+			db_conn_done(c);
+			continue;
+		}
+		if (c->state == DB_CONN_PREPARING &&
+		    PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_warnx("preparing %s: %s", db_stmt_name(c->prepared),
+			    PQresultErrorMessage(res));
+			failed = 1;
+		}
+		if (c->state == DB_CONN_BUSY && c->q->result == NULL)
+			c->q->result = res;
+		else
+			PQclear(res);
+	}
+	if (c->link.conn != NULL && PQstatus(c->link.conn) == CONNECTION_BAD)
+		db_conn_fail(c);
+}
+
+static void
+db_conn_connect(struct db_conn *c)
+{
+	c->state = DB_CONN_CONNECTING;
+	if (db_link_start(&c->link, c->pool->conninfo, "slotd worker") == -1)
+		db_conn_fail(c);
+}
+
+static void
+db_conn_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	db_conn_connect(arg);
+}
+
+struct db_pool *
+db_pool_new(struct event_base *base, const char *conninfo, int size,
+    int queue_max)
+{
+	struct db_pool *p = xcalloc(1, sizeof(*p));
+	int i;
+
+	p->base = base;
+	p->conninfo = xstrdup(conninfo);
+	p->size = size;
+	p->queue_max = queue_max;
+	TAILQ_INIT(&p->queue);
+	p->conns = xcalloc((size_t)size, sizeof(*p->conns));
+	for (i = 0; i < size; i++) {
+		struct db_conn *c = &p->conns[i];
+
+		c->pool = p;
+		c->backoff_ms = DB_BACKOFF_MIN_MS;
+		c->link.base = base;
+		c->link.cb = db_conn_io;
+		c->link.arg = c;
+		c->ev_retry = evtimer_new(base, db_conn_retry, c);
+		db_conn_connect(c);
+	}
+	return p;
+}
+
+void
+db_pool_free(struct db_pool *p)
+{
+	struct db_query *q;
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->size; i++) {
+		if ((q = p->conns[i].q) != NULL)
+			db_query_finish(q, DB_LOST);
+		db_link_free(&p->conns[i].link);
+		event_free(p->conns[i].ev_retry);
+	}
+	while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
+		TAILQ_REMOVE(&p->queue, q, entry);
+		db_query_finish(q, DB_UNAVAILABLE);
+	}
+	free(p->conns);
+	free(p->conninfo);
+	free(p);
+}
+
+/* Run stmt with values (NULL for SQL NULL; copied).  Returns -1, without
+ * calling cb, when the database is out of reach or the queue is full. */
+int
+db_pool_query(struct db_pool *p, enum db_stmt stmt,
+    const char *const *values, db_callback cb, void *arg)
+{
+	struct db_query *q;
+	int i, idle = 0;
+
+	if (!db_pool_reachable(p) || p->queued >= p->queue_max) {
+		p->stats.refused++;
+		return -1;
+	}
+	for (i = 0; i < p->size; i++)
+		idle += p->conns[i].state == DB_CONN_IDLE;
+	if (idle == 0)
+		p->stats.waits++;
+	q = xcalloc(1, sizeof(*q));
+	q->stmt = stmt;
+	q->cb = cb;
+	q->arg = arg;
+	for (i = 0; i < db_statements[stmt].nparams; i++)
+		q->values[i] = values[i] != NULL ? xstrdup(values[i]) : NULL;
+	TAILQ_INSERT_TAIL(&p->queue, q, entry);
+	p->queued++;
+	db_pool_dispatch(p);
+	return 0;
+}
+
+void
+db_pool_stats(const struct db_pool *p, struct db_pool_stats *st)
+{
+	*st = p->stats;
+	st->up = db_pool_up(p);
+	st->queued = p->queued;
+}

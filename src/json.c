@@ -1,0 +1,417 @@
+/*
+ * json: strict request bodies.  jsmn tokenises; this file adds what jsmn
+ * leaves out: valid UTF-8, exact literals and number grammar, one value per
+ * body, no duplicate members, and typed fields checked against a table.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSMN_STATIC
+#define JSMN_STRICT
+#include <jsmn.h>
+
+#include "slotd.h"
+
+struct json_doc {
+	const char	*text;
+	size_t		 len;
+	jsmntok_t	*tok;
+	int		 ntok;
+};
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+int
+json_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	uint32_t cp;
+	int n, i;
+
+	while (p < end) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			n = 1, cp = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			n = 2, cp = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			n = 3, cp = *p & 0x07;
+		else
+			return 0;
+		if (end - p <= n)
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
+static size_t
+utf8_length(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+static int
+is_number(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (i < len && s[i] == '-')
+		i++;
+	if (i == len)
+		return 0;
+	if (s[i] == '0')
+		i++;
+	else if (s[i] >= '1' && s[i] <= '9')
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return 0;
+	if (i < len && s[i] == '.') {
+		if (++i == len || s[i] < '0' || s[i] > '9')
+			return 0;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i == len || s[i] < '0' || s[i] > '9')
+			return 0;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	return i == len;
+}
+
+static int
+primitive_valid(const char *s, size_t len)
+{
+	return (len == 4 && memcmp(s, "true", 4) == 0) ||
+	    (len == 5 && memcmp(s, "false", 5) == 0) ||
+	    (len == 4 && memcmp(s, "null", 4) == 0) || is_number(s, len);
+}
+
+/* Index of the token after the value at i. */
+static int
+json_skip(const struct json_doc *d, int i)
+{
+	int pending = 1;
+
+	while (pending > 0 && i < d->ntok) {
+		if (d->tok[i].type == JSMN_OBJECT)
+			pending += d->tok[i].size * 2;
+		else if (d->tok[i].type == JSMN_ARRAY)
+			pending += d->tok[i].size;
+		pending--;
+		i++;
+	}
+	return i;
+}
+
+/* Parse a whole body; NULL with err set when it is not one valid JSON
+ * value. */
+struct json_doc *
+json_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct json_doc *d;
+	jsmn_parser p;
+	size_t end;
+	int i, n;
+
+	if (!json_utf8_valid(text, len)) {
+		snprintf(err, errlen, "the body is not valid UTF-8");
+		return NULL;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->text = text;
+	d->len = len;
+	n = (int)(len / 2 + 2);
+	d->tok = xcalloc((size_t)n, sizeof(*d->tok));
+	jsmn_init(&p);
+	d->ntok = jsmn_parse(&p, text, len, d->tok, (unsigned)n);
+	if (d->ntok < 1) {
+		snprintf(err, errlen, "the body is not valid JSON");
+		goto bad;
+	}
+	end = len;
+	while (end > 0 && strchr(" \t\r\n", text[end - 1]) != NULL)
+		end--;
+	if (json_skip(d, 0) != d->ntok || (size_t)d->tok[0].end != end) {
+		snprintf(err, errlen, "the body holds more than one JSON value");
+		goto bad;
+	}
+	for (i = 0; i < d->ntok; i++) {
+		if (d->tok[i].type == JSMN_PRIMITIVE &&
+		    !primitive_valid(text + d->tok[i].start,
+		    (size_t)(d->tok[i].end - d->tok[i].start))) {
+			snprintf(err, errlen, "invalid JSON literal '%.*s'",
+			    d->tok[i].end - d->tok[i].start > 32 ? 32 :
+			    d->tok[i].end - d->tok[i].start,
+			    text + d->tok[i].start);
+			goto bad;
+		}
+	}
+	return d;
+bad:
+	json_free(d);
+	return NULL;
+}
+
+void
+json_free(struct json_doc *d)
+{
+	if (d == NULL)
+		return;
+	free(d->tok);
+	free(d);
+}
+
+int
+json_root_type(const struct json_doc *d)
+{
+	switch (d->tok[0].type) {
+	case JSMN_OBJECT:
+		return JSON_OBJECT;
+	case JSMN_ARRAY:
+		return JSON_ARRAY;
+	default:
+		return JSON_OTHER;
+	}
+}
+
+/* The array elements under the root, for json_object(). */
+int
+json_array_items(const struct json_doc *d, int *items, int max)
+{
+	int i = 1, n = 0;
+
+	if (d->tok[0].type != JSMN_ARRAY)
+		return -1;
+	while (n < d->tok[0].size) {
+		if (n < max)
+			items[n] = i;
+		n++;
+		i = json_skip(d, i);
+	}
+	return n;
+}
+
+static void
+put_utf8(char **o, uint32_t cp)
+{
+	unsigned char *p = (unsigned char *)*o;
+
+	if (cp < 0x80) {
+		*p++ = (unsigned char)cp;
+	} else if (cp < 0x800) {
+		*p++ = (unsigned char)(0xc0 | cp >> 6);
+		*p++ = (unsigned char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		*p++ = (unsigned char)(0xe0 | cp >> 12);
+		*p++ = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		*p++ = (unsigned char)(0x80 | (cp & 0x3f));
+	} else {
+		*p++ = (unsigned char)(0xf0 | cp >> 18);
+		*p++ = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+		*p++ = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		*p++ = (unsigned char)(0x80 | (cp & 0x3f));
+	}
+	*o = (char *)p;
+}
+
+static int
+hex4(const char *s, uint32_t *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < 4; i++) {
+		char c = s[i];
+
+		*v <<= 4;
+		if (c >= '0' && c <= '9')
+			*v |= (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			*v |= (uint32_t)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			*v |= (uint32_t)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* The unescaped string of token t (malloc'd), or NULL when it holds NUL
+ * or a lone surrogate. */
+static char *
+json_unescape(const struct json_doc *d, const jsmntok_t *t)
+{
+	const char *s = d->text + t->start, *end = d->text + t->end;
+	char *out = xcalloc(1, (size_t)(t->end - t->start) + 1), *o = out;
+	uint32_t cp, lo;
+
+	while (s < end) {
+		if (*s != '\\') {
+			*o++ = *s++;
+			continue;
+		}
+		s++;
+		switch (*s++) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '/': *o++ = '/'; break;
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 'n': *o++ = '\n'; break;
+		case 'r': *o++ = '\r'; break;
+		case 't': *o++ = '\t'; break;
+		case 'u':
+			if (end - s < 4 || hex4(s, &cp) == -1)
+				goto bad;
+			s += 4;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (end - s < 6 || s[0] != '\\' || s[1] != 'u' ||
+				    hex4(s + 2, &lo) == -1 || lo < 0xdc00 ||
+				    lo > 0xdfff)
+					goto bad;
+				s += 6;
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				    (lo - 0xdc00);
+			} else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0)
+				goto bad;
+			put_utf8(&o, cp);
+			break;
+		default:
+			goto bad;
+		}
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+static int
+token_is(const struct json_doc *d, const jsmntok_t *t, const char *s)
+{
+	size_t len = strlen(s);
+
+	return (size_t)(t->end - t->start) == len &&
+	    memcmp(d->text + t->start, s, len) == 0;
+}
+
+static int
+field_error(struct json_error *e, const char *code, const char *field,
+    const char *why)
+{
+	e->code = code;
+	snprintf(e->field, sizeof(e->field), "%s", field);
+	snprintf(e->detail, sizeof(e->detail), "%s", why);
+	return -1;
+}
+
+/* Fill fields from the object at token obj.  Unknown members, duplicates,
+ * wrong types and values out of range are errors naming the member. */
+int
+json_object(const struct json_doc *d, int obj, const struct json_field *f,
+    size_t nf, struct json_error *e)
+{
+	const jsmntok_t *key, *val;
+	unsigned char seen[32];
+	char why[128], *str;
+	size_t k;
+	int i, m;
+	long long v;
+
+	memset(seen, 0, sizeof(seen));
+	memset(e, 0, sizeof(*e));
+	if (d->tok[obj].type != JSMN_OBJECT)
+		return field_error(e, "invalid-json", "",
+		    "a JSON object is expected");
+	for (i = obj + 1, m = 0; m < d->tok[obj].size; m++) {
+		key = &d->tok[i];
+		val = &d->tok[i + 1];
+		for (k = 0; k < nf && !token_is(d, key, f[k].name); k++)
+			;
+		if (k == nf) {
+			str = json_unescape(d, key);
+			field_error(e, "unknown-field", str != NULL ? str : "?",
+			    "unknown field");
+			free(str);
+			return -1;
+		}
+		if (seen[k]++)
+			return field_error(e, "invalid-json", f[k].name,
+			    "member given twice");
+		i = json_skip(d, i + 1);
+		if (val->type == JSMN_PRIMITIVE && token_is(d, val, "null") &&
+		    f[k].nullable)
+			continue;
+		switch (f[k].kind) {
+		case JSON_FIELD_INT:
+			if (val->type != JSMN_PRIMITIVE ||
+			    strspn(d->text + val->start, "-0123456789") !=
+			    (size_t)(val->end - val->start) ||
+			    val->end - val->start > 19)
+				return field_error(e, "invalid-field",
+				    f[k].name, "must be an integer");
+			errno = 0;
+			v = strtoll(d->text + val->start, NULL, 10);
+			if (errno != 0 || v < f[k].min || v > f[k].max) {
+				snprintf(why, sizeof(why), "must be in %lld..%lld",
+				    (long long)f[k].min, (long long)f[k].max);
+				return field_error(e, errno == 0 &&
+				    v > f[k].max && f[k].above_code != NULL ?
+				    f[k].above_code : "invalid-field", f[k].name,
+				    why);
+			}
+			*(int64_t *)f[k].out = v;
+			break;
+		case JSON_FIELD_STRING:
+			if (val->type != JSMN_STRING)
+				return field_error(e, "invalid-field",
+				    f[k].name, "must be a string");
+			if ((str = json_unescape(d, val)) == NULL)
+				return field_error(e, "invalid-field",
+				    f[k].name, "holds an invalid escape");
+			if ((int64_t)utf8_length(str) < f[k].min ||
+			    (int64_t)utf8_length(str) > f[k].max) {
+				free(str);
+				snprintf(why, sizeof(why), "must be %lld..%lld "
+				    "characters", (long long)f[k].min,
+				    (long long)f[k].max);
+				return field_error(e, "invalid-field",
+				    f[k].name, why);
+			}
+			if (f[k].check != NULL && !f[k].check(str)) {
+				free(str);
+				return field_error(e, "invalid-field",
+				    f[k].name, f[k].check_why);
+			}
+			*(char **)f[k].out = str;
+			break;
+		}
+		if (f[k].present != NULL)
+			*f[k].present = 1;
+	}
+	return 0;
+}
