@@ -18,7 +18,7 @@ CREATE TABLE appointments (
     note            text,
     owner           text        NOT NULL DEFAULT '',
     idempotency_key text,
-    request_hash    text,
+    request         text,      -- canonical form of the request, for replays
     created_at      timestamptz NOT NULL DEFAULT now(),
     cancelled_at    timestamptz,
     CONSTRAINT appointments_idempotency UNIQUE (owner, idempotency_key)
@@ -37,28 +37,35 @@ CREATE INDEX holds_expiry ON holds (expires_at);
 -- What every seat-changing function returns: one row per slot touched,
 -- in start order (or a single row without slot), each with the outcome, a
 -- reference (appointment id or hold id), a time (created or expires at),
--- the run of slot ids, and the slot's new state for the caller's cache.
+-- the run of slot ids and the time span it covers, and the slot's new
+-- state for the caller's cache.
 CREATE TYPE slotd_result AS (
     outcome text, ref text, at_s bigint, slot_ids bigint[],
+    span_start_s bigint, span_end_s bigint,
     id bigint, calendar_id bigint, start_s bigint, end_s bigint,
     capacity integer, booked integer, version bigint);
 
+CREATE FUNCTION slotd_epoch(t timestamptz) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT floor(extract(epoch FROM t))::bigint $$;
+
 CREATE FUNCTION slotd_rows(p_outcome text, p_ref text, p_at timestamptz,
-                           p_run bigint[], p_ids bigint[])
+                           p_run bigint[], p_ids bigint[],
+                           p_span_start timestamptz DEFAULT NULL,
+                           p_span_end timestamptz DEFAULT NULL)
 RETURNS SETOF slotd_result
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN QUERY
-    SELECT p_outcome, p_ref, floor(extract(epoch FROM p_at))::bigint, p_run,
-           s.id, s.calendar_id, floor(extract(epoch FROM s.start_at))::bigint,
-           floor(extract(epoch FROM s.end_at))::bigint, s.capacity, s.booked,
-           s.version
+    SELECT p_outcome, p_ref, slotd_epoch(p_at), p_run,
+           slotd_epoch(p_span_start), slotd_epoch(p_span_end),
+           s.id, s.calendar_id, slotd_epoch(s.start_at),
+           slotd_epoch(s.end_at), s.capacity, s.booked, s.version
       FROM slots s WHERE s.id = ANY (p_ids) ORDER BY s.start_at;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT p_outcome, p_ref,
-            floor(extract(epoch FROM p_at))::bigint, p_run, NULL::bigint,
-            NULL::bigint, NULL::bigint, NULL::bigint, NULL::integer,
-            NULL::integer, NULL::bigint;
+        RETURN QUERY SELECT p_outcome, p_ref, slotd_epoch(p_at), p_run,
+            slotd_epoch(p_span_start), slotd_epoch(p_span_end),
+            NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+            NULL::integer, NULL::integer, NULL::bigint;
     END IF;
 END
 $$;
@@ -101,7 +108,7 @@ $$;
 -- slot-in-past, slot-full, hold-expired, hold-mismatch.
 CREATE FUNCTION slotd_book(p_slot bigint, p_count integer, p_name text,
                            p_email text, p_note text, p_owner text,
-                           p_key text, p_hash text, p_hold uuid)
+                           p_key text, p_request text, p_hold uuid)
 RETURNS SETOF slotd_result
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -117,9 +124,10 @@ BEGIN
          WHERE owner = p_owner AND idempotency_key = p_key;
         IF FOUND THEN
             RETURN QUERY SELECT * FROM slotd_rows(
-                CASE WHEN a.request_hash = p_hash THEN 'replayed'
+                CASE WHEN a.request = p_request THEN 'replayed'
                      ELSE 'key-reused' END,
-                a.id::text, a.created_at, a.slot_ids, '{}');
+                a.id::text, a.created_at, a.slot_ids, '{}', a.start_at,
+                a.end_at);
             RETURN;
         END IF;
     END IF;
@@ -172,18 +180,19 @@ BEGIN
     -- The idempotency key decides first: a request racing another with
     -- the same key changes nothing and replays the winner.
     INSERT INTO appointments (slot_ids, start_at, end_at, name, email, note,
-                              owner, idempotency_key, request_hash)
+                              owner, idempotency_key, request)
     VALUES (run, t_start, t_end, p_name, p_email, p_note, p_owner, p_key,
-            p_hash)
+            p_request)
     ON CONFLICT ON CONSTRAINT appointments_idempotency DO NOTHING
     RETURNING * INTO a;
     IF NOT FOUND THEN
         SELECT * INTO a FROM appointments
          WHERE owner = p_owner AND idempotency_key = p_key;
         RETURN QUERY SELECT * FROM slotd_rows(
-            CASE WHEN a.request_hash = p_hash THEN 'replayed'
+            CASE WHEN a.request = p_request THEN 'replayed'
                  ELSE 'key-reused' END,
-            a.id::text, a.created_at, a.slot_ids, '{}');
+            a.id::text, a.created_at, a.slot_ids, '{}', a.start_at,
+            a.end_at);
         RETURN;
     END IF;
     IF p_hold IS NOT NULL THEN
@@ -192,7 +201,7 @@ BEGIN
         UPDATE slots SET booked = booked + 1 WHERE id = ANY (run);
     END IF;
     RETURN QUERY SELECT * FROM slotd_rows('booked', a.id::text, a.created_at,
-        run, run);
+        run, run, a.start_at, a.end_at);
 END
 $$;
 
@@ -263,7 +272,8 @@ BEGIN
     VALUES (run, p_owner, now() + make_interval(secs => p_ttl))
     RETURNING * INTO h;
     RETURN QUERY SELECT * FROM slotd_rows('held', h.id::text, h.expires_at,
-        run, run);
+        run, run, (SELECT min(start_at) FROM slots WHERE id = ANY (run)),
+        (SELECT max(end_at) FROM slots WHERE id = ANY (run)));
 END
 $$;
 

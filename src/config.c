@@ -71,6 +71,8 @@ static const struct param params[] = {
 	    "libpq connection string; empty uses PG* variables"),
 	P("database", "pool_size", parse_int, "4", 1, pool_size, 1, 64,
 	    "database connections per worker"),
+	P("database", "queue_size", parse_int, "128", 1, queue_size, 0,
+	    100000, "writes that may wait per worker when all are busy"),
 	P("schedule", "timezone", parse_timezone, "UTC", 1, timezone, 1, 127,
 	    "IANA time zone of the schedule"),
 	P("schedule", "days", parse_days, "mon-fri", 1, days, 0, 0,

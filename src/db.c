@@ -536,3 +536,69 @@ db_pool_stats(const struct db_pool *p, struct db_pool_stats *st)
 	st->up = db_pool_up(p);
 	st->queued = p->queued;
 }
+
+/* ---- results of the slotd_* functions (type slotd_result) ---- */
+
+static int64_t
+db_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 :
+	    strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* Row i of a slotd_result set; 0, or -1 when the shape is wrong. */
+int
+db_result_row(const PGresult *res, int i, struct db_row *r)
+{
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 13 ||
+	    i >= PQntuples(res))
+		return -1;
+	r->outcome = PQgetvalue(res, i, 0);
+	r->ref = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+	r->at = db_int(res, i, 2);
+	r->nslot_ids = db_parse_ids(PQgetvalue(res, i, 3), r->slot_ids,
+	    DB_MAX_RUN);
+	r->span_start = db_int(res, i, 4);
+	r->span_end = db_int(res, i, 5);
+	r->has_slot = !PQgetisnull(res, i, 6);
+	r->slot.id = db_int(res, i, 6);
+	r->slot.calendar_id = db_int(res, i, 7);
+	r->slot.start = db_int(res, i, 8);
+	r->slot.end = db_int(res, i, 9);
+	r->slot.capacity = (int32_t)db_int(res, i, 10);
+	r->slot.booked = (int32_t)db_int(res, i, 11);
+	r->slot.version = db_int(res, i, 12);
+	return 0;
+}
+
+/* Parse a PostgreSQL array literal of integers ("{1,2}"); returns how many
+ * there were (only the first max are stored). */
+size_t
+db_parse_ids(const char *s, int64_t *out, size_t max)
+{
+	size_t n = 0;
+	char *end;
+
+	if (*s++ != '{')
+		return 0;
+	while (*s != '\0' && *s != '}') {
+		int64_t v = strtoll(s, &end, 10);
+
+		if (end == s)
+			break;
+		if (n < max)
+			out[n] = v;
+		n++;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+/* The SQLSTATE of an error result, or "". */
+const char *
+db_sqlstate(const PGresult *res)
+{
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return st != NULL ? st : "";
+}

@@ -162,6 +162,17 @@ emit_bool(struct emit *e, int v)
 	evbuffer_add_printf(e->out, "%s", v ? "true" : "false");
 }
 
+void
+emit_null(struct emit *e)
+{
+	if (e->msgpack) {
+		msgpack_pack_nil(&e->pk);
+		return;
+	}
+	json_sep(e);
+	evbuffer_add(e->out, "null", 4);
+}
+
 /* A JSON string literal; the bytes are valid UTF-8 (checked on input). */
 void
 emit_json_string(struct evbuffer *out, const char *s, size_t len)

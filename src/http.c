@@ -31,6 +31,17 @@ static const struct {
 	{ "not-found", "Not found" },
 	{ "slot-not-found", "Slot not found" },
 	{ "slot-full", "Slot is full" },
+	{ "slot-in-past", "Slot has started" },
+	{ "slot-overlap", "Slots overlap" },
+	{ "slot-has-bookings", "Slot has bookings" },
+	{ "capacity-below-booked", "Capacity below seats taken" },
+	{ "not-consecutive", "Slots are not consecutive" },
+	{ "too-many-slots", "Too many slots" },
+	{ "hold-expired", "Hold expired" },
+	{ "idempotency-key-reused", "Idempotency key reused" },
+	{ "unauthorized", "Unauthorized" },
+	{ "forbidden", "Forbidden" },
+	{ "rate-limited", "Too many requests" },
 	{ "method-not-allowed", "Method not allowed" },
 	{ "unavailable", "Service unavailable" },
 	{ "internal", "Internal error" },
@@ -219,4 +230,86 @@ http_parse_id(const char *s, int64_t *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* The request's JSON body, parsed; answers 415, 413 or 400 itself and
+ * returns NULL.  *body is NUL-terminated and owned by the caller. */
+struct json_doc *
+http_json_body(struct evhttp_request *req, char **body)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const char *ct = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Content-Type");
+	struct json_doc *doc;
+	size_t len = evbuffer_get_length(in), n;
+	char err[128];
+
+	*body = NULL;
+	n = ct != NULL ? strcspn(ct, "; \t") : 0;
+	if (ct == NULL || n != 16 || strncasecmp(ct, "application/json", 16)) {
+		http_problem(req, 415, "unsupported-media-type",
+		    "the body must be application/json");
+		return NULL;
+	}
+	if (len > HTTP_MAX_BODY) {
+		http_problem(req, 413, "payload-too-large",
+		    "the body may have at most %d bytes", HTTP_MAX_BODY);
+		return NULL;
+	}
+	*body = xcalloc(1, len + 1);
+	evbuffer_copyout(in, *body, len);
+	if ((doc = json_parse(*body, len, err, sizeof(err))) == NULL) {
+		http_problem(req, 400, "invalid-json", "%s", err);
+		free(*body);
+		*body = NULL;
+	}
+	return doc;
+}
+
+/* 400 for a body json_object() refused, naming the member. */
+void
+http_field_problem(struct evhttp_request *req, const struct json_error *e)
+{
+	http_problem(req, 400, e->code, "%s%s%s", e->field,
+	    e->field[0] != '\0' ? ": " : "", e->detail);
+}
+
+static void
+http_pending_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct http_pending *p = arg;
+
+	(void)conn;
+	p->req = NULL;
+	p->conn = NULL;
+}
+
+/* The answer to req will come later: notice if the client goes away. */
+void
+http_pending_start(struct http_pending *p, struct evhttp_request *req)
+{
+	p->req = req;
+	p->conn = evhttp_request_get_connection(req);
+	evhttp_connection_set_closecb(p->conn, http_pending_closed, p);
+}
+
+/* The request to answer now, or NULL if its client has gone. */
+struct evhttp_request *
+http_pending_finish(struct http_pending *p)
+{
+	if (p->conn != NULL)
+		evhttp_connection_set_closecb(p->conn, NULL, NULL);
+	p->conn = NULL;
+	return p->req;
+}
+
+/* The outcome cannot be known (the database connection broke after the
+ * statement was sent): drop the client's connection rather than guess. */
+void
+http_pending_drop(struct http_pending *p)
+{
+	struct evhttp_connection *conn = p->conn;
+
+	if (http_pending_finish(p) != NULL && conn != NULL)
+		evhttp_connection_free(conn);
 }

@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 
 #include <event2/keyvalq_struct.h>
+#include <libpq-fe.h>
 
 #include "slotd.h"
 
@@ -296,26 +297,294 @@ slot_one(struct evhttp_request *req, struct worker_ctx *w, const char *idstr)
 	evbuffer_free(body);
 }
 
+/* ---- admin: POST /slots, PATCH and DELETE /slots/{id} ---- */
+
+#define SLOTS_MAX_CREATE	1000
+
+struct slot_change {
+	struct http_pending	 pending;
+	struct worker_ctx	*w;
+	int			 array;		/* POST answered with an array */
+};
+
+static void
+send_slots(struct evhttp_request *req, struct worker_ctx *w,
+    const struct slot *slots, size_t n, int array, int status)
+{
+	struct evbuffer *body = evbuffer_new();
+	int msgpack = http_wants_msgpack(req);
+	struct emit *e = emit_new(body, msgpack);
+	char location[48];
+	size_t i;
+
+	tz_use(w->conf->timezone);
+	if (array)
+		emit_array(e, n);
+	for (i = 0; i < n; i++)
+		emit_slot(e, &slots[i]);
+	if (array)
+		emit_end(e);
+	emit_free(e);
+	if (status == 201 && !array) {
+		snprintf(location, sizeof(location), "/slots/%lld",
+		    (long long)slots[0].id);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Location", location);
+	}
+	http_send(req, status, msgpack ? "application/msgpack" :
+	    "application/json", body);
+	evbuffer_free(body);
+}
+
+/* Every answer of the admin calls: created, updated, deleted or refused. */
+static void
+slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
+{
+	struct slot_change *c = arg;
+	struct evhttp_request *req;
+	struct slot *slots = NULL;
+	struct db_row r;
+	int i, n;
+
+	if (res != NULL)
+		worker_apply_rows(c->w, res, 0);
+	if (outcome == DB_LOST) {
+		http_pending_drop(&c->pending);
+		goto done;
+	}
+	if ((req = http_pending_finish(&c->pending)) == NULL)
+		goto done;
+	if (outcome == DB_DONE && (strcmp(db_sqlstate(res), "23P01") == 0 ||
+	    strcmp(db_sqlstate(res), "23505") == 0)) {
+		http_problem(req, 409, "slot-overlap",
+		    "a slot overlaps another slot of the calendar");
+		goto done;
+	}
+	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1) {
+		appointments_unavailable(req);
+		goto done;
+	}
+	if (strcmp(r.outcome, "deleted") == 0) {
+		slot_table_remove(c->w->table, strtoll(r.ref, NULL, 10));
+		slot_table_publish(c->w->table);
+		evhttp_send_reply(req, 204, NULL, NULL);
+	} else if (strcmp(r.outcome, "created") == 0 ||
+	    strcmp(r.outcome, "updated") == 0) {
+		n = PQntuples(res);
+		slots = xcalloc((size_t)n, sizeof(*slots));
+		for (i = 0; i < n && db_result_row(res, i, &r) == 0; i++)
+			slots[i] = r.slot;
+		send_slots(req, c->w, slots, (size_t)n, c->array,
+		    strcmp(r.outcome, "created") == 0 ? 201 : 200);
+	} else if (strcmp(r.outcome, "slot-not-found") == 0)
+		http_problem(req, 404, "slot-not-found", "no such slot");
+	else if (strcmp(r.outcome, "capacity-below-booked") == 0)
+		http_problem(req, 409, "capacity-below-booked", "slot %lld has "
+		    "%d seats taken", (long long)r.slot.id, r.slot.booked);
+	else if (strcmp(r.outcome, "slot-has-bookings") == 0)
+		http_problem(req, 409, "slot-has-bookings", "slot %lld has %d "
+		    "seats booked or held", (long long)r.slot.id,
+		    r.slot.booked);
+	else
+		appointments_unavailable(req);
+done:
+	free(slots);
+	free(c);
+}
+
+static void
+slot_change_send(struct evhttp_request *req, struct slot_change *c,
+    enum db_stmt stmt, const char *const *values)
+{
+	http_pending_start(&c->pending, req);
+	if (db_pool_query(c->w->db, stmt, values, slot_changed, c) == -1) {
+		http_pending_finish(&c->pending);
+		appointments_unavailable(req);
+		free(c);
+	}
+}
+
+static int
+rfc3339_ok(const char *s)
+{
+	int64_t t;
+
+	return tz_parse_rfc3339(s, &t) == 0;
+}
+
+/* One {"startTime","endTime","capacity"} into the three arrays. */
+static int
+slot_spec(struct evhttp_request *req, struct json_doc *doc, int tok,
+    struct evbuffer *starts, struct evbuffer *ends, struct evbuffer *caps)
+{
+	char *start = NULL, *end = NULL;
+	int64_t capacity = 0, s, e;
+	int has_cap = 0, rc = -1;
+	struct json_field fields[] = {
+		{ "startTime", JSON_FIELD_STRING, 20, 25, &start, NULL, 0,
+		    NULL, rfc3339_ok, "must be an RFC 3339 time with offset" },
+		{ "endTime", JSON_FIELD_STRING, 20, 25, &end, NULL, 0, NULL,
+		    rfc3339_ok, "must be an RFC 3339 time with offset" },
+		{ "capacity", JSON_FIELD_INT, 1, 100000, &capacity, &has_cap,
+		    0, NULL, NULL, NULL },
+	};
+	struct json_error err;
+
+	if (json_object(doc, tok, fields, 3, &err) == -1) {
+		http_field_problem(req, &err);
+		goto out;
+	}
+	if (start == NULL || end == NULL || !has_cap) {
+		http_problem(req, 400, "invalid-field", "%s: required",
+		    start == NULL ? "startTime" : end == NULL ? "endTime" :
+		    "capacity");
+		goto out;
+	}
+	tz_parse_rfc3339(start, &s);
+	tz_parse_rfc3339(end, &e);
+	if (e <= s) {
+		http_problem(req, 400, "invalid-field",
+		    "endTime: must be after startTime");
+		goto out;
+	}
+	evbuffer_add_printf(starts, "%s%lld", evbuffer_get_length(starts) > 1 ?
+	    "," : "", (long long)s);
+	evbuffer_add_printf(ends, "%s%lld", evbuffer_get_length(ends) > 1 ?
+	    "," : "", (long long)e);
+	evbuffer_add_printf(caps, "%s%lld", evbuffer_get_length(caps) > 1 ?
+	    "," : "", (long long)capacity);
+	rc = 0;
+out:
+	free(start);
+	free(end);
+	return rc;
+}
+
+static void
+slots_create(struct evhttp_request *req, struct worker_ctx *w)
+{
+	struct evbuffer *arr[3];
+	struct slot_change *c;
+	struct json_doc *doc;
+	const char *values[3];
+	int items[SLOTS_MAX_CREATE], n, i, ok = 1;
+	char *body;
+
+	if ((doc = http_json_body(req, &body)) == NULL)
+		return;
+	for (i = 0; i < 3; i++) {
+		arr[i] = evbuffer_new();
+		evbuffer_add(arr[i], "{", 1);
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->w = w;
+	c->array = json_root_type(doc) == JSON_ARRAY;
+	if (c->array) {
+		n = json_array_items(doc, items, SLOTS_MAX_CREATE);
+		if (n < 1 || n > SLOTS_MAX_CREATE) {
+			http_problem(req, 400, "invalid-field", "an array of "
+			    "1..%d slots is expected", SLOTS_MAX_CREATE);
+			ok = 0;
+		}
+	} else {
+		n = 1;
+		items[0] = 0;
+	}
+	for (i = 0; ok && i < n; i++)
+		if (slot_spec(req, doc, items[i], arr[0], arr[1], arr[2]) == -1)
+			ok = 0;
+	json_free(doc);
+	free(body);
+	for (i = 0; i < 3; i++) {
+		evbuffer_add(arr[i], "}", 2);
+		values[i] = (const char *)evbuffer_pullup(arr[i], -1);
+	}
+	if (ok)
+		slot_change_send(req, c, DB_CREATE_SLOTS, values);
+	else
+		free(c);
+	for (i = 0; i < 3; i++)
+		evbuffer_free(arr[i]);
+}
+
+static void
+slot_patch(struct evhttp_request *req, struct worker_ctx *w, const char *id)
+{
+	int64_t capacity = 0;
+	int has_cap = 0, rc;
+	struct json_field fields[] = {
+		{ "capacity", JSON_FIELD_INT, 1, 100000, &capacity, &has_cap,
+		    0, NULL, NULL, NULL },
+	};
+	struct slot_change *c;
+	struct json_error e;
+	struct json_doc *doc;
+	const char *values[2];
+	char cap[24], *body;
+
+	if ((doc = http_json_body(req, &body)) == NULL)
+		return;
+	rc = json_object(doc, 0, fields, 1, &e);
+	json_free(doc);
+	free(body);
+	if (rc == -1 || !has_cap) {
+		if (rc == -1)
+			http_field_problem(req, &e);
+		else
+			http_problem(req, 400, "invalid-field",
+			    "capacity: required");
+		return;
+	}
+	snprintf(cap, sizeof(cap), "%lld", (long long)capacity);
+	values[0] = id;
+	values[1] = cap;
+	c = xcalloc(1, sizeof(*c));
+	c->w = w;
+	slot_change_send(req, c, DB_SET_CAPACITY, values);
+}
+
+static void
+slot_delete(struct evhttp_request *req, struct worker_ctx *w, const char *id)
+{
+	struct slot_change *c = xcalloc(1, sizeof(*c));
+	const char *values[1] = { id };
+
+	c->w = w;
+	slot_change_send(req, c, DB_DELETE_SLOT, values);
+}
+
 /* rest is what follows "/slots" in the path: "" or "/{id}". */
 void
 route_slots(struct evhttp_request *req, struct worker_ctx *w,
     const char *rest)
 {
 	int method = http_method(req);
+	int64_t id;
 
 	if (rest[0] == '\0') {
-		if (method != HTTP_GET && method != HTTP_HEAD)
-			http_method_not_allowed(req, HTTP_GET | HTTP_HEAD);
-		else
+		if (method == HTTP_GET || method == HTTP_HEAD)
 			slots_list(req, w);
+		else if (method == HTTP_POST)
+			slots_create(req, w);
+		else
+			http_method_not_allowed(req, HTTP_GET | HTTP_HEAD |
+			    HTTP_POST);
 		return;
 	}
 	if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/')) {
 		http_problem(req, 404, "not-found", "no such resource");
 		return;
 	}
-	if (method != HTTP_GET && method != HTTP_HEAD)
-		http_method_not_allowed(req, HTTP_GET | HTTP_HEAD);
-	else
+	if (method == HTTP_GET || method == HTTP_HEAD)
 		slot_one(req, w, rest + 1);
+	else if (method != HTTP_PATCH && method != HTTP_DELETE)
+		http_method_not_allowed(req, HTTP_GET | HTTP_HEAD |
+		    HTTP_PATCH | HTTP_DELETE);
+	else if (http_parse_id(rest + 1, &id) == -1)
+		http_problem(req, 404, "slot-not-found", "no slot with id %.32s",
+		    rest + 1);
+	else if (method == HTTP_PATCH)
+		slot_patch(req, w, rest + 1);
+	else
+		slot_delete(req, w, rest + 1);
 }

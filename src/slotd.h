@@ -59,6 +59,7 @@ int64_t	 tz_today(int64_t now);
 int	 tz_offset(int64_t t);
 size_t	 tz_format_rfc3339(int64_t t, char *buf, size_t len);
 void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
+int	 tz_parse_rfc3339(const char *, int64_t *);
 
 /* config.c */
 struct time_range {
@@ -79,6 +80,7 @@ struct config {
 	/* [database] */
 	char		*conninfo;
 	int		 pool_size;
+	int		 queue_size;
 	/* [schedule] */
 	char		*timezone;
 	unsigned	 days;			/* bit n: weekday n, 0 = Sunday */
@@ -121,6 +123,7 @@ void		 emit_str(struct emit *, const char *);
 void		 emit_strn(struct emit *, const char *, size_t);
 void		 emit_int(struct emit *, int64_t);
 void		 emit_bool(struct emit *, int);
+void		 emit_null(struct emit *);
 void		 emit_json_string(struct evbuffer *, const char *, size_t);
 
 /* db.c: non-blocking PostgreSQL */
@@ -171,6 +174,22 @@ int		 db_pool_query(struct db_pool *, enum db_stmt,
 		    const char *const *values, db_callback, void *);
 void		 db_pool_stats(const struct db_pool *, struct db_pool_stats *);
 
+#define DB_MAX_RUN	5		/* slots in one appointment or hold */
+struct db_row {
+	const char	*outcome;
+	const char	*ref;		/* appointment id or hold id */
+	int64_t		 at;		/* created or expires at */
+	int64_t		 slot_ids[DB_MAX_RUN];
+	size_t		 nslot_ids;
+	int64_t		 span_start;
+	int64_t		 span_end;
+	int		 has_slot;
+	struct slot	 slot;		/* the slot's new state */
+};
+int		 db_result_row(const struct pg_result *, int, struct db_row *);
+size_t		 db_parse_ids(const char *, int64_t *, size_t);
+const char	*db_sqlstate(const struct pg_result *);
+
 /* json.c: strict JSON request bodies */
 enum { JSON_OBJECT, JSON_ARRAY, JSON_OTHER };
 enum json_field_kind { JSON_FIELD_INT, JSON_FIELD_STRING };
@@ -215,17 +234,45 @@ void	 http_method_not_allowed(struct evhttp_request *, int allowed);
 int	 http_etag_matches(struct evhttp_request *, const char *etag);
 int	 http_query(struct evhttp_request *, struct evkeyvalq *);
 int	 http_parse_id(const char *, int64_t *);
+#define HTTP_MAX_BODY	(16 * 1024)
+struct json_doc	*http_json_body(struct evhttp_request *, char **body);
+void	 http_field_problem(struct evhttp_request *, const struct json_error *);
+struct evhttp_connection;
+struct http_pending {
+	struct evhttp_request		*req;
+	struct evhttp_connection	*conn;
+};
+void	 http_pending_start(struct http_pending *, struct evhttp_request *);
+struct evhttp_request *http_pending_finish(struct http_pending *);
+void	 http_pending_drop(struct http_pending *);
 
 /* worker.c */
 struct worker_ctx {
 	struct config		*conf;
 	struct slot_table	*table;
+	struct db_pool		*db;
+	const char		*owner;		/* whose requests these are */
 	int			 index;
 	struct slot		*slots;		/* reusable range buffer */
 	size_t			 slots_cap;
 };
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int index);
+void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
+
+/* route_appointments.c */
+void	route_appointments(struct evhttp_request *, struct worker_ctx *,
+	    const char *rest);
+int	appointments_uuid_valid(const char *);
+int	appointments_precheck(struct evhttp_request *, struct worker_ctx *,
+	    int64_t slot_id, int64_t count);
+int	appointments_refusal(struct evhttp_request *, const struct db_row *,
+	    int64_t slot_id, int64_t count);
+void	appointments_unavailable(struct evhttp_request *);
+
+/* route_holds.c */
+void	route_holds(struct evhttp_request *, struct worker_ctx *,
+	    const char *rest);
 
 /* route_slots.c */
 void	route_slots(struct evhttp_request *, struct worker_ctx *,

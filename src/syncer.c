@@ -22,7 +22,7 @@
 #define SYNCER_CHANNEL		"slotd_slots"
 #define SYNCER_BACKOFF_MIN_MS	100
 #define SYNCER_BACKOFF_MAX_MS	5000
-#define SYNCER_TICK_MS		1000
+#define SYNCER_TICK_MS		250	/* also the hold expiry delay */
 #define SYNCER_GENERATE_RETRY	60	/* seconds */
 
 enum syncer_state {
@@ -31,6 +31,7 @@ enum syncer_state {
 	SYNCER_LISTENING,	/* LISTEN sent */
 	SYNCER_LOADING,		/* full load streaming */
 	SYNCER_GENERATING,	/* schedule insert sent */
+	SYNCER_EXPIRING,	/* expired holds being released */
 	SYNCER_IDLE		/* applying notifications */
 };
 
@@ -253,7 +254,8 @@ syncer_query_done(struct syncer *s)
 	size_t removed;
 
 	s->query_failed = 0;
-	if (failed && s->state != SYNCER_GENERATING) {
+	if (failed && s->state != SYNCER_GENERATING &&
+	    s->state != SYNCER_EXPIRING) {
 		syncer_fail(s, "query");
 		return;
 	}
@@ -272,6 +274,10 @@ syncer_query_done(struct syncer *s)
 		    "loaded", s->loaded_rows, removed);
 		syncer_drain_notifies(s);
 		syncer_send_generate(s);
+		break;
+	case SYNCER_EXPIRING:
+		s->state = SYNCER_IDLE;
+		syncer_drain_notifies(s);
 		break;
 	case SYNCER_GENERATING:
 		/* A failed schedule keeps the slots there are; try later. */
@@ -380,7 +386,8 @@ syncer_retry(evutil_socket_t fd, short what, void *arg)
 	syncer_connect(arg);
 }
 
-/* Once a second: reload when asked to, roll the horizon at midnight. */
+/* Every tick: reload when asked to, roll the horizon at midnight, else
+ * release expired holds. */
 static void
 syncer_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -396,8 +403,17 @@ syncer_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	tz_use(s->conf->timezone);
 	if (tz_today((int64_t)time(NULL)) != s->generated_day &&
-	    time(NULL) >= s->generate_after)
+	    time(NULL) >= s->generate_after) {
 		syncer_send_generate(s);
+		return;
+	}
+	/* Expired holds give their seats back; the rows' notifications
+	 * bring the new counts to every instance. */
+	s->state = SYNCER_EXPIRING;
+	if (!PQsendQuery(s->link.conn,
+	    "SELECT outcome FROM slotd_release(NULL, '')") ||
+	    db_link_flush(&s->link) == -1)
+		syncer_fail(s, "hold expiry");
 }
 
 static void

@@ -238,3 +238,36 @@ tz_format_local(int64_t t, char date[11], char hhmm[6])
 	snprintf(hhmm, 6, "%02u:%02u", (unsigned)tm.tm_hour % 100,
 	    (unsigned)tm.tm_min % 100);
 }
+
+/* RFC 3339 date-time with an offset or Z, whole seconds: UTC seconds. */
+int
+tz_parse_rfc3339(const char *s, int64_t *out)
+{
+	int64_t day;
+	int h, m, sec, oh, om, sign;
+	size_t len = strlen(s);
+
+	if (len < 20 || tz_parse_date(s, 10, &day) == -1 ||
+	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+		return -1;
+	if (sscanf(s + 11, "%2d", &h) != 1 || sscanf(s + 14, "%2d", &m) != 1 ||
+	    sscanf(s + 17, "%2d", &sec) != 1 || strspn(s + 11, "0123456789:")
+	    < 8 || h > 23 || m > 59 || sec > 59)
+		return -1;
+	if (len == 20 && (s[19] == 'Z' || s[19] == 'z')) {
+		oh = om = 0;
+		sign = 1;
+	} else if (len == 25 && (s[19] == '+' || s[19] == '-') &&
+	    s[22] == ':' && strspn(s + 20, "0123456789") == 2 &&
+	    strspn(s + 23, "0123456789") == 2) {
+		sign = s[19] == '-' ? -1 : 1;
+		oh = (s[20] - '0') * 10 + (s[21] - '0');
+		om = (s[23] - '0') * 10 + (s[24] - '0');
+		if (oh > 23 || om > 59)
+			return -1;
+	} else
+		return -1;
+	*out = day * SECONDS_PER_DAY + h * 3600 + m * 60 + sec -
+	    sign * (oh * 3600 + om * 60);
+	return 0;
+}

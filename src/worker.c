@@ -2,21 +2,33 @@
  * worker: one libevent loop serving HTTP on the shared listening socket.
  * Reads come from the shared slot table; nothing here blocks.
  */
-#include <sys/prctl.h>
-
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <libpq-fe.h>
 
 #include "slotd.h"
 
 #define WORKER_MAX_HEADERS	(16 * 1024)
-#define WORKER_MAX_BODY		(16 * 1024)
+#define WORKER_MAX_BODY		(1024 * 1024)	/* routes allow less */
 #define WORKER_TIMEOUT		60
+
+/* Apply the slot states a committed statement returned, so that the next
+ * read on any worker of this instance already sees them. */
+void
+worker_apply_rows(struct worker_ctx *w, struct pg_result *res, int flags)
+{
+	struct db_row r;
+	int i, n = PQntuples(res);
+
+	for (i = 0; i < n && db_result_row(res, i, &r) == 0; i++)
+		if (r.has_slot)
+			slot_table_apply(w->table, &r.slot, flags);
+	slot_table_publish(w->table);
+}
 
 static void
 worker_ops(struct evhttp_request *req, struct worker_ctx *w,
@@ -43,6 +55,12 @@ worker_request(struct evhttp_request *req, void *arg)
 	if (strncmp(path, "/slots", 6) == 0 &&
 	    (path[6] == '\0' || path[6] == '/'))
 		route_slots(req, w, path + 6);
+	else if (strncmp(path, "/appointments", 13) == 0 &&
+	    (path[13] == '\0' || path[13] == '/'))
+		route_appointments(req, w, path + 13);
+	else if (strncmp(path, "/holds", 6) == 0 &&
+	    (path[6] == '\0' || path[6] == '/'))
+		route_holds(req, w, path + 6);
 	else if (strcmp(path, "/healthz") == 0)
 		worker_ops(req, w, route_healthz);
 	else if (strcmp(path, "/readyz") == 0)
@@ -77,11 +95,14 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.conf = conf;
 	w.table = table;
 	w.index = index;
+	w.owner = "";
 	w.slots_cap = 256;
 	w.slots = xcalloc(w.slots_cap, sizeof(*w.slots));
 
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
+	    conf->queue_size);
 	if ((http = evhttp_new(base)) == NULL)
 		fatalx("evhttp_new failed");
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
@@ -105,6 +126,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	event_free(ev_term);
 	event_free(ev_int);
 	evhttp_free(http);
+	db_pool_free(w.db);
 	event_base_free(base);
 	free(w.slots);
 	return 0;

@@ -1,0 +1,539 @@
+/*
+ * route_appointments: POST /appointments (book, or convert a hold),
+ * GET and DELETE /appointments/{id}.  PostgreSQL decides every booking in
+ * one round trip; the shared table may only answer a fast "no".
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <libpq-fe.h>
+
+#include "slotd.h"
+
+struct booking {
+	struct http_pending	 pending;
+	struct worker_ctx	*w;
+	int64_t			 slot_id;
+	int64_t			 count;
+	char			*name;
+	char			*email;
+	char			*note;
+	char			*hold_id;
+	int			 has_slot;
+	int			 has_count;
+};
+
+static void
+booking_free(struct booking *b)
+{
+	free(b->name);
+	free(b->email);
+	free(b->note);
+	free(b->hold_id);
+	free(b);
+}
+
+/* local@domain.tld with no spaces or controls: plausible, not proven. */
+static int
+email_plausible(const char *s)
+{
+	const char *at = strchr(s, '@'), *dot, *p;
+
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '<' ||
+		    *p == '>' || *p == ',' || *p == ';')
+			return 0;
+	dot = strrchr(at + 1, '.');
+	return dot != NULL && dot > at + 1 && dot[1] != '\0' &&
+	    strstr(at + 1, "..") == NULL && at[1] != '.';
+}
+
+/* A UUID in its canonical 8-4-4-4-12 hexadecimal form. */
+int
+appointments_uuid_valid(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (strchr("0123456789abcdefABCDEF", s[i]) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+single_line(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Answers the request and returns -1 when the body is refused. */
+static int
+booking_parse(struct evhttp_request *req, struct booking *b,
+    int max_slots)
+{
+	struct json_field fields[] = {
+		{ "slotId", JSON_FIELD_INT, 1, INT64_MAX, &b->slot_id,
+		    &b->has_slot, 0, NULL, NULL, NULL },
+		{ "slots", JSON_FIELD_INT, 1, max_slots, &b->count,
+		    &b->has_count, 0, "too-many-slots", NULL, NULL },
+		{ "name", JSON_FIELD_STRING, 1, 200, &b->name, NULL, 1, NULL,
+		    single_line, "must be one line of text" },
+		{ "email", JSON_FIELD_STRING, 3, 254, &b->email, NULL, 1, NULL,
+		    email_plausible, "must be an e-mail address" },
+		{ "note", JSON_FIELD_STRING, 0, 1000, &b->note, NULL, 1, NULL,
+		    NULL, NULL },
+		{ "holdId", JSON_FIELD_STRING, 36, 36, &b->hold_id, NULL, 1,
+		    NULL, appointments_uuid_valid, "must be a UUID" },
+	};
+	struct json_error e;
+	struct json_doc *doc;
+	char *body;
+	int rc;
+
+	if ((doc = http_json_body(req, &body)) == NULL)
+		return -1;
+	rc = json_object(doc, 0, fields, sizeof(fields) / sizeof(fields[0]),
+	    &e);
+	json_free(doc);
+	free(body);
+	if (rc == -1) {
+		http_field_problem(req, &e);
+		return -1;
+	}
+	if (!b->has_slot && b->hold_id == NULL) {
+		http_problem(req, 400, "invalid-field",
+		    "slotId: required unless holdId is given");
+		return -1;
+	}
+	if (b->hold_id == NULL && !b->has_count)
+		b->count = 1;
+	return 0;
+}
+
+/* The fast "no" from the shared table for count consecutive slots from
+ * slot_id: 404, 409 slot-in-past or 409 slot-full, answered here (-1).
+ * Anything else, a broken run included, is left to the database. */
+int
+appointments_precheck(struct evhttp_request *req, struct worker_ctx *w,
+    int64_t slot_id, int64_t count)
+{
+	struct slot s, next[4];
+	size_t n, i;
+	int64_t k;
+
+	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED))
+		return 0;
+	if (slot_table_get(w->table, slot_id, &s) == -1) {
+		http_problem(req, 404, "slot-not-found", "no slot with id %lld",
+		    (long long)slot_id);
+		return -1;
+	}
+	if (s.start <= (int64_t)time(NULL)) {
+		http_problem(req, 409, "slot-in-past",
+		    "slot %lld has already started", (long long)s.id);
+		return -1;
+	}
+	for (k = 0; k < count; k++) {
+		if (s.booked >= s.capacity) {
+			http_problem(req, 409, "slot-full",
+			    "slot %lld has no free seat", (long long)s.id);
+			return -1;
+		}
+		if (k + 1 == count)
+			break;
+		n = slot_table_range(w->table, s.end, s.end + 1, next, 4);
+		for (i = 0; i < n && i < 4; i++)
+			if (next[i].calendar_id == s.calendar_id)
+				break;
+		if (i == n || i == 4)
+			return 0;
+		s = next[i];
+	}
+	return 0;
+}
+
+/* The answer for a database outcome that is not a success; 0 when the
+ * outcome is not one of the shared refusals. */
+int
+appointments_refusal(struct evhttp_request *req, const struct db_row *r,
+    int64_t slot_id, int64_t count)
+{
+	if (strcmp(r->outcome, "slot-not-found") == 0)
+		http_problem(req, 404, "slot-not-found", "no slot with id %lld",
+		    (long long)slot_id);
+	else if (strcmp(r->outcome, "slot-full") == 0)
+		http_problem(req, 409, "slot-full", "slot %lld has no free seat",
+		    (long long)r->slot.id);
+	else if (strcmp(r->outcome, "slot-in-past") == 0)
+		http_problem(req, 409, "slot-in-past",
+		    "slot %lld has already started", (long long)r->slot.id);
+	else if (strcmp(r->outcome, "not-consecutive") == 0)
+		http_problem(req, 409, "not-consecutive", "there are no %lld "
+		    "consecutive slots from slot %lld", (long long)count,
+		    (long long)slot_id);
+	else
+		return 0;
+	return 1;
+}
+
+static void
+emit_ids(struct emit *e, const int64_t *ids, size_t n)
+{
+	size_t i;
+
+	emit_array(e, n);
+	for (i = 0; i < n; i++)
+		emit_int(e, ids[i]);
+	emit_end(e);
+}
+
+static void
+emit_time(struct emit *e, int64_t t)
+{
+	char buf[40];
+
+	emit_strn(e, buf, tz_format_rfc3339(t, buf, sizeof(buf)));
+}
+
+static void
+emit_opt_str(struct emit *e, const char *s)
+{
+	if (s != NULL)
+		emit_str(e, s);
+	else
+		emit_null(e);
+}
+
+struct appointment {
+	int64_t		 id;
+	int64_t		 slot_ids[DB_MAX_RUN];
+	size_t		 nslot_ids;
+	int64_t		 start;
+	int64_t		 end;
+	int64_t		 created;
+	const char	*status;
+	const char	*name;
+	const char	*email;
+	const char	*note;
+};
+
+static void
+appointment_send(struct evhttp_request *req, struct worker_ctx *w,
+    const struct appointment *a, int status)
+{
+	struct evbuffer *body = evbuffer_new();
+	int msgpack = http_wants_msgpack(req);
+	struct emit *e = emit_new(body, msgpack);
+	char location[64];
+
+	tz_use(w->conf->timezone);
+	emit_map(e, 10);
+	emit_key(e, "id");
+	emit_int(e, a->id);
+	emit_key(e, "slotId");
+	emit_int(e, a->slot_ids[0]);
+	emit_key(e, "slotIds");
+	emit_ids(e, a->slot_ids, a->nslot_ids);
+	emit_key(e, "startTime");
+	emit_time(e, a->start);
+	emit_key(e, "endTime");
+	emit_time(e, a->end);
+	emit_key(e, "name");
+	emit_opt_str(e, a->name);
+	emit_key(e, "email");
+	emit_opt_str(e, a->email);
+	emit_key(e, "note");
+	emit_opt_str(e, a->note);
+	emit_key(e, "status");
+	emit_str(e, a->status);
+	emit_key(e, "createdAt");
+	emit_time(e, a->created);
+	emit_end(e);
+	emit_free(e);
+	if (status == 201) {
+		snprintf(location, sizeof(location), "/appointments/%lld",
+		    (long long)a->id);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Location", location);
+	}
+	http_send(req, status, msgpack ? "application/msgpack" :
+	    "application/json", body);
+	evbuffer_free(body);
+}
+
+/* Database trouble that leaves nothing changed: 503, try again. */
+void
+appointments_unavailable(struct evhttp_request *req)
+{
+	http_problem(req, 503, "unavailable",
+	    "the database cannot take this request now");
+}
+
+static void
+booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
+{
+	struct booking *b = arg;
+	struct evhttp_request *req;
+	struct appointment a;
+	struct db_row r;
+
+	if (res != NULL)
+		worker_apply_rows(b->w, res, SLOT_APPLY_UPDATE_ONLY);
+	if (outcome == DB_LOST) {
+		http_pending_drop(&b->pending);
+		goto done;
+	}
+	if ((req = http_pending_finish(&b->pending)) == NULL)
+		goto done;
+	if (outcome == DB_UNAVAILABLE || db_result_row(res, 0, &r) == -1) {
+		if (res != NULL)
+			log_warnx("booking failed: %s", PQresultErrorMessage(res));
+		appointments_unavailable(req);
+		goto done;
+	}
+	if (strcmp(r.outcome, "booked") == 0 ||
+	    strcmp(r.outcome, "replayed") == 0) {
+		memset(&a, 0, sizeof(a));
+		a.id = strtoll(r.ref, NULL, 10);
+		memcpy(a.slot_ids, r.slot_ids, sizeof(a.slot_ids));
+		a.nslot_ids = r.nslot_ids;
+		a.start = r.span_start;
+		a.end = r.span_end;
+		a.created = r.at;
+		a.status = "booked";
+		a.name = b->name;
+		a.email = b->email;
+		a.note = b->note;
+		appointment_send(req, b->w, &a, 201);
+	} else if (strcmp(r.outcome, "key-reused") == 0)
+		http_problem(req, 422, "idempotency-key-reused", "this "
+		    "Idempotency-Key was used with a different request");
+	else if (strcmp(r.outcome, "hold-expired") == 0)
+		http_problem(req, 410, "hold-expired",
+		    "the hold has expired or does not exist");
+	else if (strcmp(r.outcome, "hold-mismatch") == 0)
+		http_problem(req, 400, "invalid-field",
+		    "slotId and slots must match the hold");
+	else if (!appointments_refusal(req, &r, b->slot_id, b->count))
+		appointments_unavailable(req);
+done:
+	booking_free(b);
+}
+
+/* The request in one canonical line, stored with an idempotency key so
+ * that a retry can be told from a different request. */
+static char *
+booking_canonical(const struct booking *b)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct emit *e = emit_new(buf, 0);
+	char *s;
+	size_t len;
+
+	emit_array(e, 6);
+	emit_int(e, b->has_slot ? b->slot_id : 0);
+	emit_int(e, b->has_count ? b->count : 0);
+	emit_opt_str(e, b->name);
+	emit_opt_str(e, b->email);
+	emit_opt_str(e, b->note);
+	emit_opt_str(e, b->hold_id);
+	emit_end(e);
+	emit_free(e);
+	len = evbuffer_get_length(buf);
+	s = xcalloc(1, len + 1);
+	evbuffer_copyout(buf, s, len);
+	evbuffer_free(buf);
+	return s;
+}
+
+/* Idempotency-Key: 1..255 visible ASCII characters. */
+static int
+idempotency_key(struct evhttp_request *req, const char **key)
+{
+	const char *k = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Idempotency-Key"), *p;
+
+	*key = k;
+	if (k == NULL)
+		return 0;
+	for (p = k; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			break;
+	if (*p != '\0' || p == k || p - k > 255) {
+		http_problem(req, 400, "bad-request", "Idempotency-Key must be "
+		    "1 to 255 visible ASCII characters");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+appointments_create(struct evhttp_request *req, struct worker_ctx *w)
+{
+	struct booking *b = xcalloc(1, sizeof(*b));
+	const char *values[9], *key;
+	char slot[24], count[24], *canonical = NULL;
+
+	b->w = w;
+	if (idempotency_key(req, &key) == -1 ||
+	    booking_parse(req, b, w->conf->max_slots_per_appointment) == -1)
+		goto refused;
+	/* A retry must reach its stored answer, full slot or not. */
+	if (b->hold_id == NULL && key == NULL &&
+	    appointments_precheck(req, w, b->slot_id, b->count) == -1)
+		goto refused;
+	snprintf(slot, sizeof(slot), "%lld", (long long)b->slot_id);
+	snprintf(count, sizeof(count), "%lld", (long long)b->count);
+	if (key != NULL)
+		canonical = booking_canonical(b);
+	values[0] = b->has_slot ? slot : NULL;
+	values[1] = b->has_count || b->hold_id == NULL ? count : NULL;
+	values[2] = b->name;
+	values[3] = b->email;
+	values[4] = b->note;
+	values[5] = w->owner;
+	values[6] = key;
+	values[7] = canonical;
+	values[8] = b->hold_id;
+	http_pending_start(&b->pending, req);
+	if (db_pool_query(w->db, DB_BOOK, values, booking_done, b) == -1) {
+		http_pending_finish(&b->pending);
+		appointments_unavailable(req);
+		goto refused;
+	}
+	free(canonical);
+	return;
+refused:
+	free(canonical);
+	booking_free(b);
+}
+
+struct lookup {
+	struct http_pending	 pending;
+	struct worker_ctx	*w;
+};
+
+static void
+appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
+{
+	struct lookup *l = arg;
+	struct evhttp_request *req = http_pending_finish(&l->pending);
+	struct appointment a;
+
+	if (req == NULL)
+		goto done;
+	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		appointments_unavailable(req);
+		goto done;
+	}
+	if (PQntuples(res) == 0) {
+		http_problem(req, 404, "not-found", "no such appointment");
+		goto done;
+	}
+	memset(&a, 0, sizeof(a));
+	a.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	a.nslot_ids = db_parse_ids(PQgetvalue(res, 0, 1), a.slot_ids,
+	    DB_MAX_RUN);
+	a.start = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	a.end = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	a.status = PQgetvalue(res, 0, 4);
+	a.name = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
+	a.email = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6);
+	a.note = PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7);
+	a.created = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	appointment_send(req, l->w, &a, 200);
+done:
+	free(l);
+}
+
+static void
+appointment_cancelled(struct pg_result *res, enum db_outcome outcome,
+    void *arg)
+{
+	struct lookup *l = arg;
+	struct evhttp_request *req;
+	struct db_row r;
+
+	if (res != NULL)
+		worker_apply_rows(l->w, res, SLOT_APPLY_UPDATE_ONLY);
+	if (outcome == DB_LOST) {
+		http_pending_drop(&l->pending);
+		goto done;
+	}
+	if ((req = http_pending_finish(&l->pending)) == NULL)
+		goto done;
+	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1)
+		appointments_unavailable(req);
+	else if (strcmp(r.outcome, "not-found") == 0)
+		http_problem(req, 404, "not-found", "no such appointment");
+	else
+		evhttp_send_reply(req, 204, NULL, NULL);
+done:
+	free(l);
+}
+
+static void
+appointment_one(struct evhttp_request *req, struct worker_ctx *w,
+    const char *idstr, int method)
+{
+	struct lookup *l;
+	const char *values[3];
+	int64_t id;
+
+	if (http_parse_id(idstr, &id) == -1) {
+		http_problem(req, 404, "not-found", "no such appointment");
+		return;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->w = w;
+	values[0] = idstr;
+	values[1] = w->owner;
+	values[2] = "true";
+	http_pending_start(&l->pending, req);
+	if (db_pool_query(w->db, method == HTTP_DELETE ? DB_CANCEL :
+	    DB_GET_APPOINTMENT, values, method == HTTP_DELETE ?
+	    appointment_cancelled : appointment_found, l) == -1) {
+		http_pending_finish(&l->pending);
+		appointments_unavailable(req);
+		free(l);
+	}
+}
+
+/* rest is what follows "/appointments": "" or "/{id}". */
+void
+route_appointments(struct evhttp_request *req, struct worker_ctx *w,
+    const char *rest)
+{
+	int method = http_method(req);
+
+	if (rest[0] == '\0') {
+		if (method == HTTP_POST)
+			appointments_create(req, w);
+		else
+			http_method_not_allowed(req, HTTP_POST);
+		return;
+	}
+	if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/')) {
+		http_problem(req, 404, "not-found", "no such resource");
+		return;
+	}
+	if (method == HTTP_GET || method == HTTP_HEAD || method == HTTP_DELETE)
+		appointment_one(req, w, rest + 1, method);
+	else
+		http_method_not_allowed(req, HTTP_GET | HTTP_HEAD |
+		    HTTP_DELETE);
+}

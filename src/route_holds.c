@@ -1,0 +1,202 @@
+/*
+ * route_holds: POST /holds takes seats for [holds] ttl_seconds while a
+ * parent fills in a form; DELETE /holds/{id} gives them back.  Expiry is
+ * the syncer's job.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "slotd.h"
+
+struct hold {
+	struct http_pending	 pending;
+	struct worker_ctx	*w;
+	int64_t			 slot_id;
+	int64_t			 count;
+};
+
+static void
+hold_created(struct pg_result *res, enum db_outcome outcome, void *arg)
+{
+	struct hold *h = arg;
+	struct evhttp_request *req;
+	struct evbuffer *body;
+	struct emit *e;
+	struct db_row r;
+	char buf[40], location[64];
+	size_t i;
+	int msgpack;
+
+	if (res != NULL)
+		worker_apply_rows(h->w, res, SLOT_APPLY_UPDATE_ONLY);
+	if (outcome == DB_LOST) {
+		http_pending_drop(&h->pending);
+		goto done;
+	}
+	if ((req = http_pending_finish(&h->pending)) == NULL)
+		goto done;
+	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1) {
+		appointments_unavailable(req);
+		goto done;
+	}
+	if (strcmp(r.outcome, "held") != 0) {
+		if (!appointments_refusal(req, &r, h->slot_id, h->count))
+			appointments_unavailable(req);
+		goto done;
+	}
+	tz_use(h->w->conf->timezone);
+	msgpack = http_wants_msgpack(req);
+	body = evbuffer_new();
+	e = emit_new(body, msgpack);
+	emit_map(e, 4);
+	emit_key(e, "id");
+	emit_str(e, r.ref);
+	emit_key(e, "slotId");
+	emit_int(e, r.slot_ids[0]);
+	emit_key(e, "slotIds");
+	emit_array(e, r.nslot_ids);
+	for (i = 0; i < r.nslot_ids; i++)
+		emit_int(e, r.slot_ids[i]);
+	emit_end(e);
+	emit_key(e, "expiresAt");
+	emit_strn(e, buf, tz_format_rfc3339(r.at, buf, sizeof(buf)));
+	emit_end(e);
+	emit_free(e);
+	snprintf(location, sizeof(location), "/holds/%s", r.ref);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
+	    location);
+	http_send(req, 201, msgpack ? "application/msgpack" :
+	    "application/json", body);
+	evbuffer_free(body);
+done:
+	free(h);
+}
+
+static void
+holds_create(struct evhttp_request *req, struct worker_ctx *w)
+{
+	struct hold *h = xcalloc(1, sizeof(*h));
+	int has_slot = 0, has_count = 0, rc;
+	struct json_field fields[] = {
+		{ "slotId", JSON_FIELD_INT, 1, INT64_MAX, &h->slot_id,
+		    &has_slot, 0, NULL, NULL, NULL },
+		{ "slots", JSON_FIELD_INT, 1,
+		    w->conf->max_slots_per_appointment, &h->count, &has_count,
+		    0, "too-many-slots", NULL, NULL },
+	};
+	char slot[24], count[24], ttl[24], *body;
+	const char *values[4];
+	struct json_error e;
+	struct json_doc *doc;
+
+	h->w = w;
+	if ((doc = http_json_body(req, &body)) == NULL)
+		goto refused;
+	rc = json_object(doc, 0, fields, 2, &e);
+	json_free(doc);
+	free(body);
+	if (rc == -1) {
+		http_field_problem(req, &e);
+		goto refused;
+	}
+	if (!has_slot) {
+		http_problem(req, 400, "invalid-field", "slotId: required");
+		goto refused;
+	}
+	if (!has_count)
+		h->count = 1;
+	if (appointments_precheck(req, w, h->slot_id, h->count) == -1)
+		goto refused;
+	snprintf(slot, sizeof(slot), "%lld", (long long)h->slot_id);
+	snprintf(count, sizeof(count), "%lld", (long long)h->count);
+	snprintf(ttl, sizeof(ttl), "%d", w->conf->hold_ttl_seconds);
+	values[0] = slot;
+	values[1] = count;
+	values[2] = w->owner;
+	values[3] = ttl;
+	http_pending_start(&h->pending, req);
+	if (db_pool_query(w->db, DB_HOLD, values, hold_created, h) == -1) {
+		http_pending_finish(&h->pending);
+		appointments_unavailable(req);
+		goto refused;
+	}
+	return;
+refused:
+	free(h);
+}
+
+static void
+hold_released(struct pg_result *res, enum db_outcome outcome, void *arg)
+{
+	struct hold *h = arg;
+	struct evhttp_request *req;
+	struct db_row r;
+
+	if (res != NULL)
+		worker_apply_rows(h->w, res, SLOT_APPLY_UPDATE_ONLY);
+	if (outcome == DB_LOST) {
+		http_pending_drop(&h->pending);
+		goto done;
+	}
+	if ((req = http_pending_finish(&h->pending)) == NULL)
+		goto done;
+	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1)
+		appointments_unavailable(req);
+	else if (strcmp(r.outcome, "not-found") == 0)
+		http_problem(req, 404, "not-found",
+		    "no such hold (released or expired)");
+	else
+		evhttp_send_reply(req, 204, NULL, NULL);
+done:
+	free(h);
+}
+
+static void
+hold_release(struct evhttp_request *req, struct worker_ctx *w,
+    const char *id)
+{
+	struct hold *h;
+	const char *values[2];
+
+	if (!appointments_uuid_valid(id)) {
+		http_problem(req, 404, "not-found", "no such hold");
+		return;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->w = w;
+	values[0] = id;
+	values[1] = w->owner;
+	http_pending_start(&h->pending, req);
+	if (db_pool_query(w->db, DB_RELEASE, values, hold_released, h) == -1) {
+		http_pending_finish(&h->pending);
+		appointments_unavailable(req);
+		free(h);
+	}
+}
+
+/* rest is what follows "/holds": "" or "/{id}". */
+void
+route_holds(struct evhttp_request *req, struct worker_ctx *w,
+    const char *rest)
+{
+	int method = http_method(req);
+
+	if (rest[0] == '\0') {
+		if (method == HTTP_POST)
+			holds_create(req, w);
+		else
+			http_method_not_allowed(req, HTTP_POST);
+		return;
+	}
+	if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/')) {
+		http_problem(req, 404, "not-found", "no such resource");
+		return;
+	}
+	if (method == HTTP_DELETE)
+		hold_release(req, w, rest + 1);
+	else
+		http_method_not_allowed(req, HTTP_DELETE);
+}
