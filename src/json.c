@@ -109,6 +109,17 @@ primitive_valid(const char *s, size_t len)
 	    (len == 4 && memcmp(s, "null", 4) == 0) || is_number(s, len);
 }
 
+static int
+has_control(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20)
+			return 1;
+	return 0;
+}
+
 /* Index of the token after the value at i. */
 static int
 json_skip(const struct json_doc *d, int i)
@@ -124,6 +135,62 @@ json_skip(const struct json_doc *d, int i)
 		i++;
 	}
 	return i;
+}
+
+/* Where a value starts and ends, quotes of strings included. */
+static int
+outer_start(const jsmntok_t *t)
+{
+	return t->type == JSMN_STRING ? t->start - 1 : t->start;
+}
+
+static int
+outer_end(const jsmntok_t *t)
+{
+	return t->type == JSMN_STRING ? t->end + 1 : t->end;
+}
+
+/* Between two tokens only white space and exactly the separator sep (or
+ * nothing when sep is 0): jsmn lets "[1,]" and "{"a":1,}" through. */
+static int
+gap_ok(const char *text, int from, int to, char sep)
+{
+	int seen = 0;
+
+	for (; from < to; from++) {
+		if (text[from] == sep && !seen)
+			seen = 1;
+		else if (strchr(" \t\r\n", text[from]) == NULL)
+			return 0;
+	}
+	return seen == (sep != 0);
+}
+
+/* Check the separators of the value at i; the index after it, or -1. */
+static int
+json_structure(const struct json_doc *d, int i)
+{
+	const jsmntok_t *c = &d->tok[i];
+	int pos = c->start + 1, k, next = i + 1;
+
+	if (c->type != JSMN_OBJECT && c->type != JSMN_ARRAY)
+		return i + 1;
+	for (k = 0; k < c->size; k++) {
+		if (next >= d->ntok || !gap_ok(d->text, pos,
+		    outer_start(&d->tok[next]), k == 0 ? 0 : ','))
+			return -1;
+		if (c->type == JSMN_OBJECT) {
+			if (next + 1 >= d->ntok || !gap_ok(d->text,
+			    outer_end(&d->tok[next]),
+			    outer_start(&d->tok[next + 1]), ':'))
+				return -1;
+			next++;
+		}
+		pos = outer_end(&d->tok[next]);
+		if ((next = json_structure(d, next)) == -1)
+			return -1;
+	}
+	return gap_ok(d->text, pos, c->end - 1, 0) ? next : -1;
 }
 
 /* Parse a whole body; NULL with err set when it is not one valid JSON
@@ -154,11 +221,22 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 	end = len;
 	while (end > 0 && strchr(" \t\r\n", text[end - 1]) != NULL)
 		end--;
-	if (json_skip(d, 0) != d->ntok || (size_t)d->tok[0].end != end) {
+	if (json_skip(d, 0) != d->ntok || (size_t)outer_end(&d->tok[0]) != end) {
 		snprintf(err, errlen, "the body holds more than one JSON value");
 		goto bad;
 	}
+	if (json_structure(d, 0) != d->ntok) {
+		snprintf(err, errlen, "the body is not valid JSON");
+		goto bad;
+	}
 	for (i = 0; i < d->ntok; i++) {
+		if (d->tok[i].type == JSMN_STRING && has_control(text +
+		    d->tok[i].start, (size_t)(d->tok[i].end -
+		    d->tok[i].start))) {
+			snprintf(err, errlen, "a string holds a raw control "
+			    "character");
+			goto bad;
+		}
 		if (d->tok[i].type == JSMN_PRIMITIVE &&
 		    !primitive_valid(text + d->tok[i].start,
 		    (size_t)(d->tok[i].end - d->tok[i].start))) {

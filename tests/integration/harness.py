@@ -188,6 +188,25 @@ class Slotd:
         status, hdrs, data = self.get(path, headers)
         return status, hdrs, json.loads(data) if data else None
 
+    def send_json(self, method, path, doc, headers=None, raw=None):
+        """Send doc as JSON (or raw bytes); returns status, headers and the
+        decoded body (None when empty)."""
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(headers or {})
+        body = raw if raw is not None else json.dumps(doc).encode()
+        status, h, data = self.request(method, path, body=body, headers=hdrs)
+        return status, h, json.loads(data) if data else None
+
+    def post(self, path, doc, headers=None, raw=None):
+        return self.send_json("POST", path, doc, headers, raw)
+
+    def delete(self, path):
+        status, h, data = self.request("DELETE", path)
+        return status, h, json.loads(data) if data else None
+
+    def slot(self, sid):
+        return self.get_json(f"/slots/{sid}")[2]
+
     def log_text(self):
         try:
             with open(self.log, errors="replace") as f:
