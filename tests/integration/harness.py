@@ -170,8 +170,9 @@ class Slotd:
                  self.get("/readyz")[0] == 200, timeout=timeout,
                  what=f"slotd ready (log: {self.log_text()[-2000:]})")
 
-    def request(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
@@ -188,17 +189,19 @@ class Slotd:
         status, hdrs, data = self.get(path, headers)
         return status, hdrs, json.loads(data) if data else None
 
-    def send_json(self, method, path, doc, headers=None, raw=None):
+    def send_json(self, method, path, doc, headers=None, raw=None,
+                  timeout=10):
         """Send doc as JSON (or raw bytes); returns status, headers and the
         decoded body (None when empty)."""
         hdrs = {"Content-Type": "application/json"}
         hdrs.update(headers or {})
         body = raw if raw is not None else json.dumps(doc).encode()
-        status, h, data = self.request(method, path, body=body, headers=hdrs)
+        status, h, data = self.request(method, path, body=body, headers=hdrs,
+                                       timeout=timeout)
         return status, h, json.loads(data) if data else None
 
-    def post(self, path, doc, headers=None, raw=None):
-        return self.send_json("POST", path, doc, headers, raw)
+    def post(self, path, doc, headers=None, raw=None, timeout=10):
+        return self.send_json("POST", path, doc, headers, raw, timeout)
 
     def delete(self, path):
         status, h, data = self.request("DELETE", path)
