@@ -42,6 +42,8 @@ static int	parse_listen(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_log_level(const struct param *, const char *,
 		    struct config *, char *, size_t);
+static int	parse_bool(const struct param *, const char *,
+		    struct config *, char *, size_t);
 static int	parse_timezone(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_days(const struct param *, const char *,
@@ -67,6 +69,10 @@ static const struct param params[] = {
 	    1 << 28, "capacity of the shared slot table"),
 	P("server", "log_level", parse_log_level, "info", 1, log_level, 0, 0,
 	    "error, warn, info or debug"),
+	P("server", "access_log", parse_bool, "on", 1, access_log, 0, 0,
+	    "one log line per request: on or off"),
+	P("server", "shutdown_timeout", parse_int, "10", 1, shutdown_timeout,
+	    1, 3600, "seconds in-flight requests get to finish on stop"),
 	P("database", "conninfo", parse_string, "", 0, conninfo, 0, 4096,
 	    "libpq connection string; empty uses PG* variables"),
 	P("database", "pool_size", parse_int, "4", 1, pool_size, 1, 64,
@@ -154,6 +160,23 @@ parse_int(const struct param *p, const char *v, struct config *c, char *err,
 		    v, p->min, p->max);
 	*FIELD(p, c, int) = (int)n;
 	return 0;
+}
+
+static int
+parse_bool(const struct param *p, const char *v, struct config *c, char *err,
+    size_t errlen)
+{
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+			*FIELD(p, c, int) = strcasecmp(v, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return fail(err, errlen, "'%s' is not on or off", v);
 }
 
 static int

@@ -226,8 +226,10 @@ struct db_pool {
 	int			 queued;
 	struct db_conn		*conns;
 	struct db_queue		 queue;
-	struct db_pool_stats	 stats;
+	struct db_pool_counters	*counters;
 };
+
+#define COUNT(p)	__atomic_add_fetch((p), 1, __ATOMIC_RELAXED)
 
 static void	db_conn_io(evutil_socket_t, short, void *);
 static void	db_conn_connect(struct db_conn *);
@@ -250,16 +252,6 @@ db_query_finish(struct db_query *q, enum db_outcome outcome)
 {
 	q->cb(outcome == DB_DONE ? q->result : NULL, outcome, q->arg);
 	db_query_free(q);
-}
-
-static int
-db_pool_up(const struct db_pool *p)
-{
-	int i, n = 0;
-
-	for (i = 0; i < p->size; i++)
-		n += p->conns[i].state >= DB_CONN_PREPARING;
-	return n;
 }
 
 static int
@@ -292,7 +284,7 @@ db_conn_fail(struct db_conn *c)
 		    db_link_error(&c->link, why, sizeof(why)));
 	db_link_close(&c->link);
 	c->state = DB_CONN_DOWN;
-	p->stats.errors++;
+	COUNT(&p->counters->errors);
 	if ((q = c->q) != NULL) {
 		c->q = NULL;
 		db_query_finish(q, DB_LOST);
@@ -452,12 +444,13 @@ db_conn_retry(evutil_socket_t fd, short what, void *arg)
 
 struct db_pool *
 db_pool_new(struct event_base *base, const char *conninfo, int size,
-    int queue_max)
+    int queue_max, struct db_pool_counters *counters)
 {
 	struct db_pool *p = xcalloc(1, sizeof(*p));
 	int i;
 
 	p->base = base;
+	p->counters = counters;
 	p->conninfo = xstrdup(conninfo);
 	p->size = size;
 	p->queue_max = queue_max;
@@ -510,13 +503,13 @@ db_pool_query(struct db_pool *p, enum db_stmt stmt,
 	int i, idle = 0;
 
 	if (!db_pool_reachable(p) || p->queued >= p->queue_max) {
-		p->stats.refused++;
+		COUNT(&p->counters->refused);
 		return -1;
 	}
 	for (i = 0; i < p->size; i++)
 		idle += p->conns[i].state == DB_CONN_IDLE;
 	if (idle == 0)
-		p->stats.waits++;
+		COUNT(&p->counters->waits);
 	q = xcalloc(1, sizeof(*q));
 	q->stmt = stmt;
 	q->cb = cb;
@@ -527,14 +520,6 @@ db_pool_query(struct db_pool *p, enum db_stmt stmt,
 	p->queued++;
 	db_pool_dispatch(p);
 	return 0;
-}
-
-void
-db_pool_stats(const struct db_pool *p, struct db_pool_stats *st)
-{
-	*st = p->stats;
-	st->up = db_pool_up(p);
-	st->queued = p->queued;
 }
 
 /* ---- results of the slotd_* functions (type slotd_result) ---- */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -112,6 +113,129 @@ http_wants_msgpack(struct evhttp_request *req)
 	    accept_has(accept, "application/x-msgpack"));
 }
 
+/* One request from dispatch to answer: for metrics, the access log and
+ * draining.  It ends when the answer is sent, or as 499 when the client's
+ * connection goes first (libevent then frees the request unanswered). */
+struct http_exchange {
+	struct timespec			 start;
+	int				 route;
+	struct evhttp_request		*req;
+	struct evhttp_connection	*conn;
+	struct http_pending		*pending;
+};
+
+static int	http_pending_count;	/* requests not answered yet */
+static int	http_log_access = 1;
+static int	http_draining;
+static struct http_exchange *http_current;	/* being dispatched */
+
+void
+http_set_access_log(int on)
+{
+	http_log_access = on;
+}
+
+/* From now on every answer closes its connection. */
+void
+http_set_draining(void)
+{
+	http_draining = 1;
+}
+
+int
+http_in_flight(void)
+{
+	return http_pending_count;
+}
+
+static uint64_t
+elapsed_us(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)((now.tv_sec - start->tv_sec) * 1000000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000);
+}
+
+static void
+http_exchange_end(struct http_exchange *x, int status)
+{
+	static const char *const methods[] = { "GET", "POST", "HEAD", "PUT",
+	    "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH" };
+	struct evhttp_request *req = x->req;
+	const char *length, *method = "?";
+	uint64_t us = elapsed_us(&x->start);
+	char *peer = NULL;
+	ev_uint16_t port = 0;
+	int m = evhttp_request_get_command(req), i;
+
+	metrics_request(x->route, status, us);
+	if (http_log_access) {
+		length = evhttp_find_header(
+		    evhttp_request_get_output_headers(req), "Content-Length");
+		for (i = 0; i < 9; i++)
+			if (m == 1 << i)
+				method = methods[i];
+		evhttp_connection_get_peer(x->conn, &peer, &port);
+		log_info("access %s \"%s %.200s\" %d %s %.3fms",
+		    peer != NULL ? peer : "-", method,
+		    evhttp_request_get_uri(req), status,
+		    length != NULL ? length : "-", (double)us / 1000);
+	}
+	if (x->pending != NULL) {
+		x->pending->req = NULL;
+		x->pending->exchange = NULL;
+	}
+	http_pending_count--;
+	free(x);
+}
+
+static void
+http_exchange_done(struct evhttp_request *req, void *arg)
+{
+	struct http_exchange *x = arg;
+
+	evhttp_connection_set_closecb(x->conn, NULL, NULL);
+	http_exchange_end(x, evhttp_request_get_response_code(req));
+}
+
+static void
+http_exchange_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct http_exchange *x = arg;
+
+	(void)conn;
+	evhttp_request_set_on_complete_cb(x->req, NULL, NULL);
+	http_exchange_end(x, 499);
+}
+
+/* Start timing req until it is answered or its client is gone. */
+void
+http_exchange_begin(struct evhttp_request *req, int route)
+{
+	struct http_exchange *x = xcalloc(1, sizeof(*x));
+
+	clock_gettime(CLOCK_MONOTONIC, &x->start);
+	x->route = route;
+	x->req = req;
+	x->conn = evhttp_request_get_connection(req);
+	http_pending_count++;
+	http_current = x;
+	evhttp_request_set_on_complete_cb(req, http_exchange_done, x);
+	evhttp_connection_set_closecb(x->conn, http_exchange_closed, x);
+}
+
+/* Send the answer (every route's answers pass here). */
+void
+http_reply(struct evhttp_request *req, int status, struct evbuffer *body)
+{
+	if (http_draining)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+	evhttp_send_reply(req, status, NULL, body);
+}
+
 void
 http_send(struct evhttp_request *req, int status, const char *content_type,
     struct evbuffer *body)
@@ -120,7 +244,7 @@ http_send(struct evhttp_request *req, int status, const char *content_type,
 
 	if (content_type != NULL)
 		evhttp_add_header(out, "Content-Type", content_type);
-	evhttp_send_reply(req, status, NULL, body);
+	http_reply(req, status, body);
 }
 
 static const char *
@@ -274,32 +398,23 @@ http_field_problem(struct evhttp_request *req, const struct json_error *e)
 	    e->field[0] != '\0' ? ": " : "", e->detail);
 }
 
-static void
-http_pending_closed(struct evhttp_connection *conn, void *arg)
-{
-	struct http_pending *p = arg;
-
-	(void)conn;
-	p->req = NULL;
-	p->conn = NULL;
-}
-
-/* The answer to req will come later: notice if the client goes away. */
+/* The answer to req will come later (the request must be the one being
+ * dispatched); p->req turns NULL if the client goes away meanwhile. */
 void
 http_pending_start(struct http_pending *p, struct evhttp_request *req)
 {
 	p->req = req;
-	p->conn = evhttp_request_get_connection(req);
-	evhttp_connection_set_closecb(p->conn, http_pending_closed, p);
+	p->exchange = http_current;
+	if (p->exchange != NULL)
+		p->exchange->pending = p;
 }
 
 /* The request to answer now, or NULL if its client has gone. */
 struct evhttp_request *
 http_pending_finish(struct http_pending *p)
 {
-	if (p->conn != NULL)
-		evhttp_connection_set_closecb(p->conn, NULL, NULL);
-	p->conn = NULL;
+	if (p->exchange != NULL)
+		p->exchange->pending = NULL;
 	return p->req;
 }
 
@@ -308,8 +423,8 @@ http_pending_finish(struct http_pending *p)
 void
 http_pending_drop(struct http_pending *p)
 {
-	struct evhttp_connection *conn = p->conn;
+	struct evhttp_request *req = http_pending_finish(p);
 
-	if (http_pending_finish(p) != NULL && conn != NULL)
-		evhttp_connection_free(conn);
+	if (req != NULL)
+		evhttp_connection_free(evhttp_request_get_connection(req));
 }

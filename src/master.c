@@ -295,6 +295,8 @@ master_main(struct config *conf)
 		close(m.listen_fd);
 		return 1;
 	}
+	if (metrics_init() == -1)
+		fatal("metrics");
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	event_set_log_callback(log_libevent);

@@ -481,7 +481,7 @@ appointment_cancelled(struct pg_result *res, enum db_outcome outcome,
 	else if (strcmp(r.outcome, "not-found") == 0)
 		http_problem(req, 404, "not-found", "no such appointment");
 	else
-		evhttp_send_reply(req, 204, NULL, NULL);
+		http_reply(req, 204, NULL);
 done:
 	free(l);
 }

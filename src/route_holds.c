@@ -149,7 +149,7 @@ hold_released(struct pg_result *res, enum db_outcome outcome, void *arg)
 		http_problem(req, 404, "not-found",
 		    "no such hold (released or expired)");
 	else
-		evhttp_send_reply(req, 204, NULL, NULL);
+		http_reply(req, 204, NULL);
 done:
 	free(h);
 }

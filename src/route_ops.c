@@ -38,3 +38,15 @@ route_readyz(struct evhttp_request *req, struct worker_ctx *w)
 	else
 		ops_ok(req, "ready");
 }
+
+void
+route_metrics(struct evhttp_request *req, struct worker_ctx *w)
+{
+	struct evbuffer *body = evbuffer_new();
+
+	metrics_render(body, w->table);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", body);
+	evbuffer_free(body);
+}

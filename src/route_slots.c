@@ -221,7 +221,7 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Vary",
 	    "Accept");
 	if (http_etag_matches(req, etag)) {
-		evhttp_send_reply(req, 304, NULL, NULL);
+		http_reply(req, 304, NULL);
 		goto done;
 	}
 
@@ -367,7 +367,7 @@ slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
 	if (strcmp(r.outcome, "deleted") == 0) {
 		slot_table_remove(c->w->table, strtoll(r.ref, NULL, 10));
 		slot_table_publish(c->w->table);
-		evhttp_send_reply(req, 204, NULL, NULL);
+		http_reply(req, 204, NULL);
 	} else if (strcmp(r.outcome, "created") == 0 ||
 	    strcmp(r.outcome, "updated") == 0) {
 		n = PQntuples(res);

@@ -77,6 +77,8 @@ struct config {
 	char		*shm_name;
 	int		 max_slots;
 	enum log_level	 log_level;
+	int		 access_log;
+	int		 shutdown_timeout;
 	/* [database] */
 	char		*conninfo;
 	int		 pool_size;
@@ -159,20 +161,17 @@ enum db_outcome {
 	DB_UNAVAILABLE		/* never sent */
 };
 typedef void (*db_callback)(struct pg_result *, enum db_outcome, void *);
-struct db_pool_stats {
+struct db_pool_counters {		/* in shared memory, added atomically */
 	uint64_t	waits;
 	uint64_t	errors;
 	uint64_t	refused;
-	int		up;
-	int		queued;
 };
 struct db_pool;
 struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
-		    int size, int queue_max);
+		    int size, int queue_max, struct db_pool_counters *);
 void		 db_pool_free(struct db_pool *);
 int		 db_pool_query(struct db_pool *, enum db_stmt,
 		    const char *const *values, db_callback, void *);
-void		 db_pool_stats(const struct db_pool *, struct db_pool_stats *);
 
 #define DB_MAX_RUN	5		/* slots in one appointment or hold */
 struct db_row {
@@ -189,6 +188,33 @@ struct db_row {
 int		 db_result_row(const struct pg_result *, int, struct db_row *);
 size_t		 db_parse_ids(const char *, int64_t *, size_t);
 const char	*db_sqlstate(const struct pg_result *);
+
+/* metrics.c: lock-free counters shared by all processes */
+enum metrics_route {
+	ROUTE_SLOTS, ROUTE_SLOT, ROUTE_SLOTS_ADMIN, ROUTE_APPOINTMENTS,
+	ROUTE_APPOINTMENT, ROUTE_HOLDS, ROUTE_HOLD, ROUTE_HEALTHZ,
+	ROUTE_READYZ, ROUTE_METRICS, ROUTE_OTHER, METRICS_ROUTES
+};
+enum metrics_booking {
+	BOOKING_BOOKED, BOOKING_REPLAYED, BOOKING_KEY_REUSED,
+	BOOKING_SLOT_NOT_FOUND, BOOKING_SLOT_FULL, BOOKING_SLOT_IN_PAST,
+	BOOKING_NOT_CONSECUTIVE, BOOKING_HOLD_EXPIRED, BOOKING_INVALID,
+	BOOKING_UNAVAILABLE, BOOKING_UNKNOWN, METRICS_BOOKING_OUTCOMES
+};
+enum metrics_event {
+	METRICS_RESYNC, METRICS_RELOAD, METRICS_WORKER_RESTART,
+	METRICS_SYNCER_RESTART, METRICS_HOLD_RELEASED
+};
+#define METRICS_BUCKETS	15
+#define METRICS_BLOCKS	258		/* 256 workers, syncer, master */
+int	 metrics_init(void);
+void	 metrics_use_block(int);
+struct db_pool_counters *metrics_pool_counters(void);
+void	 metrics_request(int route, int status, uint64_t us);
+void	 metrics_booking(enum metrics_booking);
+void	 metrics_sync(uint64_t notifications, int64_t lag_us);
+void	 metrics_event(enum metrics_event);
+void	 metrics_render(struct evbuffer *, struct slot_table *);
 
 /* json.c: strict JSON request bodies */
 enum { JSON_OBJECT, JSON_ARRAY, JSON_OTHER };
@@ -230,6 +256,11 @@ void	 http_problem(struct evhttp_request *, int status, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	 http_send(struct evhttp_request *, int status,
 	    const char *content_type, struct evbuffer *);
+void	 http_reply(struct evhttp_request *, int status, struct evbuffer *);
+void	 http_exchange_begin(struct evhttp_request *, int route);
+void	 http_set_access_log(int);
+void	 http_set_draining(void);
+int	 http_in_flight(void);
 void	 http_method_not_allowed(struct evhttp_request *, int allowed);
 int	 http_etag_matches(struct evhttp_request *, const char *etag);
 int	 http_query(struct evhttp_request *, struct evkeyvalq *);
@@ -238,9 +269,10 @@ int	 http_parse_id(const char *, int64_t *);
 struct json_doc	*http_json_body(struct evhttp_request *, char **body);
 void	 http_field_problem(struct evhttp_request *, const struct json_error *);
 struct evhttp_connection;
+struct http_exchange;
 struct http_pending {
-	struct evhttp_request		*req;
-	struct evhttp_connection	*conn;
+	struct evhttp_request		*req;	/* NULL once the client left */
+	struct http_exchange		*exchange;
 };
 void	 http_pending_start(struct http_pending *, struct evhttp_request *);
 struct evhttp_request *http_pending_finish(struct http_pending *);
@@ -281,6 +313,7 @@ void	route_slots(struct evhttp_request *, struct worker_ctx *,
 /* route_ops.c */
 void	route_healthz(struct evhttp_request *, struct worker_ctx *);
 void	route_readyz(struct evhttp_request *, struct worker_ctx *);
+void	route_metrics(struct evhttp_request *, struct worker_ctx *);
 
 /* syncer.c */
 int	syncer_main(struct config *, struct slot_table *);

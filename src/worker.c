@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -42,41 +44,106 @@ worker_ops(struct evhttp_request *req, struct worker_ctx *w,
 		route(req, w);
 }
 
-/* Dispatch on the path; every answer is sent before this returns. */
+/* path starts with the collection prefix, followed by nothing (0), by
+ * "/..." (1), or by something else (-1). */
+static int
+under(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (strncmp(path, prefix, n) != 0)
+		return -1;
+	return path[n] == '\0' ? 0 : path[n] == '/' ? 1 : -1;
+}
+
+/* Dispatch on the path; an answer may come later (database calls). */
 static void
 worker_request(struct evhttp_request *req, void *arg)
 {
 	struct worker_ctx *w = arg;
 	const char *path = evhttp_uri_get_path(
 	    evhttp_request_get_evhttp_uri(req));
+	int method = http_method(req), k;
 
 	if (path == NULL)
 		path = "";
-	if (strncmp(path, "/slots", 6) == 0 &&
-	    (path[6] == '\0' || path[6] == '/'))
+	if ((k = under(path, "/slots")) >= 0) {
+		http_exchange_begin(req, method != HTTP_GET &&
+		    method != HTTP_HEAD ? ROUTE_SLOTS_ADMIN : k ? ROUTE_SLOT :
+		    ROUTE_SLOTS);
 		route_slots(req, w, path + 6);
-	else if (strncmp(path, "/appointments", 13) == 0 &&
-	    (path[13] == '\0' || path[13] == '/'))
+	} else if ((k = under(path, "/appointments")) >= 0) {
+		http_exchange_begin(req, k ? ROUTE_APPOINTMENT :
+		    ROUTE_APPOINTMENTS);
 		route_appointments(req, w, path + 13);
-	else if (strncmp(path, "/holds", 6) == 0 &&
-	    (path[6] == '\0' || path[6] == '/'))
+	} else if ((k = under(path, "/holds")) >= 0) {
+		http_exchange_begin(req, k ? ROUTE_HOLD : ROUTE_HOLDS);
 		route_holds(req, w, path + 6);
-	else if (strcmp(path, "/healthz") == 0)
+	} else if (strcmp(path, "/healthz") == 0) {
+		http_exchange_begin(req, ROUTE_HEALTHZ);
 		worker_ops(req, w, route_healthz);
-	else if (strcmp(path, "/readyz") == 0)
+	} else if (strcmp(path, "/readyz") == 0) {
+		http_exchange_begin(req, ROUTE_READYZ);
 		worker_ops(req, w, route_readyz);
-	else
+	} else if (strcmp(path, "/metrics") == 0) {
+		http_exchange_begin(req, ROUTE_METRICS);
+		worker_ops(req, w, route_metrics);
+	} else {
+		http_exchange_begin(req, ROUTE_OTHER);
 		http_problem(req, 404, "not-found", "no such resource");
+	}
 }
 
+struct worker_drain {
+	struct event_base		*base;
+	struct evhttp			*http;
+	struct evhttp_bound_socket	*listener;
+	struct event			*ev_check;
+	struct timespec			 deadline;
+	int				 timeout;
+};
+
+/* While draining: leave once every request has its answer, or at the
+ * deadline. */
+static void
+worker_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_drain *d = arg;
+	struct timespec now;
+
+	(void)fd;
+	(void)what;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (http_in_flight() == 0) {
+		event_base_loopexit(d->base, NULL);
+	} else if (now.tv_sec >= d->deadline.tv_sec) {
+		log_warnx("%d requests still unanswered after %d s; leaving",
+		    http_in_flight(), d->timeout);
+		event_base_loopexit(d->base, NULL);
+	}
+}
+
+/* SIGTERM: stop accepting (the next generation, if any, takes over the
+ * socket), answer what is in flight, close connections as they answer. */
 static void
 worker_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct event_base *base = arg;
+	struct worker_drain *d = arg;
+	struct timeval tick = { 0, 20000 };
 
 	(void)what;
-	log_debug("signal %d, stopping", (int)sig);
-	event_base_loopexit(base, NULL);
+	if (d->listener == NULL)
+		return;
+	log_debug("signal %d: draining %d requests", (int)sig,
+	    http_in_flight());
+	evhttp_del_accept_socket(d->http, d->listener);
+	d->listener = NULL;
+	http_set_draining();
+	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
+	d->deadline.tv_sec += d->timeout;
+	d->ev_check = event_new(d->base, -1, EV_PERSIST, worker_drain_check, d);
+	event_add(d->ev_check, &tick);
+	worker_drain_check(-1, 0, d);
 }
 
 int
@@ -84,11 +151,14 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
     int index)
 {
 	struct worker_ctx w;
+	struct worker_drain drain;
 	struct event_base *base;
 	struct event *ev_term, *ev_int;
 	struct evhttp *http;
 
 	log_set_role("worker %d", index);
+	metrics_use_block(index);
+	http_set_access_log(conf->access_log);
 	if (tz_use(conf->timezone) == -1)
 		fatalx("time zone %s cannot be loaded", conf->timezone);
 	memset(&w, 0, sizeof(w));
@@ -102,7 +172,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
-	    conf->queue_size);
+	    conf->queue_size, metrics_pool_counters());
 	if ((http = evhttp_new(base)) == NULL)
 		fatalx("evhttp_new failed");
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
@@ -112,11 +182,18 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	evhttp_set_max_body_size(http, WORKER_MAX_BODY);
 	evhttp_set_timeout(http, WORKER_TIMEOUT);
 	evhttp_set_gencb(http, worker_request, &w);
-	if (evhttp_accept_socket(http, listen_fd) == -1)
+	memset(&drain, 0, sizeof(drain));
+	drain.base = base;
+	drain.http = http;
+	drain.timeout = conf->shutdown_timeout;
+	/* The listener closes its own copy of the socket when deleted. */
+	if ((drain.listener = evhttp_accept_socket_with_handle(http,
+	    dup(listen_fd))) == NULL)
 		fatalx("cannot accept on the listening socket");
+	close(listen_fd);
 
-	ev_term = evsignal_new(base, SIGTERM, worker_signal, base);
-	ev_int = evsignal_new(base, SIGINT, worker_signal, base);
+	ev_term = evsignal_new(base, SIGTERM, worker_signal, &drain);
+	ev_int = evsignal_new(base, SIGINT, worker_signal, &drain);
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 
@@ -125,6 +202,8 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 
 	event_free(ev_term);
 	event_free(ev_int);
+	if (drain.ev_check != NULL)
+		event_free(drain.ev_check);
 	evhttp_free(http);
 	db_pool_free(w.db);
 	event_base_free(base);

@@ -1,0 +1,280 @@
+/*
+ * metrics: counters every process adds to without locks (one block per
+ * worker, relaxed atomic adds, in memory the master shares with all its
+ * children), summed and printed in Prometheus text format by /metrics.
+ */
+#include <sys/mman.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "slotd.h"
+
+#define ADD(p, n)	__atomic_add_fetch((p), (n), __ATOMIC_RELAXED)
+#define GET(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+
+static const char *const route_names[METRICS_ROUTES] = {
+	"slots", "slot", "slots_admin", "appointments", "appointment",
+	"holds", "hold", "healthz", "readyz", "metrics", "other"
+};
+
+static const int status_codes[] = {
+	200, 201, 204, 304, 400, 404, 405, 409, 410, 413, 414, 415, 422, 429,
+	431, 499, 500, 503
+};
+#define NSTATUS	(sizeof(status_codes) / sizeof(status_codes[0]))
+
+/* Upper bounds of the latency buckets, in microseconds. */
+static const uint64_t bucket_us[METRICS_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	500000, 1000000, 2500000, 10000000
+};
+
+static const char *const booking_names[METRICS_BOOKING_OUTCOMES] = {
+	"booked", "replayed", "key_reused", "slot_not_found", "slot_full",
+	"slot_in_past", "not_consecutive", "hold_expired", "invalid",
+	"unavailable", "unknown"
+};
+
+struct metrics_block {
+	uint64_t	requests[METRICS_ROUTES][NSTATUS + 1];
+	uint64_t	latency[METRICS_ROUTES][METRICS_BUCKETS + 1];
+	uint64_t	latency_sum_us[METRICS_ROUTES];
+	uint64_t	bookings[METRICS_BOOKING_OUTCOMES];
+	struct db_pool_counters pool;
+} __attribute__((aligned(64)));
+
+struct metrics {
+	uint64_t		notifications;
+	uint64_t		resyncs;
+	int64_t			sync_lag_us;
+	uint64_t		reloads;
+	uint64_t		restarts[2];		/* worker, syncer */
+	uint64_t		holds_released;
+	struct metrics_block	block[METRICS_BLOCKS];
+};
+
+static struct metrics		*metrics;
+static struct metrics_block	*mine;
+
+/* Map the shared counters; the master calls this once, before forking. */
+int
+metrics_init(void)
+{
+	void *p = mmap(NULL, sizeof(struct metrics), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	metrics = p;
+	mine = &metrics->block[METRICS_BLOCKS - 1];
+	return 0;
+}
+
+/* The block this process adds to (a worker's index, or the last). */
+void
+metrics_use_block(int index)
+{
+	if (metrics != NULL && index >= 0 && index < METRICS_BLOCKS - 1)
+		mine = &metrics->block[index];
+}
+
+struct db_pool_counters *
+metrics_pool_counters(void)
+{
+	static struct db_pool_counters local;
+
+	return mine != NULL ? &mine->pool : &local;
+}
+
+void
+metrics_request(int route, int status, uint64_t us)
+{
+	size_t s, b;
+
+	if (mine == NULL)
+		return;
+	for (s = 0; s < NSTATUS && status_codes[s] != status; s++)
+		;
+	for (b = 0; b < METRICS_BUCKETS && us > bucket_us[b]; b++)
+		;
+	ADD(&mine->requests[route][s], 1);
+	ADD(&mine->latency[route][b], 1);
+	ADD(&mine->latency_sum_us[route], us);
+}
+
+void
+metrics_booking(enum metrics_booking outcome)
+{
+	if (mine != NULL)
+		ADD(&mine->bookings[outcome], 1);
+}
+
+void
+metrics_sync(uint64_t notifications, int64_t lag_us)
+{
+	if (metrics == NULL)
+		return;
+	ADD(&metrics->notifications, notifications);
+	if (lag_us >= 0)
+		__atomic_store_n(&metrics->sync_lag_us, lag_us,
+		    __ATOMIC_RELAXED);
+}
+
+void
+metrics_event(enum metrics_event ev)
+{
+	if (metrics == NULL)
+		return;
+	switch (ev) {
+	case METRICS_RESYNC:
+		ADD(&metrics->resyncs, 1);
+		break;
+	case METRICS_RELOAD:
+		ADD(&metrics->reloads, 1);
+		break;
+	case METRICS_WORKER_RESTART:
+		ADD(&metrics->restarts[0], 1);
+		break;
+	case METRICS_SYNCER_RESTART:
+		ADD(&metrics->restarts[1], 1);
+		break;
+	case METRICS_HOLD_RELEASED:
+		ADD(&metrics->holds_released, 1);
+		break;
+	}
+}
+
+static void
+head(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+static void
+one(struct evbuffer *out, const char *name, const char *type,
+    const char *help, double v)
+{
+	head(out, name, type, help);
+	evbuffer_add_printf(out, "%s %.17g\n", name, v);
+}
+
+/* Everything, summed over the blocks, in Prometheus text format 0.0.4. */
+void
+metrics_render(struct evbuffer *out, struct slot_table *table)
+{
+	struct metrics_block sum;
+	struct slot_table_stats st;
+	uint64_t cum, count;
+	size_t i, r, k;
+
+	if (metrics == NULL)
+		return;
+	memset(&sum, 0, sizeof(sum));
+	for (i = 0; i < METRICS_BLOCKS; i++) {
+		const struct metrics_block *b = &metrics->block[i];
+
+		for (r = 0; r < METRICS_ROUTES; r++) {
+			for (k = 0; k <= NSTATUS; k++)
+				sum.requests[r][k] += GET(&b->requests[r][k]);
+			for (k = 0; k <= METRICS_BUCKETS; k++)
+				sum.latency[r][k] += GET(&b->latency[r][k]);
+			sum.latency_sum_us[r] += GET(&b->latency_sum_us[r]);
+		}
+		for (k = 0; k < METRICS_BOOKING_OUTCOMES; k++)
+			sum.bookings[k] += GET(&b->bookings[k]);
+		sum.pool.waits += GET(&b->pool.waits);
+		sum.pool.errors += GET(&b->pool.errors);
+		sum.pool.refused += GET(&b->pool.refused);
+	}
+
+	head(out, "slotd_http_requests_total", "counter",
+	    "HTTP requests answered, by route and status (499: client gone).");
+	for (r = 0; r < METRICS_ROUTES; r++)
+		for (k = 0; k <= NSTATUS; k++)
+			if (sum.requests[r][k] != 0)
+				evbuffer_add_printf(out,
+				    "slotd_http_requests_total{route=\"%s\","
+				    "status=\"%s%d\"} %llu\n", route_names[r],
+				    k == NSTATUS ? "other" : "",
+				    k == NSTATUS ? 0 : status_codes[k],
+				    (unsigned long long)sum.requests[r][k]);
+	head(out, "slotd_http_request_duration_seconds", "histogram",
+	    "Time from a request's dispatch to its answer.");
+	for (r = 0; r < METRICS_ROUTES; r++) {
+		for (k = count = 0; k <= METRICS_BUCKETS; k++)
+			count += sum.latency[r][k];
+		if (count == 0)
+			continue;
+		for (k = cum = 0; k < METRICS_BUCKETS; k++) {
+			cum += sum.latency[r][k];
+			evbuffer_add_printf(out,
+			    "slotd_http_request_duration_seconds_bucket{route="
+			    "\"%s\",le=\"%g\"} %llu\n", route_names[r],
+			    (double)bucket_us[k] / 1e6, (unsigned long long)cum);
+		}
+		evbuffer_add_printf(out,
+		    "slotd_http_request_duration_seconds_bucket{route=\"%s\","
+		    "le=\"+Inf\"} %llu\n"
+		    "slotd_http_request_duration_seconds_sum{route=\"%s\"} %g\n"
+		    "slotd_http_request_duration_seconds_count{route=\"%s\"} "
+		    "%llu\n", route_names[r], (unsigned long long)count,
+		    route_names[r], (double)sum.latency_sum_us[r] / 1e6,
+		    route_names[r], (unsigned long long)count);
+	}
+	head(out, "slotd_bookings_total", "counter",
+	    "Booking attempts (POST /appointments), by outcome.");
+	for (k = 0; k < METRICS_BOOKING_OUTCOMES; k++)
+		evbuffer_add_printf(out, "slotd_bookings_total{outcome=\"%s\"} "
+		    "%llu\n", booking_names[k],
+		    (unsigned long long)sum.bookings[k]);
+	one(out, "slotd_db_pool_waits_total", "counter",
+	    "Writes that waited for a free database connection.",
+	    (double)sum.pool.waits);
+	one(out, "slotd_db_pool_errors_total", "counter",
+	    "Database connections lost or refused.", (double)sum.pool.errors);
+	one(out, "slotd_db_pool_refused_total", "counter",
+	    "Writes refused at once (queue full or database unreachable).",
+	    (double)sum.pool.refused);
+	slot_table_stats(table, &st);
+	one(out, "slotd_slot_table_slots", "gauge",
+	    "Slots in the shared table.", st.live);
+	one(out, "slotd_slot_table_capacity", "gauge",
+	    "Slots the shared table can hold ([server] max_slots).",
+	    st.max_slots);
+	one(out, "slotd_slot_table_repairs_total", "counter",
+	    "Repairs after a process died holding the table lock.",
+	    st.repairs);
+	one(out, "slotd_sync_connected", "gauge",
+	    "1 while the syncer is connected to the database.",
+	    slot_table_flag(table, SLOT_FLAG_DB_OK));
+	one(out, "slotd_sync_lag_seconds", "gauge",
+	    "Commit to cache delay of the last change notification.",
+	    (double)GET(&metrics->sync_lag_us) / 1e6);
+	one(out, "slotd_sync_notifications_total", "counter",
+	    "Change notifications applied.",
+	    (double)GET(&metrics->notifications));
+	one(out, "slotd_sync_resyncs_total", "counter",
+	    "Full reloads of the table from the database.",
+	    (double)GET(&metrics->resyncs));
+	one(out, "slotd_holds_released_total", "counter",
+	    "Expiry passes that gave seats of expired holds back.",
+	    (double)GET(&metrics->holds_released));
+	one(out, "slotd_reloads_total", "counter",
+	    "Configuration reloads applied (SIGHUP).",
+	    (double)GET(&metrics->reloads));
+	head(out, "slotd_process_restarts_total", "counter",
+	    "Children restarted after they died.");
+	evbuffer_add_printf(out, "slotd_process_restarts_total{role=\"worker\"} "
+	    "%llu\nslotd_process_restarts_total{role=\"syncer\"} %llu\n",
+	    (unsigned long long)GET(&metrics->restarts[0]),
+	    (unsigned long long)GET(&metrics->restarts[1]));
+	one(out, "slotd_ready", "gauge",
+	    "1 when the table is loaded and the database reachable.",
+	    slot_table_flag(table, SLOT_FLAG_LOADED) &&
+	    slot_table_flag(table, SLOT_FLAG_DB_OK));
+}
