@@ -85,20 +85,18 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(id ORDER BY n), '{}') FROM chain
 $$;
 
--- The chain, locked in id order and confirmed under the locks.
+-- The chain, locked in id order and confirmed under the locks; empty when
+-- it changed meanwhile (locking again could take locks out of order).
 CREATE FUNCTION slotd_lock_run(p_first bigint, p_count integer)
 RETURNS bigint[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    run bigint[];
+    run bigint[] := slotd_chain(p_first, p_count);
 BEGIN
-    FOR attempt IN 1..3 LOOP
-        run := slotd_chain(p_first, p_count);
-        PERFORM 1 FROM slots WHERE id = ANY (run) ORDER BY id FOR UPDATE;
-        IF slotd_chain(p_first, p_count) = run THEN
-            RETURN run;
-        END IF;
-    END LOOP;
+    PERFORM 1 FROM slots WHERE id = ANY (run) ORDER BY id FOR UPDATE;
+    IF slotd_chain(p_first, p_count) = run THEN
+        RETURN run;
+    END IF;
     RETURN '{}';
 END
 $$;
@@ -120,6 +118,10 @@ DECLARE
     t_end timestamptz;
 BEGIN
     IF p_key IS NOT NULL THEN
+        -- Requests with one key take turns, so that a retry racing the
+        -- original sees its outcome instead of the seat it took.
+        PERFORM pg_advisory_xact_lock(
+            hashtextextended(p_owner || chr(1) || p_key, 0));
         SELECT * INTO a FROM appointments
          WHERE owner = p_owner AND idempotency_key = p_key;
         IF FOUND THEN
@@ -177,8 +179,8 @@ BEGIN
 
     SELECT min(start_at), max(end_at) INTO t_start, t_end
       FROM slots WHERE id = ANY (run);
-    -- The idempotency key decides first: a request racing another with
-    -- the same key changes nothing and replays the winner.
+    -- The advisory lock above makes a conflict here impossible; should
+    -- one happen anyway, it changes nothing and replays the winner.
     INSERT INTO appointments (slot_ids, start_at, end_at, name, email, note,
                               owner, idempotency_key, request)
     VALUES (run, t_start, t_end, p_name, p_email, p_note, p_owner, p_key,
@@ -269,7 +271,8 @@ BEGIN
     END IF;
     UPDATE slots SET booked = booked + 1 WHERE id = ANY (run);
     INSERT INTO holds (slot_ids, owner, expires_at)
-    VALUES (run, p_owner, now() + make_interval(secs => p_ttl))
+    VALUES (run, p_owner, date_trunc('second', now() + interval '999999 us')
+                          + make_interval(secs => p_ttl))
     RETURNING * INTO h;
     RETURN QUERY SELECT * FROM slotd_rows('held', h.id::text, h.expires_at,
         run, run, (SELECT min(start_at) FROM slots WHERE id = ANY (run)),

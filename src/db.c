@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -20,6 +21,8 @@
 #define DB_BACKOFF_MIN_MS	100
 #define DB_BACKOFF_MAX_MS	5000
 #define DB_CONNECT_TIMEOUT	10	/* seconds; PQconnectPoll has none */
+#define DB_QUEUE_TIMEOUT	10	/* seconds a write may wait for a
+					   connection before it gets 503 */
 
 /* ---- one connection ---- */
 
@@ -52,16 +55,18 @@ db_link_timeout(evutil_socket_t fd, short what, void *arg)
 	l->cb(-1, EV_TIMEOUT, l->arg);
 }
 
-/* Start connecting.  TCP keepalives are defaults the conninfo may override:
- * they notice a peer that vanished without closing the connection. */
+/* Start connecting.  TCP keepalives (and the server options given, if
+ * any) are defaults the conninfo may override: keepalives notice a peer
+ * that vanished without closing the connection. */
 int
-db_link_start(struct db_link *l, const char *conninfo, const char *app)
+db_link_start(struct db_link *l, const char *conninfo, const char *app,
+    const char *options)
 {
 	const char *keys[] = { "keepalives_idle", "keepalives_interval",
-	    "keepalives_count", "tcp_user_timeout", "dbname",
+	    "keepalives_count", "tcp_user_timeout", "options", "dbname",
 	    "fallback_application_name", NULL };
-	const char *values[] = { "30", "10", "3", "60000", conninfo, app,
-	    NULL };
+	const char *values[] = { "30", "10", "3", "60000", options, conninfo,
+	    app, NULL };
 	struct timeval tv = { DB_CONNECT_TIMEOUT, 0 };
 
 	l->conn = PQconnectStartParams(keys, values, 1);
@@ -192,6 +197,7 @@ db_stmt_name(enum db_stmt s)
 
 struct db_query {
 	TAILQ_ENTRY(db_query)	 entry;
+	time_t			 queued_at;
 	enum db_stmt		 stmt;
 	char			*values[DB_MAX_PARAMS];
 	db_callback		 cb;
@@ -227,6 +233,7 @@ struct db_pool {
 	struct db_conn		*conns;
 	struct db_queue		 queue;
 	struct db_pool_counters	*counters;
+	struct event		*ev_expire;
 };
 
 #define COUNT(p)	__atomic_add_fetch((p), 1, __ATOMIC_RELAXED)
@@ -417,9 +424,15 @@ db_conn_io(evutil_socket_t fd, short what, void *arg)
 			    PQresultErrorMessage(res));
 			failed = 1;
 		}
-		if (c->state == DB_CONN_BUSY && c->q->result == NULL)
+		/* Rows may be followed by an error (a commit that failed):
+		 * the error is the answer then, and the rows never were. */
+		if (c->state == DB_CONN_BUSY && (c->q->result == NULL ||
+		    (PQresultStatus(res) != PGRES_TUPLES_OK &&
+		    PQresultStatus(res) != PGRES_COMMAND_OK))) {
+			if (c->q->result != NULL)
+				PQclear(c->q->result);
 			c->q->result = res;
-		else
+		} else
 			PQclear(res);
 	}
 	if (c->link.conn != NULL && PQstatus(c->link.conn) == CONNECTION_BAD)
@@ -430,7 +443,10 @@ static void
 db_conn_connect(struct db_conn *c)
 {
 	c->state = DB_CONN_CONNECTING;
-	if (db_link_start(&c->link, c->pool->conninfo, "slotd worker") == -1)
+	/* A write waits for a row lock or runs at most this long; an admin's
+	 * forgotten transaction must not hold a worker's pool for good. */
+	if (db_link_start(&c->link, c->pool->conninfo, "slotd worker",
+	    "-c lock_timeout=5s -c statement_timeout=10s") == -1)
 		db_conn_fail(c);
 }
 
@@ -442,15 +458,36 @@ db_conn_retry(evutil_socket_t fd, short what, void *arg)
 	db_conn_connect(arg);
 }
 
+/* Once a second: writes that waited too long are refused (never sent). */
+static void
+db_pool_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *p = arg;
+	struct db_query *q;
+	time_t limit = time(NULL) - DB_QUEUE_TIMEOUT;
+
+	(void)fd;
+	(void)what;
+	while ((q = TAILQ_FIRST(&p->queue)) != NULL && q->queued_at < limit) {
+		TAILQ_REMOVE(&p->queue, q, entry);
+		p->queued--;
+		COUNT(&p->counters->refused);
+		db_query_finish(q, DB_UNAVAILABLE);
+	}
+}
+
 struct db_pool *
 db_pool_new(struct event_base *base, const char *conninfo, int size,
     int queue_max, struct db_pool_counters *counters)
 {
 	struct db_pool *p = xcalloc(1, sizeof(*p));
+	struct timeval second = { 1, 0 };
 	int i;
 
 	p->base = base;
 	p->counters = counters;
+	p->ev_expire = event_new(base, -1, EV_PERSIST, db_pool_expire, p);
+	event_add(p->ev_expire, &second);
 	p->conninfo = xstrdup(conninfo);
 	p->size = size;
 	p->queue_max = queue_max;
@@ -488,6 +525,7 @@ db_pool_free(struct db_pool *p)
 		TAILQ_REMOVE(&p->queue, q, entry);
 		db_query_finish(q, DB_UNAVAILABLE);
 	}
+	event_free(p->ev_expire);
 	free(p->conns);
 	free(p->conninfo);
 	free(p);
@@ -511,6 +549,7 @@ db_pool_query(struct db_pool *p, enum db_stmt stmt,
 	if (idle == 0)
 		COUNT(&p->counters->waits);
 	q = xcalloc(1, sizeof(*q));
+	q->queued_at = time(NULL);
 	q->stmt = stmt;
 	q->cb = cb;
 	q->arg = arg;

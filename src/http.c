@@ -114,8 +114,9 @@ http_wants_msgpack(struct evhttp_request *req)
 }
 
 /* One request from dispatch to answer: for metrics, the access log and
- * draining.  It ends when the answer is sent, or as 499 when the client's
- * connection goes first (libevent then frees the request unanswered). */
+ * draining.  It ends when the answer is sent, or as 499 when the
+ * connection is freed first (libevent notices a vanished client only when
+ * the answer is written, or when we drop the connection ourselves). */
 struct http_exchange {
 	struct timespec			 start;
 	int				 route;

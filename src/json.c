@@ -389,15 +389,6 @@ bad:
 }
 
 static int
-token_is(const struct json_doc *d, const jsmntok_t *t, const char *s)
-{
-	size_t len = strlen(s);
-
-	return (size_t)(t->end - t->start) == len &&
-	    memcmp(d->text + t->start, s, len) == 0;
-}
-
-static int
 field_error(struct json_error *e, const char *code, const char *field,
     const char *why)
 {
@@ -428,20 +419,23 @@ json_object(const struct json_doc *d, int obj, const struct json_field *f,
 	for (i = obj + 1, m = 0; m < d->tok[obj].size; m++) {
 		key = &d->tok[i];
 		val = &d->tok[i + 1];
-		for (k = 0; k < nf && !token_is(d, key, f[k].name); k++)
+		if ((str = json_unescape(d, key)) == NULL)
+			return field_error(e, "invalid-json", "",
+			    "a member name holds an invalid escape");
+		for (k = 0; k < nf && strcmp(str, f[k].name) != 0; k++)
 			;
 		if (k == nf) {
-			str = json_unescape(d, key);
-			field_error(e, "unknown-field", str != NULL ? str : "?",
-			    "unknown field");
+			field_error(e, "unknown-field", str, "unknown field");
 			free(str);
 			return -1;
 		}
+		free(str);
 		if (seen[k]++)
 			return field_error(e, "invalid-json", f[k].name,
 			    "member given twice");
 		i = json_skip(d, i + 1);
-		if (val->type == JSMN_PRIMITIVE && token_is(d, val, "null") &&
+		if (val->type == JSMN_PRIMITIVE && val->end - val->start == 4 &&
+		    memcmp(d->text + val->start, "null", 4) == 0 &&
 		    f[k].nullable)
 			continue;
 		switch (f[k].kind) {

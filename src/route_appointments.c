@@ -125,45 +125,74 @@ booking_parse(struct evhttp_request *req, struct booking *b,
 }
 
 /* The fast "no" from the shared table for count consecutive slots from
- * slot_id: 404, 409 slot-in-past or 409 slot-full, answered here (-1).
- * Anything else, a broken run included, is left to the database. */
-int
+ * slot_id: 404, 409 slot-in-past or 409 slot-full, answered here; the
+ * outcome is returned.  NULL leaves the decision, a broken run included,
+ * to the database. */
+const char *
 appointments_precheck(struct evhttp_request *req, struct worker_ctx *w,
     int64_t slot_id, int64_t count)
 {
-	struct slot s, next[4];
+	struct db_row r;
+	struct slot next[4];
 	size_t n, i;
 	int64_t k;
 
 	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED))
-		return 0;
-	if (slot_table_get(w->table, slot_id, &s) == -1) {
-		http_problem(req, 404, "slot-not-found", "no slot with id %lld",
-		    (long long)slot_id);
-		return -1;
-	}
-	if (s.start <= (int64_t)time(NULL)) {
-		http_problem(req, 409, "slot-in-past",
-		    "slot %lld has already started", (long long)s.id);
-		return -1;
-	}
-	for (k = 0; k < count; k++) {
-		if (s.booked >= s.capacity) {
-			http_problem(req, 409, "slot-full",
-			    "slot %lld has no free seat", (long long)s.id);
-			return -1;
+		return NULL;
+	memset(&r, 0, sizeof(r));
+	if (slot_table_get(w->table, slot_id, &r.slot) == -1)
+		r.outcome = "slot-not-found";
+	else if (r.slot.start <= (int64_t)time(NULL))
+		r.outcome = "slot-in-past";
+	for (k = 0; r.outcome == NULL && k < count; k++) {
+		if (r.slot.booked >= r.slot.capacity) {
+			r.outcome = "slot-full";
+			break;
 		}
 		if (k + 1 == count)
 			break;
-		n = slot_table_range(w->table, s.end, s.end + 1, next, 4);
+		n = slot_table_range(w->table, r.slot.end, r.slot.end + 1, next,
+		    4);
 		for (i = 0; i < n && i < 4; i++)
-			if (next[i].calendar_id == s.calendar_id)
+			if (next[i].calendar_id == r.slot.calendar_id)
 				break;
 		if (i == n || i == 4)
-			return 0;
-		s = next[i];
+			return NULL;
+		r.slot = next[i];
 	}
-	return 0;
+	if (r.outcome != NULL)
+		appointments_refusal(req, &r, slot_id, count);
+	return r.outcome;
+}
+
+/* Count a POST /appointments by its outcome name. */
+static void
+booking_count(const char *outcome)
+{
+	static const struct {
+		const char		*name;
+		enum metrics_booking	 m;
+	} map[] = {
+		{ "booked", BOOKING_BOOKED }, { "replayed", BOOKING_REPLAYED },
+		{ "key-reused", BOOKING_KEY_REUSED },
+		{ "slot-not-found", BOOKING_SLOT_NOT_FOUND },
+		{ "slot-full", BOOKING_SLOT_FULL },
+		{ "slot-in-past", BOOKING_SLOT_IN_PAST },
+		{ "not-consecutive", BOOKING_NOT_CONSECUTIVE },
+		{ "hold-expired", BOOKING_HOLD_EXPIRED },
+		{ "hold-mismatch", BOOKING_INVALID },
+		{ "invalid", BOOKING_INVALID },
+		{ "unknown", BOOKING_UNKNOWN },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strcmp(map[i].name, outcome) == 0) {
+			metrics_booking(map[i].m);
+			return;
+		}
+	}
+	metrics_booking(BOOKING_UNAVAILABLE);
 }
 
 /* The answer for a database outcome that is not a success; 0 when the
@@ -294,17 +323,21 @@ booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 	if (res != NULL)
 		worker_apply_rows(b->w, res, SLOT_APPLY_UPDATE_ONLY);
 	if (outcome == DB_LOST) {
+		booking_count("unknown");
 		http_pending_drop(&b->pending);
 		goto done;
 	}
-	if ((req = http_pending_finish(&b->pending)) == NULL)
-		goto done;
 	if (outcome == DB_UNAVAILABLE || db_result_row(res, 0, &r) == -1) {
 		if (res != NULL)
 			log_warnx("booking failed: %s", PQresultErrorMessage(res));
-		appointments_unavailable(req);
+		booking_count("unavailable");
+		if ((req = http_pending_finish(&b->pending)) != NULL)
+			appointments_unavailable(req);
 		goto done;
 	}
+	booking_count(r.outcome);
+	if ((req = http_pending_finish(&b->pending)) == NULL)
+		goto done;
 	if (strcmp(r.outcome, "booked") == 0 ||
 	    strcmp(r.outcome, "replayed") == 0) {
 		memset(&a, 0, sizeof(a));
@@ -385,17 +418,22 @@ static void
 appointments_create(struct evhttp_request *req, struct worker_ctx *w)
 {
 	struct booking *b = xcalloc(1, sizeof(*b));
-	const char *values[9], *key;
+	const char *values[9], *key, *no;
 	char slot[24], count[24], *canonical = NULL;
 
 	b->w = w;
 	if (idempotency_key(req, &key) == -1 ||
-	    booking_parse(req, b, w->conf->max_slots_per_appointment) == -1)
+	    booking_parse(req, b, w->conf->max_slots_per_appointment) == -1) {
+		booking_count("invalid");
 		goto refused;
+	}
 	/* A retry must reach its stored answer, full slot or not. */
 	if (b->hold_id == NULL && key == NULL &&
-	    appointments_precheck(req, w, b->slot_id, b->count) == -1)
+	    (no = appointments_precheck(req, w, b->slot_id, b->count)) !=
+	    NULL) {
+		booking_count(no);
 		goto refused;
+	}
 	snprintf(slot, sizeof(slot), "%lld", (long long)b->slot_id);
 	snprintf(count, sizeof(count), "%lld", (long long)b->count);
 	if (key != NULL)
@@ -412,6 +450,7 @@ appointments_create(struct evhttp_request *req, struct worker_ctx *w)
 	http_pending_start(&b->pending, req);
 	if (db_pool_query(w->db, DB_BOOK, values, booking_done, b) == -1) {
 		http_pending_finish(&b->pending);
+		booking_count("unavailable");
 		appointments_unavailable(req);
 		goto refused;
 	}

@@ -108,7 +108,7 @@ holds_create(struct evhttp_request *req, struct worker_ctx *w)
 	}
 	if (!has_count)
 		h->count = 1;
-	if (appointments_precheck(req, w, h->slot_id, h->count) == -1)
+	if (appointments_precheck(req, w, h->slot_id, h->count) != NULL)
 		goto refused;
 	snprintf(slot, sizeof(slot), "%lld", (long long)h->slot_id);
 	snprintf(count, sizeof(count), "%lld", (long long)h->count);

@@ -142,7 +142,7 @@ struct db_link {
 	int			 connecting;
 };
 int		 db_link_start(struct db_link *, const char *conninfo,
-		    const char *app);
+		    const char *app, const char *options);
 int		 db_link_poll(struct db_link *, short);
 void		 db_link_watch(struct db_link *, short);
 int		 db_link_flush(struct db_link *);
@@ -296,8 +296,8 @@ void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
 void	route_appointments(struct evhttp_request *, struct worker_ctx *,
 	    const char *rest);
 int	appointments_uuid_valid(const char *);
-int	appointments_precheck(struct evhttp_request *, struct worker_ctx *,
-	    int64_t slot_id, int64_t count);
+const char *appointments_precheck(struct evhttp_request *,
+	    struct worker_ctx *, int64_t slot_id, int64_t count);
 int	appointments_refusal(struct evhttp_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
 void	appointments_unavailable(struct evhttp_request *);

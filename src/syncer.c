@@ -115,15 +115,16 @@ array_append(struct evbuffer *b, int64_t v)
 	    (long long)v);
 }
 
-/* Insert the schedule's slots for [today, today + horizon); existing and
- * overlapping rows are left alone by the SQL function. */
+/* Make the schedule's slots for [today, today + horizon) match [schedule]:
+ * the SQL function inserts what is missing and removes future slots that
+ * no longer fit unless someone holds or booked a seat. */
 static void
 syncer_send_generate(struct syncer *s)
 {
 	struct evbuffer *starts = evbuffer_new(), *ends = evbuffer_new();
 	struct slot_span spans[24 * 60 / 5];
-	const char *values[3];
-	char capacity[16];
+	const char *values[5];
+	char capacity[16], from[24], to[24];
 	int64_t today, day;
 	size_t n, i;
 
@@ -142,14 +143,19 @@ syncer_send_generate(struct syncer *s)
 	evbuffer_add(starts, "}", 2);
 	evbuffer_add(ends, "}", 2);
 	snprintf(capacity, sizeof(capacity), "%d", s->conf->capacity);
+	snprintf(from, sizeof(from), "%lld", (long long)tz_day_start(today));
+	snprintf(to, sizeof(to), "%lld", (long long)tz_day_start(today +
+	    s->conf->horizon_days));
 	values[0] = (const char *)evbuffer_pullup(starts, -1);
 	values[1] = (const char *)evbuffer_pullup(ends, -1);
 	values[2] = capacity;
+	values[3] = from;
+	values[4] = to;
 	s->state = SYNCER_GENERATING;
 	s->generating_day = today;
-	if (!PQsendQueryParams(s->link.conn,
-	    "SELECT slotd_generate_slots($1::bigint[], $2::bigint[], $3::int)",
-	    3, NULL, values, NULL, NULL, 0) || db_link_flush(&s->link) == -1)
+	if (!PQsendQueryParams(s->link.conn, "SELECT * FROM slotd_apply_schedule("
+	    "$1::bigint[], $2::bigint[], $3::integer, $4::bigint, $5::bigint)",
+	    5, NULL, values, NULL, NULL, 0) || db_link_flush(&s->link) == -1)
 		syncer_fail(s, "schedule");
 	evbuffer_free(starts);
 	evbuffer_free(ends);
@@ -168,12 +174,21 @@ parse_i64(char **p, int64_t *out)
 	return 0;
 }
 
-/* Payloads: "u,id,calendar,start,end,capacity,booked,version",
- * "d,id,version" and "r" (reload everything, after TRUNCATE). */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Payloads: "u,id,calendar,start,end,capacity,booked,version[,sent_ms]",
+ * "d,id,version[,sent_ms]" and "r" (reload everything, after TRUNCATE). */
 static int
 syncer_apply_payload(struct syncer *s, char *payload)
 {
-	int64_t v[7];
+	int64_t v[8];
 	struct slot sl;
 	char *p = payload + 2;
 	int i, want;
@@ -185,11 +200,12 @@ syncer_apply_payload(struct syncer *s, char *payload)
 	if ((payload[0] != 'u' && payload[0] != 'd') || payload[1] != ',')
 		return -1;
 	want = payload[0] == 'u' ? 7 : 2;
-	for (i = 0; i < want; i++)
+	for (i = 0; i < want + 1 && *p != '\0'; i++)
 		if (parse_i64(&p, &v[i]) == -1)
 			return -1;
-	if (*p != '\0')
+	if (*p != '\0' || i < want)
 		return -1;
+	metrics_sync(1, i > want ? (now_ms() - v[want]) * 1000 : -1);
 	if (payload[0] == 'd') {
 		slot_table_remove(s->table, v[0]);
 		return 1;
@@ -272,6 +288,9 @@ syncer_query_done(struct syncer *s)
 		log_info("%s %zu slots, %zu removed",
 		    slot_table_flag(s->table, SLOT_FLAG_LOADED) ? "resynced" :
 		    "loaded", s->loaded_rows, removed);
+		if (slot_table_flag(s->table, SLOT_FLAG_LOADED))
+			metrics_event(METRICS_RESYNC);
+		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
 		syncer_drain_notifies(s);
 		syncer_send_generate(s);
 		break;
@@ -301,6 +320,22 @@ syncer_query_done(struct syncer *s)
 	}
 }
 
+static void
+syncer_log_schedule(PGresult *res)
+{
+	const char *created = PQgetvalue(res, 0, 0), *removed =
+	    PQgetvalue(res, 0, 1), *kept = PQgetvalue(res, 0, 2), *resized =
+	    PQgetvalue(res, 0, 3);
+
+	if (strcmp(created, "0") != 0 || strcmp(removed, "0") != 0 ||
+	    strcmp(resized, "0") != 0)
+		log_info("schedule: %s slots created, %s removed, %s resized",
+		    created, removed, resized);
+	if (strcmp(kept, "0") != 0)
+		log_warnx("schedule: %s future slots no longer fit the schedule "
+		    "but keep their bookings or holds", kept);
+}
+
 static int
 syncer_handle_result(struct syncer *s, PGresult *res)
 {
@@ -312,9 +347,11 @@ syncer_handle_result(struct syncer *s, PGresult *res)
 		return 0;
 	case PGRES_TUPLES_OK:
 		if (s->state == SYNCER_GENERATING && PQntuples(res) == 1 &&
-		    strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-			log_info("schedule: %s new slots",
-			    PQgetvalue(res, 0, 0));
+		    PQnfields(res) == 4)
+			syncer_log_schedule(res);
+		if (s->state == SYNCER_EXPIRING && PQntuples(res) > 0 &&
+		    strcmp(PQgetvalue(res, 0, 0), "released") == 0)
+			metrics_event(METRICS_HOLD_RELEASED);
 		return 0;
 	case PGRES_COMMAND_OK:
 		return 0;
@@ -374,7 +411,8 @@ static void
 syncer_connect(struct syncer *s)
 {
 	s->state = SYNCER_CONNECTING;
-	if (db_link_start(&s->link, s->conf->conninfo, "slotd syncer") == -1)
+	if (db_link_start(&s->link, s->conf->conninfo, "slotd syncer",
+	    NULL) == -1)
 		syncer_fail(s, "connect");
 }
 

@@ -86,7 +86,7 @@ def test_resync_after_connection_killed(pg, db, start_slotd):
     wait_for(lambda: "resynced" in s.log_text(), timeout=10,
              what="a resync in the log")
     wait_for(lambda: day_view(s, day) == db_view(pg, db, day), timeout=5)
-    assert s.get("/readyz")[0] == 200
+    wait_for(lambda: s.get("/readyz")[0] == 200, timeout=5)
 
 
 def test_changes_missed_while_disconnected_are_resynced(pg, db, start_slotd):

@@ -88,6 +88,10 @@ Test(json, typed_fields)
 	cr_assert_eq(v.n, 3);
 	cr_assert_str_eq(v.s, "\xc3\xa9\xf0\x9f\x98\x80");
 	free(v.s);
+	cr_assert_eq(fields("{\"\\u006e\":4}", &v, &e), 0);	/* "n" */
+	cr_assert_eq(v.n, 4);
+	cr_assert_eq(fields("{\"n\":1,\"\\u006e\":2}", &v, &e), -1);
+	cr_assert_str_eq(e.code, "invalid-json");
 	cr_assert_eq(fields("{\"s\":null}", &v, &e), 0);
 	cr_assert_null(v.s);
 	cr_assert_eq(v.has_n, 0);
