@@ -536,6 +536,42 @@ config_free(struct config *c)
 	free(c);
 }
 
+/* After a reload: keys that need a restart keep their running values, and
+ * each one that changed is logged. */
+void
+config_keep_restart_keys(const struct config *old, struct config *new)
+{
+	const struct param *p;
+	char **o, **n;
+	size_t i;
+
+	for (i = 0; i < NPARAMS; i++) {
+		p = &params[i];
+		if (p->reloadable)
+			continue;
+		if (p->parse == parse_int) {
+			if (*FIELD(p, old, int) == *FIELD(p, new, int))
+				continue;
+			*FIELD(p, new, int) = *FIELD(p, old, int);
+		} else {
+			o = FIELD(p, old, char *);
+			n = FIELD(p, new, char *);
+			if (strcmp(*o, *n) == 0)
+				continue;
+			free(*n);
+			*n = xstrdup(*o);
+		}
+		if (p->parse == parse_listen) {
+			memcpy(new->listen_host, old->listen_host,
+			    sizeof(new->listen_host));
+			memcpy(new->listen_port, old->listen_port,
+			    sizeof(new->listen_port));
+		}
+		log_warnx("reload: [%s] %s changed but needs a restart; the "
+		    "running value stays", p->section, p->key);
+	}
+}
+
 /* The declared keys, for documentation checks. */
 size_t
 config_param_count(void)

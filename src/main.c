@@ -72,12 +72,12 @@ main(int argc, char *argv[])
 		config_free(conf);
 		return 0;
 	}
+	if (strcmp(cmd, "serve") == 0)
+		return master_main(conf);		/* which owns conf */
 	if (strcmp(cmd, "migrate") == 0)
 		rc = migrate_run(conf) == 0 ? 0 : 1;
-	else if (strcmp(cmd, "dump") == 0)
-		rc = dump_table(conf, stdout) == 0 ? 0 : 1;
 	else
-		rc = master_main(conf);
+		rc = dump_table(conf, stdout) == 0 ? 0 : 1;
 	config_free(conf);
 	return rc;
 }

@@ -2,6 +2,10 @@
  * master: owns the listening socket and the shared slot table, forks the
  * syncer and the workers, and from then on only handles signals and
  * children: it does no HTTP and no SQL.
+ *
+ * SIGHUP loads the configuration anew; a bad one is logged and ignored,
+ * a good one starts a new generation of children and drains the old one.
+ * SIGTERM/SIGINT drain everything and exit.  It keeps systemd informed.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -22,8 +26,8 @@
 
 #include "slotd.h"
 
-#define MASTER_STOP_TIMEOUT	10	/* seconds before SIGKILL */
 #define MASTER_BACKOFF_MAX_MS	10000
+#define MASTER_TICK_MS		250
 #define MASTER_STABLE_SECONDS	10	/* a child living this long resets
 					   its backoff */
 
@@ -45,8 +49,14 @@ struct master {
 	int			 listen_fd;
 	struct child		*children;	/* [0] syncer, then workers */
 	int			 nchildren;
+	pid_t			*draining;	/* earlier generations */
+	int			 ndraining;
 	int			 stopping;
+	int			 ready;		/* READY=1 was sent */
+	int			 db_ok;		/* as last put in STATUS */
 	struct event		*ev_kill;
+	struct event		*ev_tick;
+	struct event		*ev_watchdog;
 	struct event		*ev_signals[4];
 };
 
@@ -181,15 +191,23 @@ master_reaped(struct master *m, pid_t pid, int status)
 	char name[32];
 	int i;
 
+	if (slot_table_release_dead(m->table, pid))
+		log_warnx("pid %d held the slot table lock; table repaired",
+		    (int)pid);
+	for (i = 0; i < m->ndraining; i++) {
+		if (m->draining[i] == pid) {
+			m->draining[i] = m->draining[--m->ndraining];
+			log_debug("pid %d of an earlier generation exited",
+			    (int)pid);
+			return;
+		}
+	}
 	for (i = 0; i < m->nchildren; i++)
 		if (m->children[i].pid == pid)
 			c = &m->children[i];
 	if (c == NULL)
 		return;
 	c->pid = 0;
-	if (slot_table_release_dead(m->table, pid))
-		log_warnx("%s held the slot table lock; table repaired",
-		    child_name(c, name, sizeof(name)));
 	if (WIFSIGNALED(status))
 		log_warnx("%s (pid %d) killed by signal %d",
 		    child_name(c, name, sizeof(name)), (int)pid,
@@ -202,13 +220,15 @@ master_reaped(struct master *m, pid_t pid, int status)
 		return;
 	if (time(NULL) - c->started >= MASTER_STABLE_SECONDS)
 		c->backoff_ms = 0;
+	metrics_event(c->index < 0 ? METRICS_SYNCER_RESTART :
+	    METRICS_WORKER_RESTART);
 	master_retry_later(c);
 }
 
 static int
 master_alive(struct master *m)
 {
-	int i, n = 0;
+	int i, n = m->ndraining;
 
 	for (i = 0; i < m->nchildren; i++)
 		n += m->children[i].pid != 0;
@@ -223,6 +243,8 @@ master_signal_children(struct master *m, int sig)
 	for (i = 0; i < m->nchildren; i++)
 		if (m->children[i].pid != 0)
 			kill(m->children[i].pid, sig);
+	for (i = 0; i < m->ndraining; i++)
+		kill(m->draining[i], sig);
 }
 
 static void
@@ -233,15 +255,123 @@ master_kill_stragglers(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_warnx("children still running after %d s, killing them",
-	    MASTER_STOP_TIMEOUT);
+	    m->conf->shutdown_timeout + 2);
 	master_signal_children(m, SIGKILL);
+}
+
+static void
+master_status(struct master *m)
+{
+	struct slot_table_stats st;
+
+	slot_table_stats(m->table, &st);
+	m->db_ok = slot_table_flag(m->table, SLOT_FLAG_DB_OK);
+	notify("STATUS=%u slots, %d workers on %s; database %s", st.live,
+	    m->conf->workers, m->conf->listen, m->db_ok ? "up" :
+	    "unreachable, serving reads from memory");
+}
+
+/* Readiness once the syncer's first load is in, and STATUS when the
+ * database comes or goes. */
+static void
+master_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct master *m = arg;
+
+	(void)fd;
+	(void)what;
+	if (m->stopping)
+		return;
+	if (!m->ready && slot_table_flag(m->table, SLOT_FLAG_LOADED)) {
+		m->ready = 1;
+		master_status(m);
+		notify("READY=1");
+		log_info("ready");
+	} else if (m->ready &&
+	    slot_table_flag(m->table, SLOT_FLAG_DB_OK) != m->db_ok)
+		master_status(m);
+}
+
+static void
+master_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify("WATCHDOG=1");
+}
+
+/* A new generation: syncer and workers with conf. */
+static void
+master_start_generation(struct master *m)
+{
+	int i;
+
+	m->nchildren = m->conf->workers + 1;
+	m->children = xcalloc((size_t)m->nchildren, sizeof(*m->children));
+	for (i = 0; i < m->nchildren; i++) {
+		m->children[i].master = m;
+		m->children[i].index = i - 1;
+		m->children[i].ev_respawn = evtimer_new(m->base,
+		    master_respawn, &m->children[i]);
+		master_spawn(m, &m->children[i]);
+	}
+}
+
+/* Forget the current generation's slots, keeping its live pids to drain. */
+static void
+master_retire_generation(struct master *m)
+{
+	int i;
+
+	for (i = 0; i < m->nchildren; i++) {
+		event_free(m->children[i].ev_respawn);
+		if (m->children[i].pid == 0)
+			continue;
+		m->draining = xreallocarray(m->draining,
+		    (size_t)m->ndraining + 1, sizeof(*m->draining));
+		m->draining[m->ndraining++] = m->children[i].pid;
+		kill(m->children[i].pid, SIGTERM);
+	}
+	free(m->children);
+	m->children = NULL;
+	m->nchildren = 0;
+}
+
+/* SIGHUP: the whole new configuration, or nothing. */
+static void
+master_reload(struct master *m)
+{
+	struct config *conf;
+	char err[1024];
+
+	notify("RELOADING=1");
+	log_info("reloading %s", m->conf->path);
+	if ((conf = config_load(m->conf->path, err, sizeof(err))) == NULL) {
+		log_warnx("reload failed, the running configuration stays: %s",
+		    err);
+		notify("READY=1\nSTATUS=reload failed: %.200s", err);
+		return;
+	}
+	config_keep_restart_keys(m->conf, conf);
+	log_set_level(conf->log_level);
+	/* New children first: the old ones serve until the new ones are
+	 * forked, then finish what they have and leave. */
+	master_retire_generation(m);
+	config_free(m->conf);
+	m->conf = conf;
+	master_start_generation(m);
+	metrics_event(METRICS_RELOAD);
+	log_info("reloaded: %d workers", conf->workers);
+	master_status(m);
+	notify("READY=1");
 }
 
 static void
 master_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct master *m = arg;
-	struct timeval tv = { MASTER_STOP_TIMEOUT, 0 };
+	struct timeval tv = { m->conf->shutdown_timeout + 2, 0 };
 	int status, i;
 	pid_t pid;
 
@@ -252,13 +382,14 @@ master_on_signal(evutil_socket_t sig, short what, void *arg)
 			master_reaped(m, pid, status);
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP: configuration reload is not supported; "
-		    "restart slotd to apply changes");
+		if (!m->stopping)
+			master_reload(m);
 		break;
 	default:
 		if (m->stopping)
 			break;
 		log_info("signal %d: stopping", (int)sig);
+		notify("STOPPING=1\nSTATUS=stopping: draining requests");
 		m->stopping = 1;
 		for (i = 0; i < m->nchildren; i++)
 			evtimer_del(m->children[i].ev_respawn);
@@ -271,10 +402,13 @@ master_on_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(m->base, NULL);
 }
 
+/* Serve with conf (which the master owns from now on) until stopped. */
 int
 master_main(struct config *conf)
 {
 	int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
+	struct timeval tick = { 0, MASTER_TICK_MS * 1000 }, wd;
+	uint64_t watchdog;
 	struct master m;
 	size_t i;
 
@@ -283,7 +417,7 @@ master_main(struct config *conf)
 	m.conf = conf;
 	signal(SIGPIPE, SIG_IGN);
 	if ((m.listen_fd = master_listen(conf)) == -1)
-		return 1;
+		goto fail;
 	if ((m.table = slot_table_create(conf->shm_name,
 	    (uint32_t)conf->max_slots)) == NULL) {
 		if (errno == EADDRINUSE)
@@ -293,7 +427,7 @@ master_main(struct config *conf)
 		else
 			log_warn("shared memory %s", conf->shm_name);
 		close(m.listen_fd);
-		return 1;
+		goto fail;
 	}
 	if (metrics_init() == -1)
 		fatal("metrics");
@@ -305,20 +439,22 @@ master_main(struct config *conf)
 		    master_on_signal, &m);
 		event_add(m.ev_signals[i], NULL);
 	}
-	m.nchildren = conf->workers + 1;
-	m.children = xcalloc((size_t)m.nchildren, sizeof(*m.children));
-	for (i = 0; i < (size_t)m.nchildren; i++) {
-		m.children[i].master = &m;
-		m.children[i].index = (int)i - 1;
-		m.children[i].ev_respawn = evtimer_new(m.base, master_respawn,
-		    &m.children[i]);
-		master_spawn(&m, &m.children[i]);
+	m.ev_tick = event_new(m.base, -1, EV_PERSIST, master_tick, &m);
+	event_add(m.ev_tick, &tick);
+	if ((watchdog = notify_watchdog_usec()) > 0) {
+		wd.tv_sec = (time_t)(watchdog / 2 / 1000000);
+		wd.tv_usec = (suseconds_t)(watchdog / 2 % 1000000);
+		m.ev_watchdog = event_new(m.base, -1, EV_PERSIST,
+		    master_watchdog, &m);
+		event_add(m.ev_watchdog, &wd);
 	}
+	notify("STATUS=loading the slot table");
+	master_start_generation(&m);
 	log_info("listening on %s with %d workers", conf->listen,
 	    conf->workers);
 	event_base_dispatch(m.base);
 
-	slot_table_unlink(conf->shm_name);
+	slot_table_unlink(m.conf->shm_name);
 	slot_table_close(m.table);
 	for (i = 0; i < (size_t)m.nchildren; i++)
 		event_free(m.children[i].ev_respawn);
@@ -326,9 +462,17 @@ master_main(struct config *conf)
 		event_free(m.ev_signals[i]);
 	if (m.ev_kill != NULL)
 		event_free(m.ev_kill);
+	if (m.ev_watchdog != NULL)
+		event_free(m.ev_watchdog);
+	event_free(m.ev_tick);
 	free(m.children);
+	free(m.draining);
 	close(m.listen_fd);
 	event_base_free(m.base);
+	config_free(m.conf);
 	log_info("stopped");
 	return 0;
+fail:
+	config_free(m.conf);
+	return 1;
 }

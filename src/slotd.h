@@ -101,6 +101,8 @@ struct config {
 
 struct config	*config_load(const char *path, char *err, size_t errlen);
 void		 config_free(struct config *);
+void		 config_keep_restart_keys(const struct config *,
+		    struct config *);
 size_t		 config_param_count(void);
 void		 config_param_name(size_t, const char **, const char **);
 
@@ -317,6 +319,10 @@ void	route_metrics(struct evhttp_request *, struct worker_ctx *);
 
 /* syncer.c */
 int	syncer_main(struct config *, struct slot_table *);
+
+/* notify.c: the service manager's notification protocol */
+void	notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t notify_watchdog_usec(void);
 
 /* master.c */
 int	master_main(struct config *);
