@@ -101,10 +101,16 @@ struct worker_drain {
 	struct event			*ev_check;
 	struct timespec			 deadline;
 	int				 timeout;
+	int				 quiet_ticks;
 };
 
-/* While draining: leave once every request has its answer, or at the
- * deadline. */
+#define WORKER_DRAIN_TICK_MS	20
+#define WORKER_DRAIN_QUIET	5	/* ticks with nothing in flight: a
+					   connection accepted just before the
+					   listener went has sent its request */
+
+/* While draining: leave once every request has its answer and nothing new
+ * came for a while, or at the deadline. */
 static void
 worker_drain_check(evutil_socket_t fd, short what, void *arg)
 {
@@ -114,7 +120,8 @@ worker_drain_check(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (http_in_flight() == 0) {
+	d->quiet_ticks = http_in_flight() == 0 ? d->quiet_ticks + 1 : 0;
+	if (d->quiet_ticks >= WORKER_DRAIN_QUIET) {
 		event_base_loopexit(d->base, NULL);
 	} else if (now.tv_sec >= d->deadline.tv_sec) {
 		log_warnx("%d requests still unanswered after %d s; leaving",
@@ -129,7 +136,7 @@ static void
 worker_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker_drain *d = arg;
-	struct timeval tick = { 0, 20000 };
+	struct timeval tick = { 0, WORKER_DRAIN_TICK_MS * 1000 };
 
 	(void)what;
 	if (d->listener == NULL)
@@ -143,7 +150,6 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	d->deadline.tv_sec += d->timeout;
 	d->ev_check = event_new(d->base, -1, EV_PERSIST, worker_drain_check, d);
 	event_add(d->ev_check, &tick);
-	worker_drain_check(-1, 0, d);
 }
 
 int

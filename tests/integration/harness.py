@@ -137,20 +137,14 @@ class Slotd:
         self.log = os.path.join(self.dir, "slotd.log")
         sched = dict(DEMO_SCHEDULE)
         sched.update(schedule or {})
-        sections = {
+        self.sections = {
             "server": {"listen": f"127.0.0.1:{self.port}",
                        "workers": str(workers), "shm_name": self.shm,
                        "max_slots": "65536"},
             "database": {"conninfo": conninfo or pg.conninfo(db)},
             "schedule": sched,
         }
-        for sec, kv in (extra or {}).items():
-            sections.setdefault(sec, {}).update(kv)
-        with open(self.conf, "w") as f:
-            for sec, kv in sections.items():
-                f.write(f"[{sec}]\n")
-                for k, v in kv.items():
-                    f.write(f"{k} = {v}\n")
+        self.rewrite(extra or {})
         if migrate:
             r = self.command("migrate")
             assert r.returncode == 0, r.stderr
@@ -160,6 +154,21 @@ class Slotd:
                                      env={**os.environ, **(env or {})})
         if wait_ready:
             self.wait_ready()
+
+    def rewrite(self, changes):
+        """Merge {section: {key: value}} into the config file."""
+        for sec, kv in changes.items():
+            self.sections.setdefault(sec, {}).update(kv)
+        with open(self.conf, "w") as f:
+            for sec, kv in self.sections.items():
+                f.write(f"[{sec}]\n")
+                for k, v in kv.items():
+                    f.write(f"{k} = {v}\n")
+
+    def children(self):
+        pid = self.proc.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return sorted(int(p) for p in f.read().split())
 
     def command(self, *args):
         return subprocess.run([SLOTD_BIN, "-c", self.conf, *args],
