@@ -51,7 +51,8 @@ def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
 class PgCluster:
     """A throwaway PostgreSQL server."""
 
-    def __init__(self):
+    def __init__(self, standby_of=None):
+        """A new cluster, or a streaming standby of another one."""
         self.bindir = pg_bindir()
         self.root = tempfile.mkdtemp(prefix="slotd-pg-")
         self.data = os.path.join(self.root, "data")
@@ -62,10 +63,18 @@ class PgCluster:
             pw = pwd.getpwnam(self.user)
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
             os.chmod(self.root, 0o755)
-        self._run(["initdb", "-D", self.data, "-U", "postgres",
-                   "--auth=trust", "-E", "UTF8", "--locale=C",
-                   "--no-sync"])
+        if standby_of is None:
+            self._run(["initdb", "-D", self.data, "-U", "postgres",
+                       "--auth=trust", "-E", "UTF8", "--locale=C",
+                       "--no-sync"])
+        else:
+            self._run(["pg_basebackup", "-D", self.data, "-R", "-c",
+                       "fast", "-X", "stream", "-h", "127.0.0.1", "-p",
+                       str(standby_of.port), "-U", "postgres"])
         self.start()
+
+    def promote(self):
+        self._run(["pg_ctl", "-D", self.data, "-w", "promote"])
 
     def _run(self, argv, **kw):
         argv = [os.path.join(self.bindir, argv[0])] + argv[1:]

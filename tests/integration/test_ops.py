@@ -312,3 +312,41 @@ def test_unit_file_verifies(tmp_path):
     problems = [line for line in r.stderr.splitlines()
                 if "slotd.service" in line]
     assert r.returncode == 0 and not problems, r.stderr
+
+
+def test_failover_to_a_promoted_standby(tmp_path):
+    """Two servers in the conninfo: when the primary dies and the standby
+    is promoted, slotd finds the new primary by itself."""
+    from harness import PgCluster, Slotd
+    primary = PgCluster()
+    standby = None
+    s = None
+    try:
+        primary.create_db("slotd")
+        standby = PgCluster(standby_of=primary)
+        conninfo = (f"host=127.0.0.1,127.0.0.1 port={primary.port},"
+                    f"{standby.port} user=postgres dbname=slotd "
+                    "target_session_attrs=read-write connect_timeout=2")
+        s = Slotd(primary, "slotd", conninfo=conninfo)
+        day = weekday_ahead(1)
+        slots = s.get_json(f"/slots?date={day}")[2]["slots"]
+        first = s.post("/appointments", {"slotId": slots[0]["id"]})
+        assert first[0] == 201
+        primary.stop("immediate")
+        wait_for(lambda: s.get("/readyz")[0] == 503, timeout=15)
+        assert s.post("/appointments", {"slotId": slots[1]["id"]})[0] == 503
+        assert s.get(f"/slots?date={day}")[0] == 200
+        standby.promote()
+        wait_for(lambda: s.post("/appointments",
+                                {"slotId": slots[1]["id"]})[0] == 201,
+                 timeout=30, interval=0.2, what="a booking on the new primary")
+        wait_for(lambda: s.get("/readyz")[0] == 200, timeout=15)
+        assert standby.psql("slotd", "SELECT count(*) FROM appointments") \
+            == [["2"]]
+        assert s.slot(slots[0]["id"])["booked"] == 1
+    finally:
+        if s is not None:
+            s.destroy()
+        if standby is not None:
+            standby.destroy()
+        primary.destroy()
