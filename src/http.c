@@ -248,6 +248,18 @@ http_send(struct evhttp_request *req, int status, const char *content_type,
 	http_reply(req, status, body);
 }
 
+/* A document made with emit: its content type, and Location when given. */
+void
+http_send_doc(struct evhttp_request *req, int status, struct evbuffer *body,
+    int msgpack, const char *location)
+{
+	if (location != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Location", location);
+	http_send(req, status, msgpack ? "application/msgpack" :
+	    "application/json", body);
+}
+
 static const char *
 problem_title(const char *code)
 {
@@ -338,6 +350,19 @@ http_query(struct evhttp_request *req, struct evkeyvalq *q)
 	if (query == NULL)
 		return 0;
 	return evhttp_parse_query_str(query, q);
+}
+
+/* rest is what follows a collection's path: 0 for the collection itself,
+ * 1 for "/{id}", -1 (answered 404) for anything else. */
+int
+http_item(struct evhttp_request *req, const char *rest)
+{
+	if (rest[0] == '\0')
+		return 0;
+	if (rest[0] == '/' && rest[1] != '\0' && strchr(rest + 1, '/') == NULL)
+		return 1;
+	http_problem(req, 404, "not-found", "no such resource");
+	return -1;
 }
 
 /* A decimal id in 1..INT64_MAX with no sign, spaces or leading zeros. */

@@ -293,23 +293,11 @@ appointment_send(struct evhttp_request *req, struct worker_ctx *w,
 	emit_time(e, a->created);
 	emit_end(e);
 	emit_free(e);
-	if (status == 201) {
-		snprintf(location, sizeof(location), "/appointments/%lld",
-		    (long long)a->id);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Location", location);
-	}
-	http_send(req, status, msgpack ? "application/msgpack" :
-	    "application/json", body);
+	snprintf(location, sizeof(location), "/appointments/%lld",
+	    (long long)a->id);
+	http_send_doc(req, status, body, msgpack, status == 201 ? location :
+	    NULL);
 	evbuffer_free(body);
-}
-
-/* Database trouble that leaves nothing changed: 503, try again. */
-void
-appointments_unavailable(struct evhttp_request *req)
-{
-	http_problem(req, 503, "unavailable",
-	    "the database cannot take this request now");
 }
 
 static void
@@ -318,25 +306,13 @@ booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 	struct booking *b = arg;
 	struct evhttp_request *req;
 	struct appointment a;
+	const char *failure;
 	struct db_row r;
 
-	if (res != NULL)
-		worker_apply_rows(b->w, res, SLOT_APPLY_UPDATE_ONLY);
-	if (outcome == DB_LOST) {
-		booking_count("unknown");
-		http_pending_drop(&b->pending);
-		goto done;
-	}
-	if (outcome == DB_UNAVAILABLE || db_result_row(res, 0, &r) == -1) {
-		if (res != NULL)
-			log_warnx("booking failed: %s", PQresultErrorMessage(res));
-		booking_count("unavailable");
-		if ((req = http_pending_finish(&b->pending)) != NULL)
-			appointments_unavailable(req);
-		goto done;
-	}
-	booking_count(r.outcome);
-	if ((req = http_pending_finish(&b->pending)) == NULL)
+	req = worker_db_answer(b->w, &b->pending, res, outcome,
+	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
+	booking_count(failure != NULL ? failure : r.outcome);
+	if (req == NULL)
 		goto done;
 	if (strcmp(r.outcome, "booked") == 0 ||
 	    strcmp(r.outcome, "replayed") == 0) {
@@ -362,7 +338,7 @@ booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 		http_problem(req, 400, "invalid-field",
 		    "slotId and slots must match the hold");
 	else if (!appointments_refusal(req, &r, b->slot_id, b->count))
-		appointments_unavailable(req);
+		http_problem(req, 503, "unavailable", "unexpected outcome");
 done:
 	booking_free(b);
 }
@@ -447,11 +423,9 @@ appointments_create(struct evhttp_request *req, struct worker_ctx *w)
 	values[6] = key;
 	values[7] = canonical;
 	values[8] = b->hold_id;
-	http_pending_start(&b->pending, req);
-	if (db_pool_query(w->db, DB_BOOK, values, booking_done, b) == -1) {
-		http_pending_finish(&b->pending);
+	if (worker_db_submit(w, req, &b->pending, DB_BOOK, values,
+	    booking_done, b) == -1) {
 		booking_count("unavailable");
-		appointments_unavailable(req);
 		goto refused;
 	}
 	free(canonical);
@@ -476,7 +450,8 @@ appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 	if (req == NULL)
 		goto done;
 	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		appointments_unavailable(req);
+		http_problem(req, 503, "unavailable",
+		    "the database cannot take this request now");
 		goto done;
 	}
 	if (PQntuples(res) == 0) {
@@ -505,19 +480,14 @@ appointment_cancelled(struct pg_result *res, enum db_outcome outcome,
 {
 	struct lookup *l = arg;
 	struct evhttp_request *req;
+	const char *failure;
 	struct db_row r;
 
-	if (res != NULL)
-		worker_apply_rows(l->w, res, SLOT_APPLY_UPDATE_ONLY);
-	if (outcome == DB_LOST) {
-		http_pending_drop(&l->pending);
+	req = worker_db_answer(l->w, &l->pending, res, outcome,
+	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
+	if (req == NULL)
 		goto done;
-	}
-	if ((req = http_pending_finish(&l->pending)) == NULL)
-		goto done;
-	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1)
-		appointments_unavailable(req);
-	else if (strcmp(r.outcome, "not-found") == 0)
+	if (strcmp(r.outcome, "not-found") == 0)
 		http_problem(req, 404, "not-found", "no such appointment");
 	else
 		http_reply(req, 204, NULL);
@@ -542,14 +512,10 @@ appointment_one(struct evhttp_request *req, struct worker_ctx *w,
 	values[0] = idstr;
 	values[1] = w->owner;
 	values[2] = "true";
-	http_pending_start(&l->pending, req);
-	if (db_pool_query(w->db, method == HTTP_DELETE ? DB_CANCEL :
-	    DB_GET_APPOINTMENT, values, method == HTTP_DELETE ?
-	    appointment_cancelled : appointment_found, l) == -1) {
-		http_pending_finish(&l->pending);
-		appointments_unavailable(req);
+	if (worker_db_submit(w, req, &l->pending, method == HTTP_DELETE ?
+	    DB_CANCEL : DB_GET_APPOINTMENT, values, method == HTTP_DELETE ?
+	    appointment_cancelled : appointment_found, l) == -1)
 		free(l);
-	}
 }
 
 /* rest is what follows "/appointments": "" or "/{id}". */
@@ -557,19 +523,17 @@ void
 route_appointments(struct evhttp_request *req, struct worker_ctx *w,
     const char *rest)
 {
-	int method = http_method(req);
+	int method = http_method(req), item;
 
-	if (rest[0] == '\0') {
+	if ((item = http_item(req, rest)) == 0) {
 		if (method == HTTP_POST)
 			appointments_create(req, w);
 		else
 			http_method_not_allowed(req, HTTP_POST);
 		return;
 	}
-	if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/')) {
-		http_problem(req, 404, "not-found", "no such resource");
+	if (item == -1)
 		return;
-	}
 	if (method == HTTP_GET || method == HTTP_HEAD || method == HTTP_DELETE)
 		appointment_one(req, w, rest + 1, method);
 	else

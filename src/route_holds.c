@@ -24,27 +24,21 @@ hold_created(struct pg_result *res, enum db_outcome outcome, void *arg)
 	struct hold *h = arg;
 	struct evhttp_request *req;
 	struct evbuffer *body;
+	const char *failure;
 	struct emit *e;
 	struct db_row r;
 	char buf[40], location[64];
 	size_t i;
 	int msgpack;
 
-	if (res != NULL)
-		worker_apply_rows(h->w, res, SLOT_APPLY_UPDATE_ONLY);
-	if (outcome == DB_LOST) {
-		http_pending_drop(&h->pending);
+	req = worker_db_answer(h->w, &h->pending, res, outcome,
+	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
+	if (req == NULL)
 		goto done;
-	}
-	if ((req = http_pending_finish(&h->pending)) == NULL)
-		goto done;
-	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1) {
-		appointments_unavailable(req);
-		goto done;
-	}
 	if (strcmp(r.outcome, "held") != 0) {
 		if (!appointments_refusal(req, &r, h->slot_id, h->count))
-			appointments_unavailable(req);
+			http_problem(req, 503, "unavailable",
+			    "unexpected outcome");
 		goto done;
 	}
 	tz_use(h->w->conf->timezone);
@@ -66,10 +60,7 @@ hold_created(struct pg_result *res, enum db_outcome outcome, void *arg)
 	emit_end(e);
 	emit_free(e);
 	snprintf(location, sizeof(location), "/holds/%s", r.ref);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
-	    location);
-	http_send(req, 201, msgpack ? "application/msgpack" :
-	    "application/json", body);
+	http_send_doc(req, 201, body, msgpack, location);
 	evbuffer_free(body);
 done:
 	free(h);
@@ -117,12 +108,9 @@ holds_create(struct evhttp_request *req, struct worker_ctx *w)
 	values[1] = count;
 	values[2] = w->owner;
 	values[3] = ttl;
-	http_pending_start(&h->pending, req);
-	if (db_pool_query(w->db, DB_HOLD, values, hold_created, h) == -1) {
-		http_pending_finish(&h->pending);
-		appointments_unavailable(req);
+	if (worker_db_submit(w, req, &h->pending, DB_HOLD, values,
+	    hold_created, h) == -1)
 		goto refused;
-	}
 	return;
 refused:
 	free(h);
@@ -133,19 +121,14 @@ hold_released(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct hold *h = arg;
 	struct evhttp_request *req;
+	const char *failure;
 	struct db_row r;
 
-	if (res != NULL)
-		worker_apply_rows(h->w, res, SLOT_APPLY_UPDATE_ONLY);
-	if (outcome == DB_LOST) {
-		http_pending_drop(&h->pending);
+	req = worker_db_answer(h->w, &h->pending, res, outcome,
+	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
+	if (req == NULL)
 		goto done;
-	}
-	if ((req = http_pending_finish(&h->pending)) == NULL)
-		goto done;
-	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1)
-		appointments_unavailable(req);
-	else if (strcmp(r.outcome, "not-found") == 0)
+	if (strcmp(r.outcome, "not-found") == 0)
 		http_problem(req, 404, "not-found",
 		    "no such hold (released or expired)");
 	else
@@ -169,12 +152,9 @@ hold_release(struct evhttp_request *req, struct worker_ctx *w,
 	h->w = w;
 	values[0] = id;
 	values[1] = w->owner;
-	http_pending_start(&h->pending, req);
-	if (db_pool_query(w->db, DB_RELEASE, values, hold_released, h) == -1) {
-		http_pending_finish(&h->pending);
-		appointments_unavailable(req);
+	if (worker_db_submit(w, req, &h->pending, DB_RELEASE, values,
+	    hold_released, h) == -1)
 		free(h);
-	}
 }
 
 /* rest is what follows "/holds": "" or "/{id}". */
@@ -182,19 +162,17 @@ void
 route_holds(struct evhttp_request *req, struct worker_ctx *w,
     const char *rest)
 {
-	int method = http_method(req);
+	int method = http_method(req), item;
 
-	if (rest[0] == '\0') {
+	if ((item = http_item(req, rest)) == 0) {
 		if (method == HTTP_POST)
 			holds_create(req, w);
 		else
 			http_method_not_allowed(req, HTTP_POST);
 		return;
 	}
-	if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/')) {
-		http_problem(req, 404, "not-found", "no such resource");
+	if (item == -1)
 		return;
-	}
 	if (method == HTTP_DELETE)
 		hold_release(req, w, rest + 1);
 	else

@@ -325,14 +325,10 @@ send_slots(struct evhttp_request *req, struct worker_ctx *w,
 	if (array)
 		emit_end(e);
 	emit_free(e);
-	if (status == 201 && !array) {
-		snprintf(location, sizeof(location), "/slots/%lld",
-		    (long long)slots[0].id);
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Location", location);
-	}
-	http_send(req, status, msgpack ? "application/msgpack" :
-	    "application/json", body);
+	snprintf(location, sizeof(location), "/slots/%lld",
+	    (long long)slots[0].id);
+	http_send_doc(req, status, body, msgpack, status == 201 && !array ?
+	    location : NULL);
 	evbuffer_free(body);
 }
 
@@ -343,27 +339,20 @@ slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
 	struct slot_change *c = arg;
 	struct evhttp_request *req;
 	struct slot *slots = NULL;
+	const char *failure;
 	struct db_row r;
 	int i, n;
 
-	if (res != NULL)
-		worker_apply_rows(c->w, res, 0);
-	if (outcome == DB_LOST) {
-		http_pending_drop(&c->pending);
-		goto done;
-	}
-	if ((req = http_pending_finish(&c->pending)) == NULL)
-		goto done;
 	if (outcome == DB_DONE && (strcmp(db_sqlstate(res), "23P01") == 0 ||
 	    strcmp(db_sqlstate(res), "23505") == 0)) {
-		http_problem(req, 409, "slot-overlap",
-		    "a slot overlaps another slot of the calendar");
+		if ((req = http_pending_finish(&c->pending)) != NULL)
+			http_problem(req, 409, "slot-overlap",
+			    "a slot overlaps another slot of the calendar");
 		goto done;
 	}
-	if (outcome != DB_DONE || db_result_row(res, 0, &r) == -1) {
-		appointments_unavailable(req);
+	if ((req = worker_db_answer(c->w, &c->pending, res, outcome, 0, &r,
+	    &failure)) == NULL)
 		goto done;
-	}
 	if (strcmp(r.outcome, "deleted") == 0) {
 		slot_table_remove(c->w->table, strtoll(r.ref, NULL, 10));
 		slot_table_publish(c->w->table);
@@ -386,7 +375,7 @@ slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
 		    "seats booked or held", (long long)r.slot.id,
 		    r.slot.booked);
 	else
-		appointments_unavailable(req);
+		http_problem(req, 503, "unavailable", "unexpected outcome");
 done:
 	free(slots);
 	free(c);
@@ -396,12 +385,9 @@ static void
 slot_change_send(struct evhttp_request *req, struct slot_change *c,
     enum db_stmt stmt, const char *const *values)
 {
-	http_pending_start(&c->pending, req);
-	if (db_pool_query(c->w->db, stmt, values, slot_changed, c) == -1) {
-		http_pending_finish(&c->pending);
-		appointments_unavailable(req);
+	if (worker_db_submit(c->w, req, &c->pending, stmt, values,
+	    slot_changed, c) == -1)
 		free(c);
-	}
 }
 
 static int
@@ -558,10 +544,10 @@ void
 route_slots(struct evhttp_request *req, struct worker_ctx *w,
     const char *rest)
 {
-	int method = http_method(req);
+	int method = http_method(req), item;
 	int64_t id;
 
-	if (rest[0] == '\0') {
+	if ((item = http_item(req, rest)) == 0) {
 		if (method == HTTP_GET || method == HTTP_HEAD)
 			slots_list(req, w);
 		else if (method == HTTP_POST)
@@ -571,10 +557,8 @@ route_slots(struct evhttp_request *req, struct worker_ctx *w,
 			    HTTP_POST);
 		return;
 	}
-	if (rest[0] != '/' || rest[1] == '\0' || strchr(rest + 1, '/')) {
-		http_problem(req, 404, "not-found", "no such resource");
+	if (item == -1)
 		return;
-	}
 	if (method == HTTP_GET || method == HTTP_HEAD)
 		slot_one(req, w, rest + 1);
 	else if (method != HTTP_PATCH && method != HTTP_DELETE)

@@ -259,6 +259,8 @@ void	 http_problem(struct evhttp_request *, int status, const char *code,
 void	 http_send(struct evhttp_request *, int status,
 	    const char *content_type, struct evbuffer *);
 void	 http_reply(struct evhttp_request *, int status, struct evbuffer *);
+void	 http_send_doc(struct evhttp_request *, int status, struct evbuffer *,
+	    int msgpack, const char *location);
 void	 http_exchange_begin(struct evhttp_request *, int route);
 void	 http_set_access_log(int);
 void	 http_set_draining(void);
@@ -267,6 +269,7 @@ void	 http_method_not_allowed(struct evhttp_request *, int allowed);
 int	 http_etag_matches(struct evhttp_request *, const char *etag);
 int	 http_query(struct evhttp_request *, struct evkeyvalq *);
 int	 http_parse_id(const char *, int64_t *);
+int	 http_item(struct evhttp_request *, const char *rest);
 #define HTTP_MAX_BODY	(16 * 1024)
 struct json_doc	*http_json_body(struct evhttp_request *, char **body);
 void	 http_field_problem(struct evhttp_request *, const struct json_error *);
@@ -293,6 +296,12 @@ struct worker_ctx {
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int index);
 void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
+int	worker_db_submit(struct worker_ctx *, struct evhttp_request *,
+	    struct http_pending *, enum db_stmt, const char *const *,
+	    db_callback, void *);
+struct evhttp_request *worker_db_answer(struct worker_ctx *,
+	    struct http_pending *, struct pg_result *, enum db_outcome, int,
+	    struct db_row *, const char **failure);
 
 /* route_appointments.c */
 void	route_appointments(struct evhttp_request *, struct worker_ctx *,
@@ -302,7 +311,6 @@ const char *appointments_precheck(struct evhttp_request *,
 	    struct worker_ctx *, int64_t slot_id, int64_t count);
 int	appointments_refusal(struct evhttp_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
-void	appointments_unavailable(struct evhttp_request *);
 
 /* route_holds.c */
 void	route_holds(struct evhttp_request *, struct worker_ctx *,

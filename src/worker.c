@@ -44,6 +44,54 @@ worker_ops(struct evhttp_request *req, struct worker_ctx *w,
 		route(req, w);
 }
 
+/* Send a write to the database for req; answers 503 itself and returns -1
+ * (cb not called) when the pool refuses it. */
+int
+worker_db_submit(struct worker_ctx *w, struct evhttp_request *req,
+    struct http_pending *p, enum db_stmt stmt, const char *const *values,
+    db_callback cb, void *arg)
+{
+	http_pending_start(p, req);
+	if (db_pool_query(w->db, stmt, values, cb, arg) == 0)
+		return 0;
+	http_pending_finish(p);
+	http_problem(req, 503, "unavailable",
+	    "the database cannot take this request now");
+	return -1;
+}
+
+/* The start of every write's answer: apply the slot states it returned,
+ * drop the client when the outcome is unknown, answer 503 when the
+ * database failed.  Otherwise the request to answer (NULL if its client
+ * left) with the first row in r.  *failure names what went wrong. */
+struct evhttp_request *
+worker_db_answer(struct worker_ctx *w, struct http_pending *p,
+    struct pg_result *res, enum db_outcome outcome, int flags,
+    struct db_row *r, const char **failure)
+{
+	struct evhttp_request *req;
+
+	*failure = NULL;
+	if (res != NULL)
+		worker_apply_rows(w, res, flags);
+	if (outcome == DB_LOST) {
+		*failure = "unknown";
+		http_pending_drop(p);
+		return NULL;
+	}
+	req = http_pending_finish(p);
+	if (outcome != DB_DONE || db_result_row(res, 0, r) == -1) {
+		if (res != NULL && PQresultStatus(res) != PGRES_TUPLES_OK)
+			log_warnx("write failed: %s", PQresultErrorMessage(res));
+		*failure = "unavailable";
+		if (req != NULL)
+			http_problem(req, 503, "unavailable",
+			    "the database cannot take this request now");
+		return NULL;
+	}
+	return req;
+}
+
 /* path starts with the collection prefix, followed by nothing (0), by
  * "/..." (1), or by something else (-1). */
 static int
