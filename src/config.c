@@ -44,6 +44,8 @@ static int	parse_log_level(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_bool(const struct param *, const char *,
 		    struct config *, char *, size_t);
+static int	parse_auth_mode(const struct param *, const char *,
+		    struct config *, char *, size_t);
 static int	parse_timezone(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_days(const struct param *, const char *,
@@ -100,6 +102,20 @@ static const struct param params[] = {
 	    3660, "days ahead for which slots exist"),
 	P("holds", "ttl_seconds", parse_int, "300", 1, hold_ttl_seconds, 10,
 	    86400, "how long a hold keeps its seats"),
+	P("auth", "mode", parse_auth_mode, "none", 1, auth_jwt, 0, 0,
+	    "none (development) or jwt"),
+	P("auth", "jwt_secret_file", parse_string, "", 1, jwt_secret_file, 0,
+	    4096, "HS256 shared secret, raw bytes"),
+	P("auth", "jwt_public_key_file", parse_string, "", 1,
+	    jwt_public_key_file, 0, 4096, "RS256 or ES256 public key, PEM"),
+	P("auth", "issuer", parse_string, "", 1, jwt_issuer, 0, 1024,
+	    "required iss claim; empty: not checked"),
+	P("auth", "audience", parse_string, "", 1, jwt_audience, 0, 1024,
+	    "required aud claim; empty: not checked"),
+	P("auth", "admin_role", parse_string, "admin", 1, admin_role, 1, 255,
+	    "role claim that makes a token an admin's"),
+	P("auth", "public_reads", parse_bool, "true", 1, public_reads, 0, 0,
+	    "GET /slots without a token"),
 };
 #define NPARAMS	(sizeof(params) / sizeof(params[0]))
 
@@ -177,6 +193,16 @@ parse_bool(const struct param *p, const char *v, struct config *c, char *err,
 		}
 	}
 	return fail(err, errlen, "'%s' is not on or off", v);
+}
+
+static int
+parse_auth_mode(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	if (strcmp(v, "none") != 0 && strcmp(v, "jwt") != 0)
+		return fail(err, errlen, "'%s' is not none or jwt", v);
+	*FIELD(p, c, int) = strcmp(v, "jwt") == 0;
+	return 0;
 }
 
 static int
@@ -451,6 +477,8 @@ config_check(struct config *c, char *err, size_t errlen)
 {
 	int open = c->hours.end - c->hours.start, i, j;
 
+	if (auth_load(c, err, errlen) == -1)
+		return -1;
 	if (open % c->slot_minutes != 0)
 		return fail(err, errlen, "[schedule] slot_minutes: %d does not "
 		    "divide the %d open minutes of hours", c->slot_minutes,
@@ -531,6 +559,7 @@ config_free(struct config *c)
 		    params[i].parse == parse_listen ||
 		    params[i].parse == parse_timezone)
 			free(*FIELD(&params[i], c, char *));
+	auth_free(c);
 	free(c->days_off);
 	free(c->path);
 	free(c);

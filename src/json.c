@@ -275,15 +275,16 @@ json_root_type(const struct json_doc *d)
 	}
 }
 
-/* The array elements under the root, for json_object(). */
+/* The elements of the array at token tok (0: the root), for
+ * json_object() and json_string(); -1 when it is no array. */
 int
-json_array_items(const struct json_doc *d, int *items, int max)
+json_array_items(const struct json_doc *d, int tok, int *items, int max)
 {
-	int i = 1, n = 0;
+	int i = tok + 1, n = 0;
 
-	if (d->tok[0].type != JSMN_ARRAY)
+	if (d->tok[tok].type != JSMN_ARRAY)
 		return -1;
-	while (n < d->tok[0].size) {
+	while (n < d->tok[tok].size) {
 		if (n < max)
 			items[n] = i;
 		n++;
@@ -398,11 +399,38 @@ field_error(struct json_error *e, const char *code, const char *field,
 	return -1;
 }
 
+/* The string at token tok, unescaped (malloc'd), or NULL. */
+char *
+json_string(const struct json_doc *d, int tok)
+{
+	if (d->tok[tok].type != JSMN_STRING)
+		return NULL;
+	return json_unescape(d, &d->tok[tok]);
+}
+
+static int json_fields(const struct json_doc *, int,
+    const struct json_field *, size_t, struct json_error *, int);
+
 /* Fill fields from the object at token obj.  Unknown members, duplicates,
  * wrong types and values out of range are errors naming the member. */
 int
 json_object(const struct json_doc *d, int obj, const struct json_field *f,
     size_t nf, struct json_error *e)
+{
+	return json_fields(d, obj, f, nf, e, 0);
+}
+
+/* The same, passing over members not in fields (as JWT claims need). */
+int
+json_object_lenient(const struct json_doc *d, int obj,
+    const struct json_field *f, size_t nf, struct json_error *e)
+{
+	return json_fields(d, obj, f, nf, e, 1);
+}
+
+static int
+json_fields(const struct json_doc *d, int obj, const struct json_field *f,
+    size_t nf, struct json_error *e, int lenient)
 {
 	const jsmntok_t *key, *val;
 	unsigned char seen[32];
@@ -424,6 +452,11 @@ json_object(const struct json_doc *d, int obj, const struct json_field *f,
 			    "a member name holds an invalid escape");
 		for (k = 0; k < nf && strcmp(str, f[k].name) != 0; k++)
 			;
+		if (k == nf && lenient) {
+			free(str);
+			i = json_skip(d, i + 1);
+			continue;
+		}
 		if (k == nf) {
 			field_error(e, "unknown-field", str, "unknown field");
 			free(str);
@@ -457,6 +490,17 @@ json_object(const struct json_doc *d, int obj, const struct json_field *f,
 				    why);
 			}
 			*(int64_t *)f[k].out = v;
+			break;
+		case JSON_FIELD_NUMBER:
+			if (val->type != JSMN_PRIMITIVE ||
+			    !is_number(d->text + val->start,
+			    (size_t)(val->end - val->start)))
+				return field_error(e, "invalid-field",
+				    f[k].name, "must be a number");
+			*(double *)f[k].out = strtod(d->text + val->start, NULL);
+			break;
+		case JSON_FIELD_ANY:
+			*(int *)f[k].out = (int)(val - d->tok);
 			break;
 		case JSON_FIELD_STRING:
 			if (val->type != JSMN_STRING)

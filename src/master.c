@@ -448,6 +448,10 @@ master_main(struct config *conf)
 		    master_watchdog, &m);
 		event_add(m.ev_watchdog, &wd);
 	}
+	if (!conf->auth_jwt)
+		log_warnx("[auth] mode = none: requests are anonymous and "
+		    "admin calls are accepted from this host only; use "
+		    "mode = jwt in production");
 	notify("STATUS=loading the slot table");
 	master_start_generation(&m);
 	log_info("listening on %s with %d workers", conf->listen,

@@ -511,7 +511,7 @@ appointment_one(struct evhttp_request *req, struct worker_ctx *w,
 	l->w = w;
 	values[0] = idstr;
 	values[1] = w->owner;
-	values[2] = "true";
+	values[2] = w->who.admin ? "true" : "false";
 	if (worker_db_submit(w, req, &l->pending, method == HTTP_DELETE ?
 	    DB_CANCEL : DB_GET_APPOINTMENT, values, method == HTTP_DELETE ?
 	    appointment_cancelled : appointment_found, l) == -1)

@@ -466,7 +466,7 @@ slots_create(struct evhttp_request *req, struct worker_ctx *w)
 	c->w = w;
 	c->array = json_root_type(doc) == JSON_ARRAY;
 	if (c->array) {
-		n = json_array_items(doc, items, SLOTS_MAX_CREATE);
+		n = json_array_items(doc, 0, items, SLOTS_MAX_CREATE);
 		if (n < 1 || n > SLOTS_MAX_CREATE) {
 			http_problem(req, 400, "invalid-field", "an array of "
 			    "1..%d slots is expected", SLOTS_MAX_CREATE);

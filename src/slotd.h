@@ -97,6 +97,15 @@ struct config {
 	int		 horizon_days;
 	/* [holds] */
 	int		 hold_ttl_seconds;
+	/* [auth] */
+	int		 auth_jwt;
+	char		*jwt_secret_file;
+	char		*jwt_public_key_file;
+	char		*jwt_issuer;
+	char		*jwt_audience;
+	char		*admin_role;
+	int		 public_reads;
+	struct auth_key	*auth_key;
 };
 
 struct config	*config_load(const char *path, char *err, size_t errlen);
@@ -105,6 +114,18 @@ void		 config_keep_restart_keys(const struct config *,
 		    struct config *);
 size_t		 config_param_count(void);
 void		 config_param_name(size_t, const char **, const char **);
+
+/* auth.c: bearer tokens */
+enum { AUTH_OK, AUTH_NONE, AUTH_BAD };
+struct principal {
+	char	sub[256];		/* owner of what it books; "" if anonymous */
+	int	authenticated;
+	int	admin;
+};
+int	auth_load(struct config *, char *err, size_t errlen);
+void	auth_free(struct config *);
+int	auth_check(const struct config *, const char *header,
+	    struct principal *, char *why, size_t whylen);
 
 /* schedule.c: which slots the [schedule] section asks for */
 struct slot_span {
@@ -220,13 +241,18 @@ void	 metrics_render(struct evbuffer *, struct slot_table *);
 
 /* json.c: strict JSON request bodies */
 enum { JSON_OBJECT, JSON_ARRAY, JSON_OTHER };
-enum json_field_kind { JSON_FIELD_INT, JSON_FIELD_STRING };
+enum json_field_kind {
+	JSON_FIELD_INT,		/* int64_t, an integer in min..max */
+	JSON_FIELD_STRING,	/* char *, min..max characters */
+	JSON_FIELD_NUMBER,	/* double */
+	JSON_FIELD_ANY		/* int: the value's token, for the caller */
+};
 struct json_field {
 	const char		*name;
 	enum json_field_kind	 kind;
 	int64_t			 min;		/* value, or length in characters */
 	int64_t			 max;
-	void			*out;		/* int64_t * or char ** (malloc'd) */
+	void			*out;		/* as the kind says */
 	int			*present;
 	int			 nullable;	/* null counts as absent */
 	const char		*above_code;	/* code when above max */
@@ -243,8 +269,12 @@ int		 json_utf8_valid(const char *, size_t);
 struct json_doc	*json_parse(const char *, size_t, char *err, size_t errlen);
 void		 json_free(struct json_doc *);
 int		 json_root_type(const struct json_doc *);
-int		 json_array_items(const struct json_doc *, int *items, int max);
+int		 json_array_items(const struct json_doc *, int tok, int *items,
+		    int max);
+char		*json_string(const struct json_doc *, int tok);
 int		 json_object(const struct json_doc *, int obj,
+		    const struct json_field *, size_t, struct json_error *);
+int		 json_object_lenient(const struct json_doc *, int obj,
 		    const struct json_field *, size_t, struct json_error *);
 
 /* http.c: request helpers shared by the routes */
@@ -288,7 +318,8 @@ struct worker_ctx {
 	struct config		*conf;
 	struct slot_table	*table;
 	struct db_pool		*db;
-	const char		*owner;		/* whose requests these are */
+	struct principal	 who;		/* of the request dispatched */
+	const char		*owner;		/* who.sub */
 	int			 index;
 	struct slot		*slots;		/* reusable range buffer */
 	size_t			 slots_cap;

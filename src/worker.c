@@ -92,6 +92,74 @@ worker_db_answer(struct worker_ctx *w, struct http_pending *p,
 	return req;
 }
 
+static int
+peer_is_loopback(struct evhttp_request *req)
+{
+	char *peer = NULL;
+	ev_uint16_t port;
+
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
+	    &port);
+	return peer != NULL && (strncmp(peer, "127.", 4) == 0 ||
+	    strcmp(peer, "::1") == 0 || strncmp(peer, "::ffff:127.", 11) == 0);
+}
+
+static void
+unauthorized(struct evhttp_request *req, const char *why)
+{
+	char challenge[256];
+
+	if (why != NULL)
+		snprintf(challenge, sizeof(challenge), "Bearer realm=\"slotd\", "
+		    "error=\"invalid_token\", error_description=\"%s\"", why);
+	else
+		snprintf(challenge, sizeof(challenge), "Bearer realm=\"slotd\"");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "WWW-Authenticate", challenge);
+	http_problem(req, 401, "unauthorized", "%s", why != NULL ? why :
+	    "a bearer token is required");
+}
+
+/* Who asks, and may they call route: answers 401 or 403 itself and
+ * returns -1.  w->who and w->owner describe the caller afterwards. */
+static int
+worker_authorize(struct evhttp_request *req, struct worker_ctx *w, int route)
+{
+	const char *header = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	int admin_call = route == ROUTE_SLOTS_ADMIN, rc;
+	char why[128];
+
+	memset(&w->who, 0, sizeof(w->who));
+	w->owner = w->who.sub;
+	if (route == ROUTE_HEALTHZ || route == ROUTE_READYZ ||
+	    route == ROUTE_METRICS || route == ROUTE_OTHER)
+		return 0;
+	if (!w->conf->auth_jwt) {
+		if (admin_call && !peer_is_loopback(req)) {
+			http_problem(req, 403, "forbidden", "admin calls come "
+			    "only from this host while [auth] mode = none");
+			return -1;
+		}
+		return 0;
+	}
+	if ((rc = auth_check(w->conf, header, &w->who, why, sizeof(why))) ==
+	    AUTH_BAD) {
+		unauthorized(req, why);
+		return -1;
+	}
+	if (rc == AUTH_NONE && !((route == ROUTE_SLOTS || route == ROUTE_SLOT) &&
+	    w->conf->public_reads)) {
+		unauthorized(req, NULL);
+		return -1;
+	}
+	if (admin_call && !w->who.admin) {
+		http_problem(req, 403, "forbidden", "this call is for admins");
+		return -1;
+	}
+	return 0;
+}
+
 /* path starts with the collection prefix, followed by nothing (0), by
  * "/..." (1), or by something else (-1). */
 static int
@@ -111,33 +179,52 @@ worker_request(struct evhttp_request *req, void *arg)
 	struct worker_ctx *w = arg;
 	const char *path = evhttp_uri_get_path(
 	    evhttp_request_get_evhttp_uri(req));
-	int method = http_method(req), k;
+	int method = http_method(req), k, route;
 
 	if (path == NULL)
 		path = "";
-	if ((k = under(path, "/slots")) >= 0) {
-		http_exchange_begin(req, method != HTTP_GET &&
-		    method != HTTP_HEAD ? ROUTE_SLOTS_ADMIN : k ? ROUTE_SLOT :
-		    ROUTE_SLOTS);
+	if ((k = under(path, "/slots")) >= 0)
+		route = method != HTTP_GET && method != HTTP_HEAD ?
+		    ROUTE_SLOTS_ADMIN : k ? ROUTE_SLOT : ROUTE_SLOTS;
+	else if ((k = under(path, "/appointments")) >= 0)
+		route = k ? ROUTE_APPOINTMENT : ROUTE_APPOINTMENTS;
+	else if ((k = under(path, "/holds")) >= 0)
+		route = k ? ROUTE_HOLD : ROUTE_HOLDS;
+	else if (strcmp(path, "/healthz") == 0)
+		route = ROUTE_HEALTHZ;
+	else if (strcmp(path, "/readyz") == 0)
+		route = ROUTE_READYZ;
+	else if (strcmp(path, "/metrics") == 0)
+		route = ROUTE_METRICS;
+	else
+		route = ROUTE_OTHER;
+	http_exchange_begin(req, route);
+	if (worker_authorize(req, w, route) == -1)
+		return;
+	switch (route) {
+	case ROUTE_SLOTS:
+	case ROUTE_SLOT:
+	case ROUTE_SLOTS_ADMIN:
 		route_slots(req, w, path + 6);
-	} else if ((k = under(path, "/appointments")) >= 0) {
-		http_exchange_begin(req, k ? ROUTE_APPOINTMENT :
-		    ROUTE_APPOINTMENTS);
+		break;
+	case ROUTE_APPOINTMENTS:
+	case ROUTE_APPOINTMENT:
 		route_appointments(req, w, path + 13);
-	} else if ((k = under(path, "/holds")) >= 0) {
-		http_exchange_begin(req, k ? ROUTE_HOLD : ROUTE_HOLDS);
+		break;
+	case ROUTE_HOLDS:
+	case ROUTE_HOLD:
 		route_holds(req, w, path + 6);
-	} else if (strcmp(path, "/healthz") == 0) {
-		http_exchange_begin(req, ROUTE_HEALTHZ);
+		break;
+	case ROUTE_HEALTHZ:
 		worker_ops(req, w, route_healthz);
-	} else if (strcmp(path, "/readyz") == 0) {
-		http_exchange_begin(req, ROUTE_READYZ);
+		break;
+	case ROUTE_READYZ:
 		worker_ops(req, w, route_readyz);
-	} else if (strcmp(path, "/metrics") == 0) {
-		http_exchange_begin(req, ROUTE_METRICS);
+		break;
+	case ROUTE_METRICS:
 		worker_ops(req, w, route_metrics);
-	} else {
-		http_exchange_begin(req, ROUTE_OTHER);
+		break;
+	default:
 		http_problem(req, 404, "not-found", "no such resource");
 	}
 }
@@ -219,7 +306,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.conf = conf;
 	w.table = table;
 	w.index = index;
-	w.owner = "";
+	w.owner = w.who.sub;
 	w.slots_cap = 256;
 	w.slots = xcalloc(w.slots_cap, sizeof(*w.slots));
 

@@ -137,7 +137,8 @@ class Slotd:
     counter = 0
 
     def __init__(self, pg, db, schedule=None, workers=2, extra=None,
-                 conninfo=None, migrate=True, wait_ready=True, env=None):
+                 conninfo=None, migrate=True, wait_ready=True, env=None,
+                 listen_host="127.0.0.1"):
         Slotd.counter += 1
         self.dir = tempfile.mkdtemp(prefix="slotd-")
         self.port = free_port()
@@ -147,7 +148,7 @@ class Slotd:
         sched = dict(DEMO_SCHEDULE)
         sched.update(schedule or {})
         self.sections = {
-            "server": {"listen": f"127.0.0.1:{self.port}",
+            "server": {"listen": f"{listen_host}:{self.port}",
                        "workers": str(workers), "shm_name": self.shm,
                        "max_slots": "65536"},
             "database": {"conninfo": conninfo or pg.conninfo(db)},
@@ -221,8 +222,8 @@ class Slotd:
     def post(self, path, doc, headers=None, raw=None, timeout=10):
         return self.send_json("POST", path, doc, headers, raw, timeout)
 
-    def delete(self, path):
-        status, h, data = self.request("DELETE", path)
+    def delete(self, path, headers=None):
+        status, h, data = self.request("DELETE", path, headers=headers)
         return status, h, json.loads(data) if data else None
 
     def slot(self, sid):
