@@ -46,6 +46,10 @@ static int	parse_bool(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_auth_mode(const struct param *, const char *,
 		    struct config *, char *, size_t);
+static int	parse_proxies(const struct param *, const char *,
+		    struct config *, char *, size_t);
+static int	for_each_item(const char *,
+		    int (*)(const char *, size_t, void *), void *);
 static int	parse_timezone(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_days(const struct param *, const char *,
@@ -102,6 +106,18 @@ static const struct param params[] = {
 	    3660, "days ahead for which slots exist"),
 	P("holds", "ttl_seconds", parse_int, "300", 1, hold_ttl_seconds, 10,
 	    86400, "how long a hold keeps its seats"),
+	P("rate_limit", "reads_per_second", parse_int, "50", 1,
+	    reads_per_second, 1, 100000, "GET /slots tokens per second"),
+	P("rate_limit", "reads_burst", parse_int, "100", 1, reads_burst, 1,
+	    10000, "GET /slots bucket size"),
+	P("rate_limit", "writes_per_second", parse_int, "5", 1,
+	    writes_per_second, 1, 100000, "write tokens per second"),
+	P("rate_limit", "writes_burst", parse_int, "10", 1, writes_burst, 1,
+	    10000, "write bucket size"),
+	P("rate_limit", "trusted_proxies", parse_proxies, "", 1, trusted, 0, 0,
+	    "proxies whose X-Forwarded-For is believed (CIDR list)"),
+	P("cors", "allow_origins", parse_string, "", 1, cors_origins, 0, 4096,
+	    "origins browsers may call from (comma separated)"),
 	P("auth", "mode", parse_auth_mode, "none", 1, auth_jwt, 0, 0,
 	    "none (development) or jwt"),
 	P("auth", "jwt_secret_file", parse_string, "", 1, jwt_secret_file, 0,
@@ -193,6 +209,30 @@ parse_bool(const struct param *p, const char *v, struct config *c, char *err,
 		}
 	}
 	return fail(err, errlen, "'%s' is not on or off", v);
+}
+
+static int
+proxy_item(const char *s, size_t len, void *arg)
+{
+	struct config *c = arg;
+
+	if (c->ntrusted == (int)(sizeof(c->trusted) / sizeof(c->trusted[0])) ||
+	    ratelimit_parse_cidr(s, len, &c->trusted[c->ntrusted]) == -1)
+		return -1;
+	c->ntrusted++;
+	return 0;
+}
+
+static int
+parse_proxies(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	(void)p;
+	c->ntrusted = 0;
+	if (*v != '\0' && for_each_item(v, proxy_item, c) == -1)
+		return fail(err, errlen, "'%s' is not a list of at most 32 "
+		    "addresses or ranges like 10.0.0.0/8", v);
+	return 0;
 }
 
 static int
@@ -458,6 +498,8 @@ config_ini_line(void *user, const char *section, const char *key,
 		    section, key);
 		return 0;
 	}
+	if (strcmp(section, "rate_limit") == 0)
+		st->conf->rate_limit = 1;
 	if (st->seen[p - params]++) {
 		snprintf(st->err, sizeof(st->err), "[%s] %s: set twice",
 		    section, key);

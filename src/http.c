@@ -248,6 +248,23 @@ http_send(struct evhttp_request *req, int status, const char *content_type,
 	http_reply(req, status, body);
 }
 
+/* Add name to the response's Vary header (one header, comma separated). */
+void
+http_vary(struct evhttp_request *req, const char *name)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const char *old = evhttp_find_header(out, "Vary");
+	char buf[256];
+
+	if (old == NULL) {
+		evhttp_add_header(out, "Vary", name);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s, %s", old, name);
+	evhttp_remove_header(out, "Vary");
+	evhttp_add_header(out, "Vary", buf);
+}
+
 /* A document made with emit: its content type, and Location when given. */
 void
 http_send_doc(struct evhttp_request *req, int status, struct evbuffer *body,

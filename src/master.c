@@ -28,6 +28,7 @@
 
 #define MASTER_BACKOFF_MAX_MS	10000
 #define MASTER_TICK_MS		250
+#define RATELIMIT_CLIENTS	(1u << 18)	/* buckets; 6 MB */
 #define MASTER_STABLE_SECONDS	10	/* a child living this long resets
 					   its backoff */
 
@@ -429,8 +430,8 @@ master_main(struct config *conf)
 		close(m.listen_fd);
 		goto fail;
 	}
-	if (metrics_init() == -1)
-		fatal("metrics");
+	if (metrics_init() == -1 || ratelimit_init(RATELIMIT_CLIENTS) == -1)
+		fatal("shared memory for counters");
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	event_set_log_callback(log_libevent);

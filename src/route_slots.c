@@ -218,8 +218,7 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Cache-Control", "no-cache");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Vary",
-	    "Accept");
+	http_vary(req, "Accept");
 	if (http_etag_matches(req, etag)) {
 		http_reply(req, 304, NULL);
 		goto done;
@@ -290,8 +289,7 @@ slot_one(struct evhttp_request *req, struct worker_ctx *w, const char *idstr)
 	emit_free(e);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Cache-Control", "no-cache");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Vary",
-	    "Accept");
+	http_vary(req, "Accept");
 	http_send(req, 200, msgpack ? "application/msgpack" :
 	    "application/json", body);
 	evbuffer_free(body);

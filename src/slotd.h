@@ -62,6 +62,12 @@ void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
 int	 tz_parse_rfc3339(const char *, int64_t *);
 
 /* config.c */
+struct cidr {				/* an address range, for trusted_proxies */
+	int		family;
+	int		bits;
+	unsigned char	addr[16];
+};
+
 struct time_range {
 	int	start;				/* minutes after midnight */
 	int	end;
@@ -97,6 +103,16 @@ struct config {
 	int		 horizon_days;
 	/* [holds] */
 	int		 hold_ttl_seconds;
+	/* [rate_limit]: limits apply when the section has any key */
+	int		 rate_limit;
+	int		 reads_per_second;
+	int		 reads_burst;
+	int		 writes_per_second;
+	int		 writes_burst;
+	struct cidr	 trusted[32];
+	int		 ntrusted;
+	/* [cors] */
+	char		*cors_origins;
 	/* [auth] */
 	int		 auth_jwt;
 	char		*jwt_secret_file;
@@ -114,6 +130,20 @@ void		 config_keep_restart_keys(const struct config *,
 		    struct config *);
 size_t		 config_param_count(void);
 void		 config_param_name(size_t, const char **, const char **);
+
+/* ratelimit.c: shared token buckets per client */
+#define RL_CLASSES	2
+enum { RL_READS, RL_WRITES };
+int	 ratelimit_init(uint32_t entries);
+int	 ratelimit_take(const char *addr, int class, int rate, int burst,
+	    uint64_t now_ms, uint64_t *wait_ms, int *left);
+void	 ratelimit_client(const struct config *, const char *peer,
+	    const char *xff, char *out, size_t len);
+int	 ratelimit_parse_cidr(const char *, size_t, struct cidr *);
+uint64_t ratelimit_now_ms(void);
+
+/* cors.c */
+int	 cors_apply(struct evhttp_request *, const struct config *);
 
 /* auth.c: bearer tokens */
 enum { AUTH_OK, AUTH_NONE, AUTH_BAD };
@@ -289,6 +319,7 @@ void	 http_problem(struct evhttp_request *, int status, const char *code,
 void	 http_send(struct evhttp_request *, int status,
 	    const char *content_type, struct evbuffer *);
 void	 http_reply(struct evhttp_request *, int status, struct evbuffer *);
+void	 http_vary(struct evhttp_request *, const char *);
 void	 http_send_doc(struct evhttp_request *, int status, struct evbuffer *,
 	    int msgpack, const char *location);
 void	 http_exchange_begin(struct evhttp_request *, int route);

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <libpq-fe.h>
 
 #include "slotd.h"
@@ -160,6 +161,47 @@ worker_authorize(struct evhttp_request *req, struct worker_ctx *w, int route)
 	return 0;
 }
 
+/* A token from the client's bucket for this route, or 429 (-1). */
+static int
+worker_rate_limit(struct evhttp_request *req, struct worker_ctx *w,
+    int route)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const struct config *c = w->conf;
+	char client[128], buf[128], *peer = NULL;
+	int reads = route == ROUTE_SLOTS || route == ROUTE_SLOT, left;
+	int rate = reads ? c->reads_per_second : c->writes_per_second;
+	int burst = reads ? c->reads_burst : c->writes_burst;
+	const char *name = reads ? "reads" : "writes";
+	uint64_t wait_ms;
+	ev_uint16_t port;
+
+	if (!c->rate_limit || route == ROUTE_HEALTHZ ||
+	    route == ROUTE_READYZ || route == ROUTE_METRICS ||
+	    route == ROUTE_OTHER)
+		return 0;
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
+	    &port);
+	ratelimit_client(c, peer != NULL ? peer : "-", evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "X-Forwarded-For"), client,
+	    sizeof(client));
+	if (ratelimit_take(client, reads ? RL_READS : RL_WRITES, rate, burst,
+	    ratelimit_now_ms(), &wait_ms, &left))
+		return 0;
+	snprintf(buf, sizeof(buf), "%llu",
+	    (unsigned long long)(wait_ms + 999) / 1000);
+	evhttp_add_header(out, "Retry-After", buf);
+	snprintf(buf, sizeof(buf), "\"%s\";q=%d;w=%d", name, burst,
+	    (burst + rate - 1) / rate);
+	evhttp_add_header(out, "RateLimit-Policy", buf);
+	snprintf(buf, sizeof(buf), "\"%s\";r=%d;t=%llu", name, left,
+	    (unsigned long long)(wait_ms + 999) / 1000);
+	evhttp_add_header(out, "RateLimit", buf);
+	http_problem(req, 429, "rate-limited", "too many %s from %s; retry "
+	    "after %llu ms", name, client, (unsigned long long)wait_ms);
+	return -1;
+}
+
 /* path starts with the collection prefix, followed by nothing (0), by
  * "/..." (1), or by something else (-1). */
 static int
@@ -199,7 +241,9 @@ worker_request(struct evhttp_request *req, void *arg)
 	else
 		route = ROUTE_OTHER;
 	http_exchange_begin(req, route);
-	if (worker_authorize(req, w, route) == -1)
+	if (cors_apply(req, w->conf) == -1 ||
+	    worker_rate_limit(req, w, route) == -1 ||
+	    worker_authorize(req, w, route) == -1)
 		return;
 	switch (route) {
 	case ROUTE_SLOTS:

@@ -1,0 +1,68 @@
+/*
+ * cors: browsers on the origins of [cors] allow_origins may call slotd.
+ * Their requests get Access-Control-Allow-Origin and the response headers
+ * they may read; their preflights (OPTIONS) are answered here.
+ */
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "slotd.h"
+
+#define CORS_METHODS	"GET, HEAD, POST, PATCH, DELETE"
+#define CORS_HEADERS	"Authorization, Content-Type, Idempotency-Key, " \
+			"If-None-Match"
+#define CORS_EXPOSE	"ETag, Location, Retry-After, RateLimit, " \
+			"RateLimit-Policy"
+
+/* Is origin one of the comma-separated list (or is the list "*")? */
+static int
+cors_allowed(const char *list, const char *origin)
+{
+	size_t len = strlen(origin), n;
+	const char *p = list;
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if ((n == 1 && *p == '*') || (n == len &&
+		    strncasecmp(p, origin, len) == 0))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* Add the CORS headers req's origin is entitled to.  A preflight is
+ * answered (204) here, and -1 returned. */
+int
+cors_apply(struct evhttp_request *req, const struct config *c)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const char *origin = evhttp_find_header(in, "Origin");
+	int allowed;
+
+	if (c->cors_origins[0] != '\0')
+		http_vary(req, "Origin");
+	allowed = origin != NULL && c->cors_origins[0] != '\0' &&
+	    cors_allowed(c->cors_origins, origin);
+	if (allowed)
+		evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+	if (http_method(req) != HTTP_OPTIONS) {
+		if (allowed)
+			evhttp_add_header(out, "Access-Control-Expose-Headers",
+			    CORS_EXPOSE);
+		return 0;
+	}
+	if (allowed) {
+		evhttp_add_header(out, "Access-Control-Allow-Methods",
+		    CORS_METHODS);
+		evhttp_add_header(out, "Access-Control-Allow-Headers",
+		    CORS_HEADERS);
+		evhttp_add_header(out, "Access-Control-Max-Age", "600");
+	}
+	evhttp_add_header(out, "Allow", CORS_METHODS ", OPTIONS");
+	http_reply(req, 204, NULL);
+	return -1;
+}

@@ -1,0 +1,231 @@
+/*
+ * ratelimit: token buckets per client address, shared by every worker of
+ * the instance through memory the master maps before forking.  A bucket
+ * is one 64-bit word (last refill in ms << 24 | milli-tokens) changed by
+ * compare-and-swap: no lock.  The table has a fixed size; a new address
+ * that finds no room near its hash takes over the stalest bucket there.
+ */
+#include <sys/mman.h>
+
+#include <arpa/inet.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "slotd.h"
+
+#define RL_PROBES	8
+#define RL_TOKEN	1000		/* milli-tokens in a token */
+#define RL_TOKENS_MASK	((UINT64_C(1) << 24) - 1)
+
+struct rl_entry {
+	uint64_t	key;		/* hash of the address, 0 = free */
+	uint64_t	bucket[RL_CLASSES];
+};
+
+struct ratelimit {
+	uint32_t	mask;
+	struct rl_entry	entry[];
+};
+
+static struct ratelimit	*rl;
+
+/* Map the shared buckets (entries, rounded down to a power of two); the
+ * master calls this once, before forking. */
+int
+ratelimit_init(uint32_t entries)
+{
+	size_t size;
+	void *p;
+
+	while (entries & (entries - 1))
+		entries &= entries - 1;
+	size = sizeof(*rl) + (size_t)entries * sizeof(struct rl_entry);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	rl = p;
+	rl->mask = entries - 1;
+	return 0;
+}
+
+static uint64_t
+rl_hash(const char *addr)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *addr != '\0'; addr++)
+		h = (h ^ (unsigned char)*addr) * 1099511628211ULL;
+	return h == 0 ? 1 : h;
+}
+
+/* The entry of key, claiming a free one or the stalest nearby. */
+static struct rl_entry *
+rl_entry(uint64_t key)
+{
+	struct rl_entry *e, *stalest = NULL;
+	uint64_t seen, oldest = UINT64_MAX, when;
+	uint32_t i, at;
+
+	for (i = 0; i < RL_PROBES; i++) {
+		at = (uint32_t)(key + i) & rl->mask;
+		e = &rl->entry[at];
+		seen = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+		if (seen == key)
+			return e;
+		if (seen == 0) {
+			if (__atomic_compare_exchange_n(&e->key, &seen, key, 0,
+			    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) || seen == key)
+				return e;
+		}
+		when = __atomic_load_n(&e->bucket[0], __ATOMIC_RELAXED) >> 24;
+		if (when < oldest) {
+			oldest = when;
+			stalest = e;
+		}
+	}
+	/* Evict: a client seen least recently starts afresh elsewhere. */
+	seen = __atomic_load_n(&stalest->key, __ATOMIC_ACQUIRE);
+	if (__atomic_compare_exchange_n(&stalest->key, &seen, key, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < RL_CLASSES; i++)
+			__atomic_store_n(&stalest->bucket[i], 0,
+			    __ATOMIC_RELEASE);
+	}
+	return stalest;
+}
+
+/* Take one token for addr from its bucket of class (rate tokens a second,
+ * burst at most).  Returns 1 when allowed, else 0 with the milliseconds
+ * until a token is there in *wait_ms; *left is the tokens left. */
+int
+ratelimit_take(const char *addr, int class, int rate, int burst,
+    uint64_t now_ms, uint64_t *wait_ms, int *left)
+{
+	struct rl_entry *e = rl_entry(rl_hash(addr));
+	uint64_t old, new, last, tokens, full = (uint64_t)burst * RL_TOKEN;
+	int ok;
+
+	old = __atomic_load_n(&e->bucket[class], __ATOMIC_ACQUIRE);
+	do {
+		last = old >> 24;
+		tokens = old & RL_TOKENS_MASK;
+		if (old == 0) {
+			tokens = full;
+			last = now_ms;
+		}
+		if (now_ms < last)	/* another process read the clock later */
+			now_ms = last;
+		tokens += (now_ms - last) * (uint64_t)rate;
+		if (tokens > full)
+			tokens = full;
+		ok = tokens >= RL_TOKEN;
+		if (ok)
+			tokens -= RL_TOKEN;
+		new = now_ms << 24 | tokens;
+	} while (!__atomic_compare_exchange_n(&e->bucket[class], &old, new, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	*left = (int)(tokens / RL_TOKEN);
+	*wait_ms = ok ? 0 : (RL_TOKEN - tokens + (uint64_t)rate - 1) /
+	    (uint64_t)rate;
+	return ok;
+}
+
+/* ---- client addresses ---- */
+
+static int
+cidr_match(const struct cidr *c, const char *addr)
+{
+	unsigned char a[16];
+	int bits = c->bits, i;
+
+	if (inet_pton(c->family, addr, a) != 1)
+		return 0;
+	for (i = 0; bits > 0; i++, bits -= 8) {
+		unsigned char m = bits >= 8 ? 0xff :
+		    (unsigned char)(0xff << (8 - bits));
+
+		if ((a[i] & m) != (c->addr[i] & m))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+trusted(const struct config *c, const char *addr)
+{
+	int i;
+
+	for (i = 0; i < c->ntrusted; i++)
+		if (cidr_match(&c->trusted[i], addr))
+			return 1;
+	return 0;
+}
+
+/* The client a request speaks for: the peer, or, when the peer is a
+ * trusted proxy, the last address in X-Forwarded-For not itself trusted. */
+void
+ratelimit_client(const struct config *c, const char *peer, const char *xff,
+    char *out, size_t len)
+{
+	char buf[1024], *p, *item;
+	size_t n;
+
+	snprintf(out, len, "%s", peer);
+	if (xff == NULL || !trusted(c, peer))
+		return;
+	snprintf(buf, sizeof(buf), "%s", xff);
+	for (;;) {
+		p = strrchr(buf, ',');
+		item = p != NULL ? p + 1 : buf;
+		item += strspn(item, " \t");
+		n = strcspn(item, " \t");
+		item[n] = '\0';
+		if (*item != '\0')
+			snprintf(out, len, "%s", item);
+		if (p == NULL || (*item != '\0' && !trusted(c, item)))
+			return;
+		*p = '\0';
+	}
+}
+
+/* "10.0.0.0/8" or "2001:db8::/32" (a bare address is one host). */
+int
+ratelimit_parse_cidr(const char *s, size_t len, struct cidr *out)
+{
+	char buf[64], *slash;
+	long bits;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	memset(out, 0, sizeof(*out));
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash = '\0';
+	out->family = strchr(buf, ':') != NULL ? AF_INET6 : AF_INET;
+	if (inet_pton(out->family, buf, out->addr) != 1)
+		return -1;
+	bits = out->family == AF_INET ? 32 : 128;
+	if (slash != NULL) {
+		char *end;
+		long b = strtol(slash + 1, &end, 10);
+
+		if (*end != '\0' || slash[1] == '\0' || b < 0 || b > bits)
+			return -1;
+		bits = b;
+	}
+	out->bits = (int)bits;
+	return 0;
+}
+
+uint64_t
+ratelimit_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

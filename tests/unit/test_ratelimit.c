@@ -1,0 +1,96 @@
+/*
+ * Unit tests of the token buckets (with a clock given by the test), their
+ * bounded table, trusted proxies and address ranges.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "slotd.h"
+
+static int
+take(const char *who, uint64_t now, uint64_t *wait)
+{
+	int left;
+
+	return ratelimit_take(who, RL_READS, 2, 3, now, wait, &left);
+}
+
+Test(ratelimit, bucket_refills_at_its_rate)
+{
+	uint64_t wait;
+
+	cr_assert_eq(ratelimit_init(64), 0);
+	cr_assert(take("a", 1000, &wait));
+	cr_assert(take("a", 1000, &wait));
+	cr_assert(take("a", 1000, &wait));
+	cr_assert_not(take("a", 1000, &wait));
+	cr_assert_eq(wait, 500);			/* 2 tokens a second */
+	cr_assert_not(take("a", 1499, &wait));
+	cr_assert(take("a", 1500, &wait));
+	/* Another client and the other class have their own buckets. */
+	cr_assert(take("b", 1500, &wait));
+	cr_assert(ratelimit_take("a", RL_WRITES, 1, 1, 1500, &wait,
+	    &(int){0}));
+	/* Never more than the burst, however long the pause. */
+	cr_assert(take("a", 100000, &wait));
+	cr_assert(take("a", 100000, &wait));
+	cr_assert(take("a", 100000, &wait));
+	cr_assert_not(take("a", 100000, &wait));
+}
+
+Test(ratelimit, table_stays_bounded_under_many_addresses)
+{
+	char addr[32];
+	uint64_t wait;
+	int i;
+
+	cr_assert_eq(ratelimit_init(1024), 0);
+	for (i = 0; i < 200000; i++) {
+		snprintf(addr, sizeof(addr), "10.%d.%d.%d", i >> 16,
+		    (i >> 8) & 255, i & 255);
+		cr_assert(take(addr, 5000 + (uint64_t)i, &wait));
+	}
+	/* A client just seen is still counted after the flood. */
+	cr_assert(take("192.0.2.9", 300000, &wait));
+	cr_assert(take("192.0.2.9", 300000, &wait));
+	cr_assert(take("192.0.2.9", 300000, &wait));
+	cr_assert_not(take("192.0.2.9", 300000, &wait));
+}
+
+Test(ratelimit, forwarded_for_from_trusted_proxies_only)
+{
+	struct config c;
+	char out[64];
+
+	memset(&c, 0, sizeof(c));
+	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/8", 10, &c.trusted[0]), 0);
+	cr_assert_eq(ratelimit_parse_cidr("2001:db8::/32", 13, &c.trusted[1]),
+	    0);
+	c.ntrusted = 2;
+	ratelimit_client(&c, "192.0.2.1", "198.51.100.7", out, sizeof(out));
+	cr_assert_str_eq(out, "192.0.2.1");
+	ratelimit_client(&c, "10.0.0.5", "198.51.100.7", out, sizeof(out));
+	cr_assert_str_eq(out, "198.51.100.7");
+	ratelimit_client(&c, "10.0.0.5", "1.1.1.1, 198.51.100.7 ,10.9.9.9",
+	    out, sizeof(out));
+	cr_assert_str_eq(out, "198.51.100.7");
+	ratelimit_client(&c, "2001:db8::1", "10.1.1.1, 10.2.2.2", out,
+	    sizeof(out));
+	cr_assert_str_eq(out, "10.1.1.1");
+	ratelimit_client(&c, "10.0.0.5", NULL, out, sizeof(out));
+	cr_assert_str_eq(out, "10.0.0.5");
+}
+
+Test(ratelimit, address_ranges)
+{
+	struct cidr r;
+
+	cr_assert_eq(ratelimit_parse_cidr("192.168.1.10", 12, &r), 0);
+	cr_assert_eq(r.bits, 32);
+	cr_assert_eq(ratelimit_parse_cidr("::1/128", 7, &r), 0);
+	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/33", 11, &r), -1);
+	cr_assert_eq(ratelimit_parse_cidr("10.0.0/8", 8, &r), -1);
+	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/", 9, &r), -1);
+	cr_assert_eq(ratelimit_parse_cidr("", 0, &r), -1);
+}
