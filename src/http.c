@@ -126,6 +126,10 @@ struct http_exchange {
 };
 
 static int	http_pending_count;	/* requests not answered yet */
+static int	http_max_body = 16 * 1024;
+static int	http_max_uri = 8 * 1024;
+static int	http_max_header_bytes = 16 * 1024;
+static int	http_max_headers = 100;
 static int	http_log_access = 1;
 static int	http_draining;
 static struct http_exchange *http_current;	/* being dispatched */
@@ -134,6 +138,43 @@ void
 http_set_access_log(int on)
 {
 	http_log_access = on;
+}
+
+/* The [server] limits requests are held to. */
+void
+http_set_limits(const struct config *c)
+{
+	http_max_body = c->max_body_bytes;
+	http_max_uri = c->max_uri_bytes;
+	http_max_header_bytes = c->max_header_bytes;
+	http_max_headers = c->max_headers;
+}
+
+/* 414 for a long URI, 431 for too many or too large headers (-1). */
+int
+http_check_limits(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *h;
+	size_t bytes = 0;
+	int n = 0;
+
+	if (strlen(evhttp_request_get_uri(req)) > (size_t)http_max_uri) {
+		http_problem(req, 414, "uri-too-long", "the URI may have at "
+		    "most %d bytes", http_max_uri);
+		return -1;
+	}
+	TAILQ_FOREACH(h, in, next) {
+		n++;
+		bytes += strlen(h->key) + strlen(h->value) + 4;
+	}
+	if (n > http_max_headers || bytes > (size_t)http_max_header_bytes) {
+		http_problem(req, 431, "headers-too-large", "at most %d header "
+		    "fields and %d bytes of them", http_max_headers,
+		    http_max_header_bytes);
+		return -1;
+	}
+	return 0;
 }
 
 /* From now on every answer closes its connection. */
@@ -418,9 +459,9 @@ http_json_body(struct evhttp_request *req, char **body)
 		    "the body must be application/json");
 		return NULL;
 	}
-	if (len > HTTP_MAX_BODY) {
+	if (len > (size_t)http_max_body) {
 		http_problem(req, 413, "payload-too-large",
-		    "the body may have at most %d bytes", HTTP_MAX_BODY);
+		    "the body may have at most %d bytes", http_max_body);
 		return NULL;
 	}
 	*body = xcalloc(1, len + 1);

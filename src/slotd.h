@@ -85,6 +85,11 @@ struct config {
 	enum log_level	 log_level;
 	int		 access_log;
 	int		 shutdown_timeout;
+	int		 request_timeout;
+	int		 max_uri_bytes;
+	int		 max_header_bytes;
+	int		 max_headers;
+	int		 max_body_bytes;
 	/* [database] */
 	char		*conninfo;
 	int		 pool_size;
@@ -324,6 +329,8 @@ void	 http_send_doc(struct evhttp_request *, int status, struct evbuffer *,
 	    int msgpack, const char *location);
 void	 http_exchange_begin(struct evhttp_request *, int route);
 void	 http_set_access_log(int);
+void	 http_set_limits(const struct config *);
+int	 http_check_limits(struct evhttp_request *);
 void	 http_set_draining(void);
 int	 http_in_flight(void);
 void	 http_method_not_allowed(struct evhttp_request *, int allowed);
@@ -331,7 +338,6 @@ int	 http_etag_matches(struct evhttp_request *, const char *etag);
 int	 http_query(struct evhttp_request *, struct evkeyvalq *);
 int	 http_parse_id(const char *, int64_t *);
 int	 http_item(struct evhttp_request *, const char *rest);
-#define HTTP_MAX_BODY	(16 * 1024)
 struct json_doc	*http_json_body(struct evhttp_request *, char **body);
 void	 http_field_problem(struct evhttp_request *, const struct json_error *);
 struct evhttp_connection;

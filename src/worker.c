@@ -15,9 +15,10 @@
 
 #include "slotd.h"
 
-#define WORKER_MAX_HEADERS	(16 * 1024)
-#define WORKER_MAX_BODY		(1024 * 1024)	/* routes allow less */
-#define WORKER_TIMEOUT		60
+/* libevent's own hard limits, far above the configured ones, which are
+ * answered with problem+json by http_check_limits() and the routes. */
+#define WORKER_HARD_HEADERS	(1024 * 1024 + 65536)
+#define WORKER_HARD_BODY	(2 * 1024 * 1024)
 
 /* Apply the slot states a committed statement returned, so that the next
  * read on any worker of this instance already sees them. */
@@ -241,7 +242,8 @@ worker_request(struct evhttp_request *req, void *arg)
 	else
 		route = ROUTE_OTHER;
 	http_exchange_begin(req, route);
-	if (cors_apply(req, w->conf) == -1 ||
+	if (http_check_limits(req) == -1 ||
+	    cors_apply(req, w->conf) == -1 ||
 	    worker_rate_limit(req, w, route) == -1 ||
 	    worker_authorize(req, w, route) == -1)
 		return;
@@ -363,9 +365,10 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_max_headers_size(http, WORKER_MAX_HEADERS);
-	evhttp_set_max_body_size(http, WORKER_MAX_BODY);
-	evhttp_set_timeout(http, WORKER_TIMEOUT);
+	evhttp_set_max_headers_size(http, WORKER_HARD_HEADERS);
+	evhttp_set_max_body_size(http, WORKER_HARD_BODY);
+	evhttp_set_timeout(http, conf->request_timeout);
+	http_set_limits(conf);
 	evhttp_set_gencb(http, worker_request, &w);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
