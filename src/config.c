@@ -65,8 +65,8 @@ static int	parse_days_off(const struct param *, const char *,
 	{ sec, key, fn, def, rel, offsetof(struct config, field), lo, hi, help }
 
 static const struct param params[] = {
-	P("server", "listen", parse_listen, "127.0.0.1:8080", 0, listen, 3, 255,
-	    "address:port to serve HTTP on"),
+	P("server", "listen", parse_listen, "127.0.0.1:8080", 0, listen, 0, 255,
+	    "address:port to serve HTTP on; empty: HTTPS only"),
 	P("server", "workers", parse_int, "0", 1, workers, 0, 256,
 	    "worker processes; 0 means one per CPU"),
 	P("server", "shm_name", parse_string, "/slotd", 0, shm_name, 2, 200,
@@ -126,6 +126,12 @@ static const struct param params[] = {
 	    10000, "write bucket size"),
 	P("rate_limit", "trusted_proxies", parse_proxies, "", 1, trusted, 0, 0,
 	    "proxies whose X-Forwarded-For is believed (CIDR list)"),
+	P("tls", "listen", parse_listen, "", 0, tls_listen, 0, 255,
+	    "address:port to serve HTTPS on; empty: none"),
+	P("tls", "cert_file", parse_string, "", 1, tls_cert_file, 0, 4096,
+	    "certificate chain, PEM"),
+	P("tls", "key_file", parse_string, "", 1, tls_key_file, 0, 4096,
+	    "private key, PEM"),
 	P("cors", "allow_origins", parse_string, "", 1, cors_origins, 0, 4096,
 	    "origins browsers may call from (comma separated)"),
 	P("auth", "mode", parse_auth_mode, "none", 1, auth_jwt, 0, 0,
@@ -260,9 +266,16 @@ parse_listen(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
 	const char *colon = strrchr(v, ':'), *host = v;
+	int tls = p->offset == offsetof(struct config, tls_listen);
+	char *h = tls ? c->tls_host : c->listen_host;
+	char *port_out = tls ? c->tls_port : c->listen_port;
 	size_t hostlen;
 	long port;
 
+	if (*v == '\0') {
+		h[0] = port_out[0] = '\0';
+		return parse_string(p, v, c, err, errlen);
+	}
 	if (colon == NULL || parse_long(colon + 1, 1, 65535, &port) == -1)
 		return fail(err, errlen, "'%s' is not address:port", v);
 	hostlen = (size_t)(colon - v);
@@ -272,9 +285,9 @@ parse_listen(const struct param *p, const char *v, struct config *c,
 	}
 	if (hostlen == 0 || hostlen >= sizeof(c->listen_host))
 		return fail(err, errlen, "'%s' has no usable address", v);
-	memcpy(c->listen_host, host, hostlen);
-	c->listen_host[hostlen] = '\0';
-	snprintf(c->listen_port, sizeof(c->listen_port), "%ld", port);
+	memcpy(h, host, hostlen);
+	h[hostlen] = '\0';
+	snprintf(port_out, sizeof(c->listen_port), "%ld", port);
 	return parse_string(p, v, c, err, errlen);
 }
 
@@ -529,7 +542,7 @@ config_check(struct config *c, char *err, size_t errlen)
 {
 	int open = c->hours.end - c->hours.start, i, j;
 
-	if (auth_load(c, err, errlen) == -1)
+	if (auth_load(c, err, errlen) == -1 || tls_check(c, err, errlen) == -1)
 		return -1;
 	if (open % c->slot_minutes != 0)
 		return fail(err, errlen, "[schedule] slot_minutes: %d does not "
@@ -647,6 +660,10 @@ config_keep_restart_keys(const struct config *old, struct config *new)
 			    sizeof(new->listen_host));
 			memcpy(new->listen_port, old->listen_port,
 			    sizeof(new->listen_port));
+			memcpy(new->tls_host, old->tls_host,
+			    sizeof(new->tls_host));
+			memcpy(new->tls_port, old->tls_port,
+			    sizeof(new->tls_port));
 		}
 		log_warnx("reload: [%s] %s changed but needs a restart; the "
 		    "running value stays", p->section, p->key);

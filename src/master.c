@@ -47,7 +47,8 @@ struct master {
 	struct config		*conf;
 	struct slot_table	*table;
 	struct event_base	*base;
-	int			 listen_fd;
+	int			 listen_fd;	/* -1 without plain HTTP */
+	int			 tls_fd;		/* -1 without HTTPS */
 	struct child		*children;	/* [0] syncer, then workers */
 	int			 nchildren;
 	pid_t			*draining;	/* earlier generations */
@@ -61,9 +62,9 @@ struct master {
 	struct event		*ev_signals[4];
 };
 
-/* Bind the configured address; the socket is shared by every worker. */
+/* Bind host:port; the socket is shared by every worker. */
 int
-master_listen(const struct config *conf)
+master_listen(const char *what, const char *host, const char *port)
 {
 	struct addrinfo hints, *res, *ai;
 	int fd = -1, on = 1, rc;
@@ -72,9 +73,8 @@ master_listen(const struct config *conf)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(conf->listen_host, conf->listen_port, &hints,
-	    &res)) != 0) {
-		log_warnx("listen %s: %s", conf->listen, gai_strerror(rc));
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_warnx("%s %s:%s: %s", what, host, port, gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -86,7 +86,7 @@ master_listen(const struct config *conf)
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, 1024) == 0)
 			break;
-		log_warn("listen %s", conf->listen);
+		log_warn("%s %s:%s", what, host, port);
 		close(fd);
 		fd = -1;
 	}
@@ -148,11 +148,14 @@ master_spawn(struct master *m, struct child *c)
 		master_child_setup(m, parent);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (c->index < 0) {
-			close(m->listen_fd);
+			if (m->listen_fd != -1)
+				close(m->listen_fd);
+			if (m->tls_fd != -1)
+				close(m->tls_fd);
 			rc = syncer_main(m->conf, m->table);
 		} else
 			rc = worker_main(m->conf, m->table, m->listen_fd,
-			    c->index);
+			    m->tls_fd, c->index);
 		_exit(rc == 0 ? 0 : 1);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -267,8 +270,9 @@ master_status(struct master *m)
 
 	slot_table_stats(m->table, &st);
 	m->db_ok = slot_table_flag(m->table, SLOT_FLAG_DB_OK);
-	notify("STATUS=%u slots, %d workers on %s; database %s", st.live,
-	    m->conf->workers, m->conf->listen, m->db_ok ? "up" :
+	notify("STATUS=%u slots, %d workers on %s%s%s; database %s", st.live,
+	    m->conf->workers, m->conf->listen, m->conf->tls_listen[0] != '\0' ?
+	    " https://" : "", m->conf->tls_listen, m->db_ok ? "up" :
 	    "unreachable, serving reads from memory");
 }
 
@@ -416,9 +420,16 @@ master_main(struct config *conf)
 	log_set_role("master");
 	memset(&m, 0, sizeof(m));
 	m.conf = conf;
+	m.listen_fd = m.tls_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
-	if ((m.listen_fd = master_listen(conf)) == -1)
+	if ((conf->listen[0] != '\0' && (m.listen_fd = master_listen("listen",
+	    conf->listen_host, conf->listen_port)) == -1) ||
+	    (conf->tls_listen[0] != '\0' && (m.tls_fd = master_listen(
+	    "tls listen", conf->tls_host, conf->tls_port)) == -1)) {
+		if (m.listen_fd != -1)
+			close(m.listen_fd);
 		goto fail;
+	}
 	if ((m.table = slot_table_create(conf->shm_name,
 	    (uint32_t)conf->max_slots)) == NULL) {
 		if (errno == EADDRINUSE)
@@ -427,8 +438,7 @@ master_main(struct config *conf)
 			    conf->shm_name);
 		else
 			log_warn("shared memory %s", conf->shm_name);
-		close(m.listen_fd);
-		goto fail;
+		goto fail_sockets;
 	}
 	if (metrics_init() == -1 || ratelimit_init(RATELIMIT_CLIENTS) == -1)
 		fatal("shared memory for counters");
@@ -455,8 +465,9 @@ master_main(struct config *conf)
 		    "mode = jwt in production");
 	notify("STATUS=loading the slot table");
 	master_start_generation(&m);
-	log_info("listening on %s with %d workers", conf->listen,
-	    conf->workers);
+	log_info("listening on %s%s%s with %d workers", conf->listen,
+	    conf->tls_listen[0] != '\0' ? " and https://" : "",
+	    conf->tls_listen, conf->workers);
 	event_base_dispatch(m.base);
 
 	slot_table_unlink(m.conf->shm_name);
@@ -472,11 +483,19 @@ master_main(struct config *conf)
 	event_free(m.ev_tick);
 	free(m.children);
 	free(m.draining);
-	close(m.listen_fd);
 	event_base_free(m.base);
 	config_free(m.conf);
 	log_info("stopped");
+	if (m.listen_fd != -1)
+		close(m.listen_fd);
+	if (m.tls_fd != -1)
+		close(m.tls_fd);
 	return 0;
+fail_sockets:
+	if (m.listen_fd != -1)
+		close(m.listen_fd);
+	if (m.tls_fd != -1)
+		close(m.tls_fd);
 fail:
 	config_free(m.conf);
 	return 1;

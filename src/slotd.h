@@ -118,6 +118,12 @@ struct config {
 	int		 ntrusted;
 	/* [cors] */
 	char		*cors_origins;
+	/* [tls] */
+	char		*tls_listen;
+	char		 tls_host[256];
+	char		 tls_port[8];
+	char		*tls_cert_file;
+	char		*tls_key_file;
 	/* [auth] */
 	int		 auth_jwt;
 	char		*jwt_secret_file;
@@ -146,6 +152,13 @@ void	 ratelimit_client(const struct config *, const char *peer,
 	    const char *xff, char *out, size_t len);
 int	 ratelimit_parse_cidr(const char *, size_t, struct cidr *);
 uint64_t ratelimit_now_ms(void);
+
+/* tls.c */
+struct ssl_ctx_st;
+struct bufferevent;
+struct ssl_ctx_st *tls_context(const struct config *, char *, size_t);
+int	 tls_check(const struct config *, char *, size_t);
+struct bufferevent *tls_bufferevent(struct event_base *, void *);
 
 /* cors.c */
 int	 cors_apply(struct evhttp_request *, const struct config *);
@@ -362,7 +375,7 @@ struct worker_ctx {
 	size_t			 slots_cap;
 };
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
-	    int index);
+	    int tls_fd, int index);
 void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
 int	worker_db_submit(struct worker_ctx *, struct evhttp_request *,
 	    struct http_pending *, enum db_stmt, const char *const *,
@@ -402,7 +415,7 @@ uint64_t notify_watchdog_usec(void);
 
 /* master.c */
 int	master_main(struct config *);
-int	master_listen(const struct config *);
+int	master_listen(const char *what, const char *host, const char *port);
 
 /* migrate.c */
 struct migration {

@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <libpq-fe.h>
+#include <openssl/ssl.h>
 
 #include "slotd.h"
 
@@ -277,8 +278,8 @@ worker_request(struct evhttp_request *req, void *arg)
 
 struct worker_drain {
 	struct event_base		*base;
-	struct evhttp			*http;
-	struct evhttp_bound_socket	*listener;
+	struct evhttp			*http[2];	/* plain, TLS */
+	struct evhttp_bound_socket	*listener[2];
 	struct event			*ev_check;
 	struct timespec			 deadline;
 	int				 timeout;
@@ -319,13 +320,16 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	struct worker_drain *d = arg;
 	struct timeval tick = { 0, WORKER_DRAIN_TICK_MS * 1000 };
 
+	int i;
+
 	(void)what;
-	if (d->listener == NULL)
+	if (d->ev_check != NULL)
 		return;
 	log_debug("signal %d: draining %d requests", (int)sig,
 	    http_in_flight());
-	evhttp_del_accept_socket(d->http, d->listener);
-	d->listener = NULL;
+	for (i = 0; i < 2; i++)
+		if (d->listener[i] != NULL)
+			evhttp_del_accept_socket(d->http[i], d->listener[i]);
 	http_set_draining();
 	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
 	d->deadline.tv_sec += d->timeout;
@@ -333,19 +337,48 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	event_add(d->ev_check, &tick);
 }
 
+/* An HTTP front end on fd (a dup, closed by the listener); TLS when ctx
+ * is given. */
+static struct evhttp *
+worker_http(struct event_base *base, struct worker_ctx *w, int fd,
+    struct ssl_ctx_st *ctx, struct evhttp_bound_socket **listener)
+{
+	struct evhttp *http;
+
+	if ((http = evhttp_new(base)) == NULL)
+		fatalx("evhttp_new failed");
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_max_headers_size(http, WORKER_HARD_HEADERS);
+	evhttp_set_max_body_size(http, WORKER_HARD_BODY);
+	evhttp_set_timeout(http, w->conf->request_timeout);
+	evhttp_set_gencb(http, worker_request, w);
+	if (ctx != NULL)
+		evhttp_set_bevcb(http, tls_bufferevent, ctx);
+	if ((*listener = evhttp_accept_socket_with_handle(http, dup(fd))) ==
+	    NULL)
+		fatalx("cannot accept on the listening socket");
+	close(fd);
+	return http;
+}
+
 int
 worker_main(struct config *conf, struct slot_table *table, int listen_fd,
-    int index)
+    int tls_fd, int index)
 {
 	struct worker_ctx w;
 	struct worker_drain drain;
 	struct event_base *base;
 	struct event *ev_term, *ev_int;
-	struct evhttp *http;
+	struct ssl_ctx_st *ctx = NULL;
+	char err[512];
+	int i;
 
 	log_set_role("worker %d", index);
 	metrics_use_block(index);
 	http_set_access_log(conf->access_log);
+	http_set_limits(conf);
 	if (tz_use(conf->timezone) == -1)
 		fatalx("time zone %s cannot be loaded", conf->timezone);
 	memset(&w, 0, sizeof(w));
@@ -360,25 +393,18 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 		fatalx("event_base_new failed");
 	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
 	    conf->queue_size, metrics_pool_counters());
-	if ((http = evhttp_new(base)) == NULL)
-		fatalx("evhttp_new failed");
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_max_headers_size(http, WORKER_HARD_HEADERS);
-	evhttp_set_max_body_size(http, WORKER_HARD_BODY);
-	evhttp_set_timeout(http, conf->request_timeout);
-	http_set_limits(conf);
-	evhttp_set_gencb(http, worker_request, &w);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
-	drain.http = http;
 	drain.timeout = conf->shutdown_timeout;
-	/* The listener closes its own copy of the socket when deleted. */
-	if ((drain.listener = evhttp_accept_socket_with_handle(http,
-	    dup(listen_fd))) == NULL)
-		fatalx("cannot accept on the listening socket");
-	close(listen_fd);
+	if (listen_fd != -1)
+		drain.http[0] = worker_http(base, &w, listen_fd, NULL,
+		    &drain.listener[0]);
+	if (tls_fd != -1) {
+		if ((ctx = tls_context(conf, err, sizeof(err))) == NULL)
+			fatalx("%s", err);
+		drain.http[1] = worker_http(base, &w, tls_fd, ctx,
+		    &drain.listener[1]);
+	}
 
 	ev_term = evsignal_new(base, SIGTERM, worker_signal, &drain);
 	ev_int = evsignal_new(base, SIGINT, worker_signal, &drain);
@@ -392,7 +418,10 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	event_free(ev_int);
 	if (drain.ev_check != NULL)
 		event_free(drain.ev_check);
-	evhttp_free(http);
+	for (i = 0; i < 2; i++)
+		if (drain.http[i] != NULL)
+			evhttp_free(drain.http[i]);
+	SSL_CTX_free(ctx);
 	db_pool_free(w.db);
 	event_base_free(base);
 	free(w.slots);

@@ -185,6 +185,7 @@ class Slotd:
                               capture_output=True, text=True, timeout=60)
 
     def wait_ready(self, timeout=20):
+        """Needs plain HTTP; an HTTPS-only instance is polled by its test."""
         wait_for(lambda: self.proc.poll() is None and
                  self.get("/readyz")[0] == 200, timeout=timeout,
                  what=f"slotd ready (log: {self.log_text()[-2000:]})")
