@@ -562,16 +562,12 @@ config_check(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* Parse path into a new config; NULL with err set ("FILE:LINE: [s] key:
- * why") on any problem. */
-struct config *
-config_load(const char *path, char *err, size_t errlen)
+static struct config *
+config_defaults(struct load_state *st)
 {
-	struct load_state st;
 	struct config *c = xcalloc(1, sizeof(*c));
 	char why[384];
 	size_t i;
-	int line;
 
 	for (i = 0; i < NPARAMS; i++) {
 		if (params[i].parse(&params[i], params[i].defval, c, why,
@@ -579,26 +575,37 @@ config_load(const char *path, char *err, size_t errlen)
 			fatalx("default of [%s] %s: %s", params[i].section,
 			    params[i].key, why);
 	}
-	c->path = xstrdup(path);
-	memset(&st, 0, sizeof(st));
-	st.conf = c;
-	line = ini_parse(path, config_ini_line, &st);
+	memset(st, 0, sizeof(*st));
+	st->conf = c;
+	return c;
+}
+
+/* After ini_parse*() returned line: the checks across keys, or NULL with
+ * err set ("NAME:LINE: [s] key: why"). */
+static struct config *
+config_finish(struct load_state *st, int line, const char *name, char *err,
+    size_t errlen)
+{
+	struct config *c = st->conf;
+	char why[384];
+
+	c->path = xstrdup(name);
 	if (line == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
+		snprintf(err, errlen, "%s: cannot open: %s", name,
 		    strerror(errno));
 		goto bad;
 	}
 	if (line == -2) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, "%s: out of memory", name);
 		goto bad;
 	}
 	if (line > 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, line,
-		    st.err[0] != '\0' ? st.err : "syntax error");
+		snprintf(err, errlen, "%s:%d: %s", name, line,
+		    st->err[0] != '\0' ? st->err : "syntax error");
 		goto bad;
 	}
 	if (config_check(c, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, why);
+		snprintf(err, errlen, "%s: %s", name, why);
 		goto bad;
 	}
 	if (c->workers == 0) {
@@ -610,6 +617,30 @@ config_load(const char *path, char *err, size_t errlen)
 bad:
 	config_free(c);
 	return NULL;
+}
+
+/* Parse path into a new config; NULL with err set ("FILE:LINE: [s] key:
+ * why") on any problem. */
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct load_state st;
+
+	config_defaults(&st);
+	return config_finish(&st, ini_parse(path, config_ini_line, &st), path,
+	    err, errlen);
+}
+
+/* The same from text in memory; name stands for the file in errors. */
+struct config *
+config_load_text(const char *name, const char *text, char *err,
+    size_t errlen)
+{
+	struct load_state st;
+
+	config_defaults(&st);
+	return config_finish(&st, ini_parse_string(text, config_ini_line, &st),
+	    name, err, errlen);
 }
 
 void

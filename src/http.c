@@ -397,19 +397,6 @@ http_etag_matches(struct evhttp_request *req, const char *etag)
 	return 0;
 }
 
-/* Decode the query string into q; -1 when it is malformed. */
-int
-http_query(struct evhttp_request *req, struct evkeyvalq *q)
-{
-	const char *query = evhttp_uri_get_query(
-	    evhttp_request_get_evhttp_uri(req));
-
-	TAILQ_INIT(q);
-	if (query == NULL)
-		return 0;
-	return evhttp_parse_query_str(query, q);
-}
-
 /* rest is what follows a collection's path: 0 for the collection itself,
  * 1 for "/{id}", -1 (answered 404) for anything else. */
 int

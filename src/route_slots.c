@@ -14,20 +14,23 @@
 
 #include "slotd.h"
 
-#define SLOTS_MAX_DAYS	31
+#define SLOTS_MAX_DAYS	31	/* also in the days message */
 
-struct slots_query {
-	int64_t		 day;
-	int		 days;
-	int		 available;
-	int		 simple;
-	const char	*zone;
-};
-
-/* Parse and check every parameter; answers 400 itself and returns -1. */
 static int
-slots_query_parse(struct evhttp_request *req, struct worker_ctx *w,
-    struct evkeyvalq *q, struct slots_query *sq)
+refuse(const char **code, char *detail, size_t len, const char *c,
+    const char *fmt, const char *arg)
+{
+	*code = c;
+	snprintf(detail, len, fmt, arg);
+	return -1;
+}
+
+/* Parse and check every parameter of query (NULL: none) into sq; -1 with
+ * the problem's code and detail when one is wrong.  q keeps the decoded
+ * strings sq points into; free it with evhttp_clear_headers(). */
+int
+slots_query_check(const char *query, const char *zone, struct evkeyvalq *q,
+    struct slots_query *sq, const char **code, char *detail, size_t len)
 {
 	const char *names[] = { "date", "days", "available", "tz", "format" };
 	unsigned seen = 0;
@@ -38,78 +41,62 @@ slots_query_parse(struct evhttp_request *req, struct worker_ctx *w,
 
 	memset(sq, 0, sizeof(*sq));
 	sq->days = 1;
-	sq->zone = w->conf->timezone;
-	if (http_query(req, q) == -1) {
-		http_problem(req, 400, "bad-request", "malformed query string");
-		return -1;
-	}
+	sq->zone = zone;
+	TAILQ_INIT(q);
+	if (query != NULL && evhttp_parse_query_str(query, q) == -1)
+		return refuse(code, detail, len, "bad-request",
+		    "malformed query string%s", "");
 	TAILQ_FOREACH(kv, q, next) {
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			if (strcmp(kv->key, names[i]) == 0)
 				break;
-		if (i == sizeof(names) / sizeof(names[0])) {
-			http_problem(req, 400, "bad-request",
+		if (i == sizeof(names) / sizeof(names[0]))
+			return refuse(code, detail, len, "bad-request",
 			    "unknown query parameter '%.64s'", kv->key);
-			return -1;
-		}
-		if (seen & (1u << i)) {
-			http_problem(req, 400, "bad-request",
-			    "query parameter '%s' given twice", kv->key);
-			return -1;
-		}
+		if (seen & (1u << i))
+			return refuse(code, detail, len, "bad-request",
+			    "query parameter '%s' given twice", names[i]);
 		seen |= 1u << i;
 		switch (i) {
 		case 0:
 			if (tz_parse_date(kv->value, strlen(kv->value),
-			    &sq->day) == -1) {
-				http_problem(req, 400, "invalid-date",
-				    "date must be a real date as YYYY-MM-DD");
-				return -1;
-			}
+			    &sq->day) == -1)
+				return refuse(code, detail, len, "invalid-date",
+				    "date must be a real date as YYYY-MM-DD%s",
+				    "");
 			break;
 		case 1:
 			n = strtol(kv->value, &end, 10);
 			if (kv->value[0] < '1' || kv->value[0] > '9' ||
-			    *end != '\0' || n > SLOTS_MAX_DAYS) {
-				http_problem(req, 400, "bad-request",
-				    "days must be an integer in 1..%d",
-				    SLOTS_MAX_DAYS);
-				return -1;
-			}
+			    *end != '\0' || n > SLOTS_MAX_DAYS)
+				return refuse(code, detail, len, "bad-request",
+				    "days must be an integer in 1..%s", "31");
 			sq->days = (int)n;
 			break;
 		case 2:
 			if (strcmp(kv->value, "true") != 0 &&
-			    strcmp(kv->value, "false") != 0) {
-				http_problem(req, 400, "bad-request",
-				    "available must be true or false");
-				return -1;
-			}
+			    strcmp(kv->value, "false") != 0)
+				return refuse(code, detail, len, "bad-request",
+				    "available must be true or false%s", "");
 			sq->available = kv->value[0] == 't';
 			break;
 		case 3:
-			if (!tz_valid_name(kv->value)) {
-				http_problem(req, 400, "bad-request",
-				    "tz must be a known IANA time zone");
-				return -1;
-			}
+			if (!tz_valid_name(kv->value))
+				return refuse(code, detail, len, "bad-request",
+				    "tz must be a known IANA time zone%s", "");
 			sq->zone = kv->value;
 			break;
 		case 4:
-			if (strcmp(kv->value, "simple") != 0) {
-				http_problem(req, 400, "bad-request",
-				    "format must be simple");
-				return -1;
-			}
+			if (strcmp(kv->value, "simple") != 0)
+				return refuse(code, detail, len, "bad-request",
+				    "format must be simple%s", "");
 			sq->simple = 1;
 			break;
 		}
 	}
-	if ((seen & 1) == 0) {
-		http_problem(req, 400, "invalid-date",
-		    "the date parameter (YYYY-MM-DD) is required");
-		return -1;
-	}
+	if ((seen & 1) == 0)
+		return refuse(code, detail, len, "invalid-date",
+		    "the date parameter (YYYY-MM-DD) is required%s", "");
 	return 0;
 }
 
@@ -186,11 +173,16 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	int64_t from, to;
 	size_t n, i, shown;
 	uint32_t variant;
-	char etag[64], date[11];
+	char etag[64], date[11], detail[160];
+	const char *code;
 	int msgpack, y, m, d;
 
-	if (slots_query_parse(req, w, &q, &sq) == -1)
+	if (slots_query_check(evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req)), w->conf->timezone, &q, &sq,
+	    &code, detail, sizeof(detail)) == -1) {
+		http_problem(req, 400, code, "%s", detail);
 		goto done;
+	}
 	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED)) {
 		http_problem(req, 503, "unavailable",
 		    "the slot table is still loading");

@@ -136,6 +136,8 @@ struct config {
 };
 
 struct config	*config_load(const char *path, char *err, size_t errlen);
+struct config	*config_load_text(const char *name, const char *text,
+		    char *err, size_t errlen);
 void		 config_free(struct config *);
 void		 config_keep_restart_keys(const struct config *,
 		    struct config *);
@@ -348,7 +350,6 @@ void	 http_set_draining(void);
 int	 http_in_flight(void);
 void	 http_method_not_allowed(struct evhttp_request *, int allowed);
 int	 http_etag_matches(struct evhttp_request *, const char *etag);
-int	 http_query(struct evhttp_request *, struct evkeyvalq *);
 int	 http_parse_id(const char *, int64_t *);
 int	 http_item(struct evhttp_request *, const char *rest);
 struct json_doc	*http_json_body(struct evhttp_request *, char **body);
@@ -376,6 +377,7 @@ struct worker_ctx {
 };
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int tls_fd, int index);
+void	worker_request(struct evhttp_request *, void *worker_ctx);
 void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
 int	worker_db_submit(struct worker_ctx *, struct evhttp_request *,
 	    struct http_pending *, enum db_stmt, const char *const *,
@@ -398,6 +400,16 @@ void	route_holds(struct evhttp_request *, struct worker_ctx *,
 	    const char *rest);
 
 /* route_slots.c */
+struct slots_query {
+	int64_t		 day;
+	int		 days;
+	int		 available;
+	int		 simple;
+	const char	*zone;
+};
+int	slots_query_check(const char *query, const char *zone,
+	    struct evkeyvalq *, struct slots_query *, const char **code,
+	    char *detail, size_t len);
 void	route_slots(struct evhttp_request *, struct worker_ctx *,
 	    const char *rest);
 

@@ -217,7 +217,7 @@ under(const char *path, const char *prefix)
 }
 
 /* Dispatch on the path; an answer may come later (database calls). */
-static void
+void
 worker_request(struct evhttp_request *req, void *arg)
 {
 	struct worker_ctx *w = arg;
