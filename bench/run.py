@@ -1,0 +1,306 @@
+"""slotd's benchmark harness: each scenario runs alternately with its
+baseline, measured in the same run on the same machine, and the table
+gives medians, p99 latencies and ratios.
+
+    bench/run [--seconds 10] [--rounds 3] [--only 1,3]
+
+Scenarios:
+  1  GET /slots?date= (16 slots) vs nginx serving the same bytes
+  2  the same with 1,000 and with 1,000,000 slots in the table
+  3  POST /appointments on random free slots vs pgbench running the
+     minimal correct booking statement on its own copy of the tables
+  4  a flash crowd booking one full slot, vs scenario 1's rate
+  5  reads while scenario 3 runs beside them
+  6  time to READY=1 with 1,000,000 slots, and memory per process
+"""
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+from harness import PgCluster, Slotd, free_port, wait_for  # noqa: E402
+
+WORKERS = 2
+CONNS = 64
+BOOK_CONNS = 16
+
+
+def wrk(url, seconds, conns=CONNS, script=None):
+    """Requests per second and p99 latency (ms) of one wrk run."""
+    argv = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    if script:
+        argv += ["-s", script]
+    out = subprocess.run(argv + [url], capture_output=True, text=True,
+                         check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, float(m.group(1)) * scale, int(errors.group(1)) if errors \
+        else 0
+
+
+def pgbench(pg, db, script, seconds, clients=BOOK_CONNS):
+    argv = [os.path.join(pg.bindir, "pgbench"), "-n", "-M", "prepared",
+            f"-c{clients}", f"-j{2}", f"-T{seconds}", "-f", script, "-r",
+            "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", db]
+    out = subprocess.run(argv, capture_output=True, text=True,
+                         check=True).stdout
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    lat = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    return tps, lat
+
+
+class Nginx:
+    """nginx serving body as a static file at every path."""
+
+    def __init__(self, body, workers=WORKERS):
+        self.dir = tempfile.mkdtemp(prefix="slotd-nginx-")
+        self.port = free_port()
+        with open(os.path.join(self.dir, "slots.json"), "wb") as f:
+            f.write(body)
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent(f"""\
+                worker_processes {workers};
+                pid {self.dir}/nginx.pid;
+                error_log {self.dir}/error.log;
+                events {{ worker_connections 4096; }}
+                http {{
+                    access_log off;
+                    keepalive_requests 1000000;
+                    default_type application/json;
+                    server {{
+                        listen 127.0.0.1:{self.port};
+                        root {self.dir};
+                        location / {{ try_files /slots.json =404; }}
+                    }}
+                }}
+                """))
+        os.chmod(self.dir, 0o755)
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-g",
+                                      "daemon off;"])
+        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port)),
+                 what="nginx")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        self.proc.wait(timeout=20)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def median_runs(runs):
+    return statistics.median(r[0] for r in runs), \
+        statistics.median(r[1] for r in runs)
+
+
+def row(table, name, value, base, goal):
+    ratio = value / base if base else float("nan")
+    table.append((name, value, base, ratio, goal))
+
+
+def next_weekday(weekday=2):
+    d = dt.date.today() + dt.timedelta(days=2)
+    while d.weekday() != weekday:
+        d += dt.timedelta(days=1)
+    return d
+
+
+def fill(pg, db, count):
+    """Add slots far in the future until the table holds about count."""
+    have = int(pg.psql(db, "SELECT count(*) FROM slots")[0][0])
+    if count > have:
+        pg.psql(db, "INSERT INTO slots (start_at, end_at, capacity) "
+                "SELECT t, t + interval '5 minutes', 1 FROM "
+                "generate_series(timestamptz '2031-01-01', "
+                f"timestamptz '2031-01-01' + ({count - have} - 1) * "
+                "interval '5 minutes', interval '5 minutes') AS t")
+
+
+BOOK_LUA = """
+math.randomseed(os.time())
+request = function()
+  local id = math.random(%(lo)d, %(hi)d)
+  return wrk.format("POST", "/appointments",
+    {["Content-Type"] = "application/json"},
+    '{"slotId":' .. id .. '}')
+end
+"""
+
+FULL_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"slotId":%(id)d}'
+"""
+
+PGBENCH_BOOKING = """
+\\set id random(1, %(n)d)
+WITH s AS (UPDATE slots SET booked = booked + 1
+           WHERE id = :id AND booked < capacity RETURNING id)
+INSERT INTO appointments (slot_id) SELECT id FROM s;
+"""
+
+
+def private_memory_kb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        text = f.read()
+    return sum(int(m) for m in re.findall(
+        r"^Private_(?:Clean|Dirty):\s+(\d+) kB", text, re.M))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="1,2,3,4,5,6")
+    args = ap.parse_args()
+    only = {int(x) for x in args.only.split(",")}
+    sec, rounds = args.seconds, args.rounds
+    table, notes = [], []
+    pg = PgCluster()
+    work = tempfile.mkdtemp(prefix="slotd-bench-")
+    try:
+        db = pg.create_db("slotd")
+        big = {"server": {"access_log": "off", "max_slots": "1200000"},
+               "database": {"pool_size": "8", "queue_size": "4096"}}
+        sched = {"capacity": "1000000", "horizon_days": "14",
+                 "timezone": "UTC", "days": "mon-fri", "breaks": "12:00-13:00",
+                 "hours": "09:00-18:00", "slot_minutes": "30"}
+        s = Slotd(pg, db, schedule=sched, workers=WORKERS, extra=big)
+        day = next_weekday()
+        url = f"http://127.0.0.1:{s.port}/slots?date={day}"
+        body = s.get(f"/slots?date={day}")[2]
+        notes.append(f"GET /slots answer: {len(body)} bytes")
+
+        if only & {1, 4, 2}:
+            ng = Nginx(body)
+            runs_s, runs_n = [], []
+            for _ in range(rounds):
+                runs_s.append(wrk(url, sec))
+                runs_n.append(wrk(f"http://127.0.0.1:{ng.port}/slots?date="
+                                  f"{day}", sec))
+            ng.stop()
+            (rs, ps), (rn, pn) = median_runs(runs_s), median_runs(runs_n)
+            row(table, "1 GET /slots req/s (slotd / nginx)", rs, rn,
+                ">= 1.0")
+            row(table, "1 GET /slots p99 ms (slotd / nginx)", ps, pn,
+                "<= 1.0")
+            read_rate = rs
+
+        if 4 in only:
+            lo = int(s.get_json(f"/slots?date={day}")[2]["slots"][0]["id"])
+            pg.psql(db, f"UPDATE slots SET capacity = 1, booked = 1 "
+                    f"WHERE id = {lo}")
+            wait_for(lambda: s.slot(lo)["booked"] == 1)
+            script = os.path.join(work, "full.lua")
+            with open(script, "w") as f:
+                f.write(FULL_LUA % {"id": lo})
+            runs = [wrk(url.replace(f"/slots?date={day}", "/appointments"),
+                        sec, script=script) for _ in range(rounds)]
+            r4, p4 = median_runs(runs)
+            row(table, "4 flash crowd 409/s (vs scenario 1)", r4, read_rate,
+                ">= 0.5")
+
+        if 2 in only:
+            results = {}
+            for count in (1000, 1000000):
+                fill(pg, db, count)
+                s.stop()
+                s = Slotd(pg, db, schedule=sched, workers=WORKERS, extra=big)
+                url = f"http://127.0.0.1:{s.port}/slots?date={day}"
+                results[count] = median_runs([wrk(url, sec)
+                                              for _ in range(rounds)])
+            row(table, "2 GET /slots req/s, 1M slots / 1k slots",
+                results[1000000][0], results[1000][0], ">= 0.9")
+
+        if 6 in only:
+            fill(pg, db, 1000000)
+            s.stop()
+            t0 = time.monotonic()
+            s = Slotd(pg, db, schedule=sched, workers=WORKERS, extra=big,
+                      migrate=False, wait_ready=False)
+            wait_for(lambda: s.get("/readyz")[0] == 200, timeout=120,
+                     interval=0.02)
+            ready = time.monotonic() - t0
+            table.append(("6 seconds to ready, 1M slots", ready, None, None,
+                          "< 2"))
+            for pid in s.children():
+                notes.append(f"pid {pid}: {private_memory_kb(pid) / 1024:.1f}"
+                             " MB private")
+            notes.append(f"master: {private_memory_kb(s.proc.pid) / 1024:.1f}"
+                         " MB private")
+            url = f"http://127.0.0.1:{s.port}/slots?date={day}"
+
+        if only & {3, 5}:
+            ids = [int(r[0]) for r in pg.psql(
+                db, "SELECT min(id), max(id) FROM slots WHERE start_at > "
+                "now() + interval '1 day' AND capacity > 100")[0:1][0]]
+            script = os.path.join(work, "book.lua")
+            with open(script, "w") as f:
+                f.write(BOOK_LUA % {"lo": ids[0], "hi": ids[1]})
+            pdb = pg.create_db("pgbench_booking")
+            pg.psql(pdb, "CREATE TABLE slots (id bigint PRIMARY KEY, "
+                    "capacity int NOT NULL, booked int NOT NULL DEFAULT 0, "
+                    "CHECK (booked <= capacity)); "
+                    "CREATE TABLE appointments (id bigint GENERATED ALWAYS "
+                    "AS IDENTITY PRIMARY KEY, slot_id bigint NOT NULL); "
+                    "INSERT INTO slots SELECT g, 1000000, 0 FROM "
+                    "generate_series(1, 10000) g")
+            pgscript = os.path.join(work, "booking.sql")
+            with open(pgscript, "w") as f:
+                f.write(PGBENCH_BOOKING % {"n": 10000})
+            book_url = url.replace(f"/slots?date={day}", "/appointments")
+            runs_s, runs_p = [], []
+            for _ in range(rounds):
+                runs_s.append(wrk(book_url, sec, conns=BOOK_CONNS,
+                                  script=script))
+                runs_p.append(pgbench(pg, pdb, pgscript, sec))
+            bs, bp = median_runs(runs_s), median_runs(runs_p)
+            errors = sum(r[2] for r in runs_s)
+            row(table, "3 bookings/s (slotd / pgbench)", bs[0], bp[0],
+                ">= 0.9")
+            notes.append(f"scenario 3: {errors} non-2xx answers from slotd")
+            if 5 in only:
+                reads = []
+                for _ in range(rounds):
+                    bg = subprocess.Popen(
+                        ["wrk", "-t1", f"-c{BOOK_CONNS}", f"-d{sec + 2}s",
+                         "-s", script, book_url], stdout=subprocess.DEVNULL)
+                    time.sleep(1)
+                    reads.append(wrk(url, sec))
+                    bg.wait()
+                r5, p5 = median_runs(reads)
+                table.append(("5 GET /slots req/s while booking", r5, None,
+                              None, ""))
+                table.append(("5 GET /slots p99 ms while booking", p5, None,
+                              None, ""))
+        s.stop()
+    finally:
+        pg.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\n{'scenario':46} {'slotd':>12} {'baseline':>12} {'ratio':>7}"
+          f"  goal")
+    for name, value, base, ratio, goal in table:
+        b = f"{base:12.1f}" if base is not None else f"{'':>12}"
+        r = f"{ratio:7.2f}" if ratio is not None else f"{'':>7}"
+        print(f"{name:46} {value:12.1f} {b} {r}  {goal}")
+    print(f"\n{os.cpu_count()} CPUs; {rounds} alternating rounds of {sec} s; "
+          "medians")
+    for n in notes:
+        print("  " + n)
+
+
+if __name__ == "__main__":
+    main()
