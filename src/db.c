@@ -181,6 +181,7 @@ static const struct {
 	    "note, floor(extract(epoch FROM created_at))::bigint "
 	    "FROM appointments WHERE id = $1::bigint "
 	    "AND ($2 = owner OR $3::boolean)", 3 },
+	[DB_ANNOUNCE] = { "SELECT slotd_announce($1)", 1 },
 };
 
 static const char *
@@ -188,7 +189,7 @@ db_stmt_name(enum db_stmt s)
 {
 	static const char *const names[DB_NSTMTS] = { "book", "cancel",
 	    "hold", "release", "create_slots", "set_capacity", "delete_slot",
-	    "get_appointment" };
+	    "get_appointment", "announce" };
 
 	return names[s];
 }
@@ -446,7 +447,8 @@ db_conn_connect(struct db_conn *c)
 	/* A write waits for a row lock or runs at most this long; an admin's
 	 * forgotten transaction must not hold a worker's pool for good. */
 	if (db_link_start(&c->link, c->pool->conninfo, "slotd worker",
-	    "-c lock_timeout=5s -c statement_timeout=10s") == -1)
+	    "-c lock_timeout=5s -c statement_timeout=10s -c slotd.quiet=on") ==
+	    -1)
 		db_conn_fail(c);
 }
 

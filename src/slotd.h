@@ -225,7 +225,8 @@ void		 db_link_free(struct db_link *);
 
 enum db_stmt {
 	DB_BOOK, DB_CANCEL, DB_HOLD, DB_RELEASE, DB_CREATE_SLOTS,
-	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_NSTMTS
+	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_ANNOUNCE,
+	DB_NSTMTS
 };
 #define DB_MAX_PARAMS	9
 enum db_outcome {
@@ -374,11 +375,15 @@ struct worker_ctx {
 	int			 index;
 	struct slot		*slots;		/* reusable range buffer */
 	size_t			 slots_cap;
+	struct evbuffer		*announce;	/* changes for other instances */
+	struct event		*ev_announce;
 };
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int tls_fd, int index);
 void	worker_request(struct evhttp_request *, void *worker_ctx);
 void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
+void	worker_announce(struct worker_ctx *, const struct slot *,
+	    int64_t deleted);
 int	worker_db_submit(struct worker_ctx *, struct evhttp_request *,
 	    struct http_pending *, enum db_stmt, const char *const *,
 	    db_callback, void *);

@@ -229,15 +229,22 @@ syncer_drain_notifies(struct syncer *s)
 	PGnotify *n;
 	int changed = 0;
 
+	char *one, *next;
+
+	/* A notification may carry several payloads joined by ';'. */
 	while ((n = PQnotifies(s->link.conn)) != NULL) {
-		switch (syncer_apply_payload(s, n->extra)) {
-		case -1:
-			log_warnx("ignoring malformed notification '%.80s'",
-			    n->extra);
-			break;
-		case 1:
-			changed = 1;
-			break;
+		for (one = n->extra; one != NULL; one = next) {
+			if ((next = strchr(one, ';')) != NULL)
+				*next++ = '\0';
+			switch (syncer_apply_payload(s, one)) {
+			case -1:
+				log_warnx("ignoring malformed notification "
+				    "'%.80s'", one);
+				break;
+			case 1:
+				changed = 1;
+				break;
+			}
 		}
 		PQfreemem(n);
 	}

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -21,17 +22,88 @@
 #define WORKER_HARD_HEADERS	(1024 * 1024 + 65536)
 #define WORKER_HARD_BODY	(2 * 1024 * 1024)
 
+#define WORKER_ANNOUNCE_MAX	7000	/* bytes per notification (< 8000) */
+
+static void
+worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
+{
+	(void)arg;
+	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_warnx("announcing slot changes failed: other instances "
+		    "see them at their next change or resync");
+}
+
+/* Send what changed since the last turn of the loop, in notifications of
+ * at most WORKER_ANNOUNCE_MAX bytes. */
+static void
+worker_announce_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_ctx *w = arg;
+	size_t len, cut;
+	char *all, *p, *end;
+	const char *values[1];
+
+	(void)fd;
+	(void)what;
+	len = evbuffer_get_length(w->announce);
+	all = xcalloc(1, len + 1);
+	evbuffer_remove(w->announce, all, len);
+	for (p = all; *p != '\0'; p = end) {
+		cut = strlen(p) > WORKER_ANNOUNCE_MAX ? WORKER_ANNOUNCE_MAX :
+		    strlen(p);
+		end = p + cut;
+		if (*end != '\0') {
+			while (end > p && *end != ';')
+				end--;
+			*end++ = '\0';
+		}
+		values[0] = p;
+		if (db_pool_query(w->db, DB_ANNOUNCE, values, worker_announced,
+		    NULL) == -1)
+			worker_announced(NULL, DB_UNAVAILABLE, NULL);
+	}
+	free(all);
+}
+
+/* Tell the other instances about a slot's new state (our own connections
+ * are quiet: see migration 0004).  A deleted slot has no state: NULL. */
+void
+worker_announce(struct worker_ctx *w, const struct slot *s, int64_t deleted)
+{
+	struct timespec ts;
+	long long ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (evbuffer_get_length(w->announce) > 0)
+		evbuffer_add(w->announce, ";", 1);
+	else
+		event_active(w->ev_announce, EV_TIMEOUT, 0);
+	if (s == NULL)
+		evbuffer_add_printf(w->announce, "d,%lld,0,%lld",
+		    (long long)deleted, ms);
+	else
+		evbuffer_add_printf(w->announce, "u,%lld,%lld,%lld,%lld,%d,%d,"
+		    "%lld,%lld", (long long)s->id, (long long)s->calendar_id,
+		    (long long)s->start, (long long)s->end, s->capacity,
+		    s->booked, (long long)s->version, ms);
+}
+
 /* Apply the slot states a committed statement returned, so that the next
- * read on any worker of this instance already sees them. */
+ * read on any worker of this instance already sees them, and announce
+ * them to the other instances. */
 void
 worker_apply_rows(struct worker_ctx *w, struct pg_result *res, int flags)
 {
 	struct db_row r;
 	int i, n = PQntuples(res);
 
-	for (i = 0; i < n && db_result_row(res, i, &r) == 0; i++)
-		if (r.has_slot)
-			slot_table_apply(w->table, &r.slot, flags);
+	for (i = 0; i < n && db_result_row(res, i, &r) == 0; i++) {
+		if (!r.has_slot)
+			continue;
+		slot_table_apply(w->table, &r.slot, flags);
+		worker_announce(w, &r.slot, 0);
+	}
 	slot_table_publish(w->table);
 }
 
@@ -393,6 +465,8 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 		fatalx("event_base_new failed");
 	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
 	    conf->queue_size, metrics_pool_counters());
+	w.announce = evbuffer_new();
+	w.ev_announce = event_new(base, -1, 0, worker_announce_flush, &w);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
 	drain.timeout = conf->shutdown_timeout;
@@ -422,7 +496,11 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 		if (drain.http[i] != NULL)
 			evhttp_free(drain.http[i]);
 	SSL_CTX_free(ctx);
+	if (evbuffer_get_length(w.announce) > 0)
+		worker_announce_flush(-1, 0, &w);
 	db_pool_free(w.db);
+	event_free(w.ev_announce);
+	evbuffer_free(w.announce);
 	event_base_free(base);
 	free(w.slots);
 	return 0;
