@@ -182,6 +182,8 @@ static const struct {
 	    "FROM appointments WHERE id = $1::bigint "
 	    "AND ($2 = owner OR $3::boolean)", 3 },
 	[DB_ANNOUNCE] = { "SELECT slotd_announce($1)", 1 },
+	[DB_BOOK_ONE] = { "SELECT * FROM slotd_book_one($1::bigint, $2, $3, "
+	    "$4, $5, $6, $7)", 7 },
 };
 
 static const char *
@@ -189,7 +191,7 @@ db_stmt_name(enum db_stmt s)
 {
 	static const char *const names[DB_NSTMTS] = { "book", "cancel",
 	    "hold", "release", "create_slots", "set_capacity", "delete_slot",
-	    "get_appointment", "announce" };
+	    "get_appointment", "announce", "book_one" };
 
 	return names[s];
 }

@@ -423,8 +423,18 @@ appointments_create(struct evhttp_request *req, struct worker_ctx *w)
 	values[6] = key;
 	values[7] = canonical;
 	values[8] = b->hold_id;
-	if (worker_db_submit(w, req, &b->pending, DB_BOOK, values,
-	    booking_done, b) == -1) {
+	/* One slot without a hold: the short function, same answers. */
+	if (b->hold_id == NULL && b->count == 1) {
+		values[1] = b->name;
+		values[2] = b->email;
+		values[3] = b->note;
+		values[4] = w->owner;
+		values[5] = key;
+		values[6] = canonical;
+	}
+	if (worker_db_submit(w, req, &b->pending, b->hold_id == NULL &&
+	    b->count == 1 ? DB_BOOK_ONE : DB_BOOK, values, booking_done,
+	    b) == -1) {
 		booking_count("unavailable");
 		goto refused;
 	}
