@@ -247,8 +247,8 @@ def main():
             ids = [int(x) for x in pg.psql(
                 db, "WITH ins AS (INSERT INTO slots (start_at, end_at, "
                 "capacity) SELECT t, t + interval '1 minute', 100000 FROM "
-                "generate_series(timestamptz '2035-01-01', timestamptz "
-                "'2035-01-01' + 9999 * interval '1 minute', interval "
+                "generate_series(timestamptz '2045-01-01', timestamptz "
+                "'2045-01-01' + 9999 * interval '1 minute', interval "
                 "'1 minute') t RETURNING id) SELECT min(id), max(id) "
                 "FROM ins")[0]]
             wait_for(lambda: s.get(f"/slots/{ids[1]}")[0] == 200,
