@@ -152,6 +152,55 @@ slots_fetch(struct worker_ctx *w, int64_t from, int64_t to)
 	return n;
 }
 
+/*
+ * Each worker keeps the answers it rendered lately, keyed by their ETag.
+ * The tag names the table's epoch, the change counters of the answered
+ * days (read before the slots, so an answer is never older than its tag)
+ * and every parameter that shapes the body: equal tags, equal bytes.
+ */
+#define SLOTS_CACHE_ENTRIES	64
+#define SLOTS_CACHE_MAX		(64 * 1024)	/* larger answers: not kept */
+
+static struct {
+	char		 etag[64];
+	char		*body;
+	size_t		 len;
+} slots_cache[SLOTS_CACHE_ENTRIES];
+
+static uint32_t	fnv1a(uint32_t, const void *, size_t);
+
+static size_t
+slots_cache_slot(const char *etag)
+{
+	return fnv1a(2166136261u, etag, strlen(etag)) % SLOTS_CACHE_ENTRIES;
+}
+
+static int
+slots_cache_get(const char *etag, struct evbuffer *out)
+{
+	size_t i = slots_cache_slot(etag);
+
+	if (slots_cache[i].body == NULL ||
+	    strcmp(slots_cache[i].etag, etag) != 0)
+		return -1;
+	evbuffer_add(out, slots_cache[i].body, slots_cache[i].len);
+	return 0;
+}
+
+static void
+slots_cache_put(const char *etag, struct evbuffer *body)
+{
+	size_t i = slots_cache_slot(etag), len = evbuffer_get_length(body);
+
+	if (len > SLOTS_CACHE_MAX)
+		return;
+	free(slots_cache[i].body);
+	slots_cache[i].body = xcalloc(1, len ? len : 1);
+	evbuffer_copyout(body, slots_cache[i].body, len);
+	slots_cache[i].len = len;
+	snprintf(slots_cache[i].etag, sizeof(slots_cache[i].etag), "%s", etag);
+}
+
 static uint32_t
 fnv1a(uint32_t h, const void *data, size_t len)
 {
@@ -216,6 +265,13 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 		goto done;
 	}
 
+	body = evbuffer_new();
+	if (slots_cache_get(etag, body) == 0) {
+		http_send(req, 200, msgpack ? "application/msgpack" :
+		    "application/json", body);
+		evbuffer_free(body);
+		goto done;
+	}
 	n = slots_fetch(w, from, to);
 	shown = n;
 	if (sq.available) {
@@ -223,7 +279,6 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 			if (w->slots[i].booked < w->slots[i].capacity)
 				w->slots[shown++] = w->slots[i];
 	}
-	body = evbuffer_new();
 	e = emit_new(body, msgpack);
 	if (!sq.simple) {
 		tz_civil_from_days(sq.day, &y, &m, &d);
@@ -246,6 +301,7 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	if (!sq.simple)
 		emit_end(e);
 	emit_free(e);
+	slots_cache_put(etag, body);
 	http_send(req, 200, msgpack ? "application/msgpack" :
 	    "application/json", body);
 	evbuffer_free(body);
