@@ -5,6 +5,7 @@ port (as the `postgres` user when the tests run as root, since initdb
 refuses root).  slotd is the binary under test, started with a generated
 configuration; every wait polls for a condition with a deadline.
 """
+import datetime as dt
 import http.client
 import json
 import os
@@ -16,6 +17,10 @@ import subprocess
 import tempfile
 import time
 
+from zoneinfo import ZoneInfo
+
+SG = ZoneInfo("Asia/Singapore")          # the demo schedule's zone
+
 SLOTD_BIN = os.environ.get("SLOTD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "src", "slotd")
 
@@ -24,6 +29,27 @@ def pg_bindir():
     pg_config = os.environ.get("PG_CONFIG") or "pg_config"
     return subprocess.run([pg_config, "--bindir"], check=True,
                           capture_output=True, text=True).stdout.strip()
+
+
+def weekday_ahead(weekday=1, after=1):
+    """A date at least `after` days ahead (Singapore) on the weekday
+    (0 = Monday)."""
+    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
+    while d.weekday() != weekday:
+        d += dt.timedelta(days=1)
+    return d
+
+
+def problem(resp, status, code):
+    """Check an answer (status, headers, body) is that problem+json."""
+    got, hdrs, doc = resp
+    if isinstance(doc, (bytes, str)):
+        doc = json.loads(doc)
+    assert got == status, doc
+    assert hdrs["content-type"] == "application/problem+json"
+    assert doc["code"] == code and doc["status"] == status, doc
+    assert doc["type"] == f"/problems/{code}" and doc["title"], doc
+    return doc
 
 
 def free_port():

@@ -1,30 +1,20 @@
 """[auth] mode = jwt: every failure mode of a token, owners and admins,
 idempotency keys per subject, and mode = none's loopback-only admin."""
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
-import os
-import socket
 import subprocess
 import time
-from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from harness import SLOTD_BIN, weekday_ahead
+
 SECRET = b"0123456789abcdef0123456789abcdef-secret"
-SG = ZoneInfo("Asia/Singapore")
-
-
-def weekday_ahead(weekday, after=1):
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
 
 
 def claims(**kw):
@@ -207,7 +197,6 @@ def test_public_keys_and_algorithm_confusion(start_slotd, tmp_path, kind):
 
 
 def test_bad_auth_configuration_is_refused(tmp_path):
-    from harness import SLOTD_BIN
     weak = tmp_path / "weak.secret"
     weak.write_bytes(b"short")
     for text, needle in [

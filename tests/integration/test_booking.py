@@ -4,21 +4,12 @@ import datetime as dt
 import json
 import threading
 import time
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from harness import wait_for
+from harness import problem, wait_for, weekday_ahead
 
-SG = ZoneInfo("Asia/Singapore")
 BOOKING = {"max_slots_per_appointment": "2"}
-
-
-def weekday_ahead(weekday=1, after=1):
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
 
 
 def day_slots(s, day):
@@ -34,16 +25,6 @@ def seats(pg, db):
     return (pg.psql(db, "SELECT id, booked FROM slots ORDER BY id"),
             pg.psql(db, "SELECT count(*) FROM appointments "
                     "WHERE status = 'booked'"))
-
-
-def problem(resp, status, code):
-    got_status, hdrs, doc = resp
-    if isinstance(doc, bytes):
-        doc = json.loads(doc)
-    assert got_status == status, doc
-    assert hdrs["content-type"] == "application/problem+json"
-    assert doc["code"] == code and doc["status"] == status, doc
-    return doc
 
 
 @pytest.fixture

@@ -1,24 +1,14 @@
 """Concurrency and failure: no oversell across instances, every 201 is a
 committed row, a stuck booking never delays reads, a full pool or an
 unreachable database answers 503 at once."""
-import datetime as dt
 import os
 import subprocess
 import threading
 import time
-from zoneinfo import ZoneInfo
 
-from harness import wait_for
+from harness import wait_for, weekday_ahead
 
-SG = ZoneInfo("Asia/Singapore")
 BOOKING = {"max_slots_per_appointment": "2"}
-
-
-def weekday_ahead(weekday, after=1):
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
 
 
 def race(clients):

@@ -1,32 +1,11 @@
 """Hostile input: request limits answered with problem+json, idle and
 half-sent connections that cannot keep a worker from others, and SQL
 injection strings through every field."""
-import datetime as dt
-import json
 import socket
 import time
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from harness import wait_for
-
-SG = ZoneInfo("Asia/Singapore")
-
-
-def weekday_ahead(weekday, after=1):
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
-
-
-def problem(resp, status, code):
-    got, hdrs, body = resp
-    doc = json.loads(body) if isinstance(body, bytes) else body
-    assert got == status, doc
-    assert hdrs["content-type"] == "application/problem+json"
-    assert doc["code"] == code
-    return doc
+from harness import problem, wait_for, weekday_ahead
 
 
 def test_request_limits(start_slotd):

@@ -1,18 +1,7 @@
 """Rate limits per client shared by all workers, trusted proxies, and CORS
 headers and preflights."""
-import datetime as dt
-from zoneinfo import ZoneInfo
 
-from harness import wait_for
-
-SG = ZoneInfo("Asia/Singapore")
-
-
-def weekday_ahead(weekday, after=1):
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
+from harness import wait_for, weekday_ahead
 
 
 def limited(start_slotd, workers=4, **kw):

@@ -1,7 +1,6 @@
 """Operations: reload under load, a bad reload, crashes under load, the
 database going away under load, draining on SIGTERM, sd_notify, metrics,
 the access log and the systemd unit."""
-import datetime as dt
 import os
 import signal
 import socket
@@ -9,21 +8,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from harness import wait_for
+from harness import wait_for, weekday_ahead
 from test_booking_concurrency import RowLock
-
-SG = ZoneInfo("Asia/Singapore")
-
-
-def weekday_ahead(weekday, after=1):
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
 
 
 class Load(threading.Thread):

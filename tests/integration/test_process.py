@@ -12,8 +12,6 @@ def children(pid):
         return [int(p) for p in f.read().split()]
 
 
-
-
 def test_stop_removes_shared_memory(start_slotd):
     s = start_slotd()
     path = "/dev/shm" + s.shm

@@ -11,7 +11,6 @@ from harness import wait_for
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
-
 def today(zone):
     return dt.datetime.now(ZoneInfo(zone)).date()
 

@@ -1,20 +1,9 @@
 """The shared table follows PostgreSQL: SQL changes reach every worker of
 every instance, and the syncer resyncs after losing its connection or the
 server (changes made meanwhile, deletions included, are picked up)."""
-import datetime as dt
 import time
-from zoneinfo import ZoneInfo
 
-from harness import wait_for
-
-SG = ZoneInfo("Asia/Singapore")
-
-
-def weekday_ahead(weekday=1):
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=1)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
+from harness import wait_for, weekday_ahead
 
 
 def day_view(s, day):

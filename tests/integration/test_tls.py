@@ -97,10 +97,10 @@ def test_https_only_and_bad_tls_config(start_slotd, tmp_path):
     make_ca(tmp_path)
     cert, key = make_cert(tmp_path, "only")
     port = free_port()
-    s = start_slotd(wait_ready=False,
-                    extra={"server": {"listen": ""},
-                           "tls": {"listen": f"127.0.0.1:{port}",
-                                   "cert_file": cert, "key_file": key}})
+    start_slotd(wait_ready=False,
+                extra={"server": {"listen": ""},
+                       "tls": {"listen": f"127.0.0.1:{port}",
+                               "cert_file": cert, "key_file": key}})
     ca = str(tmp_path / "ca.pem")
     wait_for(lambda: https_get(port, "/readyz", ca)[0] == 200, timeout=20)
     other_cert, _ = make_cert(tmp_path, "other")
