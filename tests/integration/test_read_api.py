@@ -1,39 +1,15 @@
 """The read API of API.md (Slots section) against a real slotd and
 PostgreSQL: parameters, errors, ETag/304, MessagePack, routing."""
 import datetime as dt
-import json
 from zoneinfo import ZoneInfo
 
 import msgpack
 import pytest
 
-from harness import wait_for
-
-SG = ZoneInfo("Asia/Singapore")
-
-
-def next_weekday(weekday=1, after=1):
-    """A date at least `after` days ahead (Singapore) on the weekday
-    (0 = Monday)."""
-    d = dt.datetime.now(SG).date() + dt.timedelta(days=after)
-    while d.weekday() != weekday:
-        d += dt.timedelta(days=1)
-    return d
-
-
-def problem(status, hdrs, body, want_status, want_code):
-    assert status == want_status, body
-    assert hdrs["content-type"] == "application/problem+json"
-    doc = json.loads(body)
-    assert doc["status"] == want_status
-    assert doc["code"] == want_code
-    assert doc["type"] == f"/problems/{want_code}"
-    assert doc["title"] and isinstance(doc["detail"], str)
-    return doc
-
+from harness import SG, problem, wait_for, weekday_ahead
 
 def test_day_document(slotd):
-    day = next_weekday()
+    day = weekday_ahead()
     status, hdrs, doc = slotd.get_json(f"/slots?date={day}")
     assert status == 200
     assert hdrs["content-type"] == "application/json"
@@ -56,16 +32,16 @@ def test_day_document(slotd):
 
 
 def test_slot_by_id(slotd):
-    day = next_weekday()
+    day = weekday_ahead()
     _, _, doc = slotd.get_json(f"/slots?date={day}")
     want = doc["slots"][3]
     status, hdrs, got = slotd.get_json(f"/slots/{want['id']}")
     assert status == 200 and got == want
     for bad in ("999999999", "0", "-1", "abc", "01", "1.5",
                 "99999999999999999999"):
-        problem(*slotd.get(f"/slots/{bad}"), 404, "slot-not-found")
-    problem(*slotd.get(f"/slots/{want['id']}/x"), 404, "not-found")
-    problem(*slotd.get("/slots/"), 404, "not-found")
+        problem(slotd.get(f"/slots/{bad}"), 404, "slot-not-found")
+    problem(slotd.get(f"/slots/{want['id']}/x"), 404, "not-found")
+    problem(slotd.get("/slots/"), 404, "not-found")
 
 
 @pytest.mark.parametrize("query,code", [
@@ -91,14 +67,14 @@ def test_slot_by_id(slotd):
 ])
 def test_bad_parameters(slotd, query, code):
     status, hdrs, body = slotd.get("/slots" + query)
-    doc = problem(status, hdrs, body, 400, code)
+    doc = problem((status, hdrs, body), 400, code)
     if code == "bad-request":
         name = query.split("&")[-1].split("=")[0]
         assert name in doc["detail"], doc
 
 
 def test_days_and_available(pg, db, slotd):
-    monday = next_weekday(0)
+    monday = weekday_ahead(0)
     _, _, doc = slotd.get_json(f"/slots?date={monday}&days=7")
     assert len(doc["slots"]) == 5 * 16
     assert doc["date"] == str(monday)
@@ -115,7 +91,7 @@ def test_days_and_available(pg, db, slotd):
 
 
 def test_tz_moves_day_boundaries_and_offsets(slotd):
-    day = next_weekday(2)
+    day = weekday_ahead(2)
     # 09:00-18:00 in Singapore is 01:00-10:00 UTC: the UTC day holds the
     # same 16 slots, shown with +00:00.
     _, _, sg = slotd.get_json(f"/slots?date={day}&days=2")
@@ -138,7 +114,7 @@ def test_tz_moves_day_boundaries_and_offsets(slotd):
 
 
 def test_simple_format(slotd):
-    day = next_weekday()
+    day = weekday_ahead()
     status, _, doc = slotd.get_json(f"/slots?date={day}&format=simple")
     assert status == 200
     assert doc[0] == {"date": str(day), "time": "09:00",
@@ -148,7 +124,7 @@ def test_simple_format(slotd):
 
 
 def test_empty_days(slotd):
-    saturday = next_weekday(5)
+    saturday = weekday_ahead(5)
     status, _, doc = slotd.get_json(f"/slots?date={saturday}")
     assert status == 200 and doc["slots"] == []
     far = dt.datetime.now(SG).date() + dt.timedelta(days=400)
@@ -157,8 +133,8 @@ def test_empty_days(slotd):
 
 
 def test_etag_and_304(pg, db, slotd):
-    day = next_weekday(1)
-    other = next_weekday(3)
+    day = weekday_ahead(1)
+    other = weekday_ahead(3)
     s1, h1, body = slotd.get(f"/slots?date={day}")
     etag = h1["etag"]
     assert etag.startswith('"') and etag.endswith('"')
@@ -192,7 +168,7 @@ def test_etag_and_304(pg, db, slotd):
 
 
 def test_msgpack_is_the_same_document(slotd):
-    day = next_weekday()
+    day = weekday_ahead()
     for query in (f"?date={day}", f"?date={day}&format=simple",
                   f"?date={day}&days=3&tz=UTC"):
         _, _, doc = slotd.get_json("/slots" + query)
@@ -212,15 +188,15 @@ def test_msgpack_is_the_same_document(slotd):
 
 
 def test_head(slotd):
-    day = next_weekday()
+    day = weekday_ahead()
     status, hdrs, body = slotd.request("HEAD", f"/slots?date={day}")
     assert status == 200 and body == b"" and "etag" in hdrs
 
 
 def test_routing_errors(slotd):
-    problem(*slotd.get("/nope"), 404, "not-found")
-    problem(*slotd.get("/"), 404, "not-found")
-    problem(*slotd.get("/slotsx"), 404, "not-found")
+    problem(slotd.get("/nope"), 404, "not-found")
+    problem(slotd.get("/"), 404, "not-found")
+    problem(slotd.get("/slotsx"), 404, "not-found")
     for method, path, allow in (
             ("PUT", "/slots", "GET, HEAD, POST"),
             ("DELETE", "/slots", "GET, HEAD, POST"),
@@ -228,7 +204,7 @@ def test_routing_errors(slotd):
             ("POST", "/healthz", "GET, HEAD"),
             ("DELETE", "/readyz", "GET, HEAD")):
         status, hdrs, body = slotd.request(method, path)
-        problem(status, hdrs, body, 405, "method-not-allowed")
+        problem((status, hdrs, body), 405, "method-not-allowed")
         assert hdrs["allow"] == allow
 
 
@@ -245,6 +221,6 @@ def test_not_ready_without_database(pg, start_slotd):
                     migrate=False, wait_ready=False)
     wait_for(lambda: s.get("/healthz")[0] == 200, what="healthz")
     status, hdrs, body = s.get("/readyz")
-    problem(status, hdrs, body, 503, "unavailable")
+    problem((status, hdrs, body), 503, "unavailable")
     assert hdrs["retry-after"] == "1"
-    problem(*s.get("/slots?date=2026-11-24"), 503, "unavailable")
+    problem(s.get("/slots?date=2026-11-24"), 503, "unavailable")
