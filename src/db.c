@@ -184,6 +184,33 @@ static const struct {
 	[DB_ANNOUNCE] = { "SELECT slotd_announce($1)", 1 },
 	[DB_BOOK_ONE] = { "SELECT * FROM slotd_book_one($1::bigint, $2, $3, "
 	    "$4, $5, $6, $7)", 7 },
+	/* One slot, no hold, no idempotency key: one plain statement that
+	 * locks the row, books only if the seat is free and the slot ahead,
+	 * and answers as slotd_book does. */
+	[DB_BOOK_LEAN] = { "WITH s AS (SELECT * FROM slots WHERE id = "
+	    "$1::bigint FOR UPDATE), "
+	    "ok AS (SELECT * FROM s WHERE start_at > now() AND "
+	    "booked < capacity), "
+	    "a AS (INSERT INTO appointments (slot_ids, start_at, end_at, "
+	    "name, email, note, owner) SELECT ARRAY[id], start_at, end_at, $2, "
+	    "$3, $4, $5 FROM ok RETURNING id, created_at, slot_ids, start_at, "
+	    "end_at), "
+	    "u AS (UPDATE slots x SET booked = x.booked + 1, "
+	    "version = x.version + 1 FROM ok WHERE x.id = ok.id "
+	    "RETURNING x.*) "
+	    "SELECT CASE WHEN s.id IS NULL THEN 'slot-not-found' "
+	    "WHEN u.id IS NOT NULL THEN 'booked' "
+	    "WHEN s.start_at <= now() THEN 'slot-in-past' "
+	    "ELSE 'slot-full' END, a.id::text, slotd_epoch(a.created_at), "
+	    "coalesce(a.slot_ids, ARRAY[s.id]), slotd_epoch(a.start_at), "
+	    "slotd_epoch(a.end_at), coalesce(u.id, s.id), "
+	    "coalesce(u.calendar_id, s.calendar_id), "
+	    "slotd_epoch(coalesce(u.start_at, s.start_at)), "
+	    "slotd_epoch(coalesce(u.end_at, s.end_at)), "
+	    "coalesce(u.capacity, s.capacity), coalesce(u.booked, s.booked), "
+	    "coalesce(u.version, s.version) "
+	    "FROM (SELECT 1) one LEFT JOIN s ON true LEFT JOIN u ON true "
+	    "LEFT JOIN a ON true", 5 },
 };
 
 static const char *
@@ -191,7 +218,7 @@ db_stmt_name(enum db_stmt s)
 {
 	static const char *const names[DB_NSTMTS] = { "book", "cancel",
 	    "hold", "release", "create_slots", "set_capacity", "delete_slot",
-	    "get_appointment", "announce", "book_one" };
+	    "get_appointment", "announce", "book_one", "book_lean" };
 
 	return names[s];
 }

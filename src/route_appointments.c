@@ -396,6 +396,7 @@ appointments_create(struct evhttp_request *req, struct worker_ctx *w)
 	struct booking *b = xcalloc(1, sizeof(*b));
 	const char *values[9], *key, *no;
 	char slot[24], count[24], *canonical = NULL;
+	enum db_stmt stmt;
 
 	b->w = w;
 	if (idempotency_key(req, &key) == -1 ||
@@ -423,7 +424,7 @@ appointments_create(struct evhttp_request *req, struct worker_ctx *w)
 	values[6] = key;
 	values[7] = canonical;
 	values[8] = b->hold_id;
-	/* One slot without a hold: the short function, same answers. */
+	/* One slot without a hold: the short forms, with the same answers. */
 	if (b->hold_id == NULL && b->count == 1) {
 		values[1] = b->name;
 		values[2] = b->email;
@@ -432,8 +433,9 @@ appointments_create(struct evhttp_request *req, struct worker_ctx *w)
 		values[5] = key;
 		values[6] = canonical;
 	}
-	if (worker_db_submit(w, req, &b->pending, b->hold_id == NULL &&
-	    b->count == 1 ? DB_BOOK_ONE : DB_BOOK, values, booking_done,
+	stmt = b->hold_id != NULL || b->count != 1 ? DB_BOOK : key != NULL ?
+	    DB_BOOK_ONE : DB_BOOK_LEAN;
+	if (worker_db_submit(w, req, &b->pending, stmt, values, booking_done,
 	    b) == -1) {
 		booking_count("unavailable");
 		goto refused;

@@ -226,7 +226,7 @@ void		 db_link_free(struct db_link *);
 enum db_stmt {
 	DB_BOOK, DB_CANCEL, DB_HOLD, DB_RELEASE, DB_CREATE_SLOTS,
 	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_ANNOUNCE,
-	DB_BOOK_ONE, DB_NSTMTS
+	DB_BOOK_ONE, DB_BOOK_LEAN, DB_NSTMTS
 };
 #define DB_MAX_PARAMS	9
 enum db_outcome {
