@@ -23,6 +23,7 @@
 #define WORKER_HARD_BODY	(2 * 1024 * 1024)
 
 #define WORKER_ANNOUNCE_MAX	7000	/* bytes per notification (< 8000) */
+#define WORKER_ANNOUNCE_US	2000	/* changes gathered into one */
 
 static void
 worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
@@ -70,6 +71,7 @@ worker_announce_flush(evutil_socket_t fd, short what, void *arg)
 void
 worker_announce(struct worker_ctx *w, const struct slot *s, int64_t deleted)
 {
+	struct timeval gather = { 0, WORKER_ANNOUNCE_US };
 	struct timespec ts;
 	long long ms;
 
@@ -78,7 +80,7 @@ worker_announce(struct worker_ctx *w, const struct slot *s, int64_t deleted)
 	if (evbuffer_get_length(w->announce) > 0)
 		evbuffer_add(w->announce, ";", 1);
 	else
-		event_active(w->ev_announce, EV_TIMEOUT, 0);
+		evtimer_add(w->ev_announce, &gather);
 	if (s == NULL)
 		evbuffer_add_printf(w->announce, "d,%lld,0,%lld",
 		    (long long)deleted, ms);
@@ -466,7 +468,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
 	    conf->queue_size, metrics_pool_counters());
 	w.announce = evbuffer_new();
-	w.ev_announce = event_new(base, -1, 0, worker_announce_flush, &w);
+	w.ev_announce = evtimer_new(base, worker_announce_flush, &w);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
 	drain.timeout = conf->shutdown_timeout;
