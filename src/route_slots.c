@@ -402,7 +402,7 @@ slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
 	if (strcmp(r.outcome, "deleted") == 0) {
 		slot_table_remove(c->w->table, strtoll(r.ref, NULL, 10));
 		slot_table_publish(c->w->table);
-		worker_announce(c->w, NULL, strtoll(r.ref, NULL, 10));
+		worker_announce(c->w, 'd', NULL, strtoll(r.ref, NULL, 10));
 		http_reply(req, 204, NULL);
 	} else if (strcmp(r.outcome, "created") == 0 ||
 	    strcmp(r.outcome, "updated") == 0) {

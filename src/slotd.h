@@ -382,7 +382,7 @@ int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int tls_fd, int index);
 void	worker_request(struct evhttp_request *, void *worker_ctx);
 void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
-void	worker_announce(struct worker_ctx *, const struct slot *,
+void	worker_announce(struct worker_ctx *, int kind, const struct slot *,
 	    int64_t deleted);
 int	worker_db_submit(struct worker_ctx *, struct evhttp_request *,
 	    struct http_pending *, enum db_stmt, const char *const *,

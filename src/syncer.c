@@ -183,8 +183,11 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Payloads: "u,id,calendar,start,end,capacity,booked,version[,sent_ms]",
- * "d,id,version[,sent_ms]" and "r" (reload everything, after TRUNCATE). */
+/* Payloads: "u,id,calendar,start,end,capacity,booked,version[,sent_ms]"
+ * (from the trigger), the same with 'n' (a slot a worker created) or 'a'
+ * (a worker's change to an existing slot: never inserted, so that a late
+ * one cannot bring back a deleted slot), "d,id,version[,sent_ms]" and "r"
+ * (reload everything, after TRUNCATE). */
 static int
 syncer_apply_payload(struct syncer *s, char *payload)
 {
@@ -197,9 +200,10 @@ syncer_apply_payload(struct syncer *s, char *payload)
 		s->reload_wanted = 1;
 		return 0;
 	}
-	if ((payload[0] != 'u' && payload[0] != 'd') || payload[1] != ',')
+	if (strchr("unad", payload[0]) == NULL || payload[0] == '\0' ||
+	    payload[1] != ',')
 		return -1;
-	want = payload[0] == 'u' ? 7 : 2;
+	want = payload[0] == 'd' ? 2 : 7;
 	for (i = 0; i < want + 1 && *p != '\0'; i++)
 		if (parse_i64(&p, &v[i]) == -1)
 			return -1;
@@ -217,7 +221,8 @@ syncer_apply_payload(struct syncer *s, char *payload)
 	sl.capacity = (int32_t)v[4];
 	sl.booked = (int32_t)v[5];
 	sl.version = v[6];
-	if (slot_table_apply(s->table, &sl, 0) == SLOT_TABLE_FULL)
+	if (slot_table_apply(s->table, &sl, payload[0] == 'a' ?
+	    SLOT_APPLY_UPDATE_ONLY : 0) == SLOT_TABLE_FULL)
 		log_warnx("slot table full (max_slots = %d): slot %lld not "
 		    "cached", s->conf->max_slots, (long long)sl.id);
 	return 1;

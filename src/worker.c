@@ -67,9 +67,13 @@ worker_announce_flush(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Tell the other instances about a slot's new state (our own connections
- * are quiet: see migration 0004).  A deleted slot has no state: NULL. */
+ * are quiet: see migration 0004): kind 'n' for a slot this worker created,
+ * 'a' for new seats or capacity of an existing one (never inserted, so a
+ * late announcement cannot bring back a slot deleted meanwhile), 'd' with
+ * s NULL for a deleted slot. */
 void
-worker_announce(struct worker_ctx *w, const struct slot *s, int64_t deleted)
+worker_announce(struct worker_ctx *w, int kind, const struct slot *s,
+    int64_t deleted)
 {
 	struct timeval gather = { 0, WORKER_ANNOUNCE_US };
 	struct timespec ts;
@@ -85,8 +89,8 @@ worker_announce(struct worker_ctx *w, const struct slot *s, int64_t deleted)
 		evbuffer_add_printf(w->announce, "d,%lld,0,%lld",
 		    (long long)deleted, ms);
 	else
-		evbuffer_add_printf(w->announce, "u,%lld,%lld,%lld,%lld,%d,%d,"
-		    "%lld,%lld", (long long)s->id, (long long)s->calendar_id,
+		evbuffer_add_printf(w->announce, "%c,%lld,%lld,%lld,%lld,%d,%d,"
+		    "%lld,%lld", kind, (long long)s->id, (long long)s->calendar_id,
 		    (long long)s->start, (long long)s->end, s->capacity,
 		    s->booked, (long long)s->version, ms);
 }
@@ -104,7 +108,8 @@ worker_apply_rows(struct worker_ctx *w, struct pg_result *res, int flags)
 		if (!r.has_slot)
 			continue;
 		slot_table_apply(w->table, &r.slot, flags);
-		worker_announce(w, &r.slot, 0);
+		worker_announce(w, flags & SLOT_APPLY_UPDATE_ONLY ? 'a' : 'n',
+		    &r.slot, 0);
 	}
 	slot_table_publish(w->table);
 }
