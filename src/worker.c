@@ -23,7 +23,6 @@
 #define WORKER_HARD_BODY	(2 * 1024 * 1024)
 
 #define WORKER_ANNOUNCE_MAX	7000	/* bytes per notification (< 8000) */
-#define WORKER_ANNOUNCE_US	2000	/* changes gathered into one */
 
 static void
 worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
@@ -75,7 +74,6 @@ void
 worker_announce(struct worker_ctx *w, int kind, const struct slot *s,
     int64_t deleted)
 {
-	struct timeval gather = { 0, WORKER_ANNOUNCE_US };
 	struct timespec ts;
 	long long ms;
 
@@ -84,7 +82,7 @@ worker_announce(struct worker_ctx *w, int kind, const struct slot *s,
 	if (evbuffer_get_length(w->announce) > 0)
 		evbuffer_add(w->announce, ";", 1);
 	else
-		evtimer_add(w->ev_announce, &gather);
+		event_active(w->ev_announce, EV_TIMEOUT, 0);
 	if (s == NULL)
 		evbuffer_add_printf(w->announce, "d,%lld,0,%lld",
 		    (long long)deleted, ms);
@@ -473,7 +471,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
 	    conf->queue_size, metrics_pool_counters());
 	w.announce = evbuffer_new();
-	w.ev_announce = evtimer_new(base, worker_announce_flush, &w);
+	w.ev_announce = event_new(base, -1, 0, worker_announce_flush, &w);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
 	drain.timeout = conf->shutdown_timeout;
