@@ -351,6 +351,7 @@ struct slot_change {
 	struct http_pending	 pending;
 	struct worker_ctx	*w;
 	int			 array;		/* POST answered with an array */
+	int			 apply;		/* slot_table_apply() flags */
 };
 
 static void
@@ -396,8 +397,8 @@ slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
 			    "a slot overlaps another slot of the calendar");
 		goto done;
 	}
-	if ((req = worker_db_answer(c->w, &c->pending, res, outcome, 0, &r,
-	    &failure)) == NULL)
+	if ((req = worker_db_answer(c->w, &c->pending, res, outcome, c->apply,
+	    &r, &failure)) == NULL)
 		goto done;
 	if (strcmp(r.outcome, "deleted") == 0) {
 		slot_table_remove(c->w->table, strtoll(r.ref, NULL, 10));
@@ -428,10 +429,14 @@ done:
 	free(c);
 }
 
+/* Only a creation may add slots to the table: the state a capacity change
+ * or a refused deletion returns must not bring back a slot that another
+ * worker deleted meanwhile. */
 static void
 slot_change_send(struct evhttp_request *req, struct slot_change *c,
     enum db_stmt stmt, const char *const *values)
 {
+	c->apply = stmt == DB_CREATE_SLOTS ? 0 : SLOT_APPLY_UPDATE_ONLY;
 	if (worker_db_submit(c->w, req, &c->pending, stmt, values,
 	    slot_changed, c) == -1)
 		free(c);
