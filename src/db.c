@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 
@@ -647,6 +648,24 @@ db_parse_ids(const char *s, int64_t *out, size_t max)
 		s = *end == ',' ? end + 1 : end;
 	}
 	return n;
+}
+
+/* Build a PostgreSQL array literal of integers ("{1,2}") in b. */
+void
+db_array_append(struct evbuffer *b, int64_t v)
+{
+	evbuffer_add_printf(b, "%s%lld", evbuffer_get_length(b) > 0 ? "," : "{",
+	    (long long)v);
+}
+
+/* The finished literal, NUL-terminated ("{}" when nothing was added). */
+const char *
+db_array_finish(struct evbuffer *b)
+{
+	if (evbuffer_get_length(b) == 0)
+		evbuffer_add(b, "{", 1);
+	evbuffer_add(b, "}", 2);
+	return (const char *)evbuffer_pullup(b, -1);
 }
 
 /* The SQLSTATE of an error result, or "". */

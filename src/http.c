@@ -203,22 +203,22 @@ elapsed_us(const struct timespec *start)
 static void
 http_exchange_end(struct http_exchange *x, int status)
 {
-	static const char *const methods[] = { "GET", "POST", "HEAD", "PUT",
-	    "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH" };
 	struct evhttp_request *req = x->req;
 	const char *length, *method = "?";
 	uint64_t us = elapsed_us(&x->start);
 	char *peer = NULL;
 	ev_uint16_t port = 0;
-	int m = evhttp_request_get_command(req), i;
+	int m = http_method(req);
+	size_t i;
 
 	metrics_request(x->route, status, us);
 	if (http_log_access) {
 		length = evhttp_find_header(
 		    evhttp_request_get_output_headers(req), "Content-Length");
-		for (i = 0; i < 9; i++)
-			if (m == 1 << i)
-				method = methods[i];
+		for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]);
+		    i++)
+			if (m == method_names[i].bit)
+				method = method_names[i].name;
 		evhttp_connection_get_peer(x->conn, &peer, &port);
 		log_info("access %s \"%s %.200s\" %d %s %.3fms",
 		    peer != NULL ? peer : "-", method,

@@ -485,12 +485,9 @@ slot_spec(struct evhttp_request *req, struct json_doc *doc, int tok,
 		    "endTime: must be after startTime");
 		goto out;
 	}
-	evbuffer_add_printf(starts, "%s%lld", evbuffer_get_length(starts) > 1 ?
-	    "," : "", (long long)s);
-	evbuffer_add_printf(ends, "%s%lld", evbuffer_get_length(ends) > 1 ?
-	    "," : "", (long long)e);
-	evbuffer_add_printf(caps, "%s%lld", evbuffer_get_length(caps) > 1 ?
-	    "," : "", (long long)capacity);
+	db_array_append(starts, s);
+	db_array_append(ends, e);
+	db_array_append(caps, capacity);
 	rc = 0;
 out:
 	free(start);
@@ -510,10 +507,8 @@ slots_create(struct evhttp_request *req, struct worker_ctx *w)
 
 	if ((doc = http_json_body(req, &body)) == NULL)
 		return;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 3; i++)
 		arr[i] = evbuffer_new();
-		evbuffer_add(arr[i], "{", 1);
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
 	c->array = json_root_type(doc) == JSON_ARRAY;
@@ -533,10 +528,8 @@ slots_create(struct evhttp_request *req, struct worker_ctx *w)
 			ok = 0;
 	json_free(doc);
 	free(body);
-	for (i = 0; i < 3; i++) {
-		evbuffer_add(arr[i], "}", 2);
-		values[i] = (const char *)evbuffer_pullup(arr[i], -1);
-	}
+	for (i = 0; i < 3; i++)
+		values[i] = db_array_finish(arr[i]);
 	if (ok)
 		slot_change_send(req, c, DB_CREATE_SLOTS, values);
 	else

@@ -56,7 +56,6 @@ int	 tz_parse_date(const char *, size_t, int64_t *days);
 int64_t	 tz_local_to_utc(int64_t days, int minute, int *exists);
 int64_t	 tz_day_start(int64_t days);
 int64_t	 tz_today(int64_t now);
-int	 tz_offset(int64_t t);
 size_t	 tz_format_rfc3339(int64_t t, char *buf, size_t len);
 void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
 int	 tz_parse_rfc3339(const char *, int64_t *);
@@ -261,6 +260,8 @@ struct db_row {
 };
 int		 db_result_row(const struct pg_result *, int, struct db_row *);
 size_t		 db_parse_ids(const char *, int64_t *, size_t);
+void		 db_array_append(struct evbuffer *, int64_t);
+const char	*db_array_finish(struct evbuffer *);
 const char	*db_sqlstate(const struct pg_result *);
 
 /* metrics.c: lock-free counters shared by all processes */

@@ -108,13 +108,6 @@ syncer_send_load(struct syncer *s)
 		syncer_fail(s, "load");
 }
 
-static void
-array_append(struct evbuffer *b, int64_t v)
-{
-	evbuffer_add_printf(b, "%s%lld", evbuffer_get_length(b) > 1 ? "," : "",
-	    (long long)v);
-}
-
 /* Make the schedule's slots for [today, today + horizon) match [schedule]:
  * the SQL function inserts what is missing and removes future slots that
  * no longer fit unless someone holds or booked a seat. */
@@ -130,24 +123,20 @@ syncer_send_generate(struct syncer *s)
 
 	tz_use(s->conf->timezone);
 	today = tz_today((int64_t)time(NULL));
-	evbuffer_add(starts, "{", 1);
-	evbuffer_add(ends, "{", 1);
 	for (day = today; day < today + s->conf->horizon_days; day++) {
 		n = schedule_day(s->conf, day, spans,
 		    sizeof(spans) / sizeof(spans[0]));
 		for (i = 0; i < n; i++) {
-			array_append(starts, spans[i].start);
-			array_append(ends, spans[i].end);
+			db_array_append(starts, spans[i].start);
+			db_array_append(ends, spans[i].end);
 		}
 	}
-	evbuffer_add(starts, "}", 2);
-	evbuffer_add(ends, "}", 2);
 	snprintf(capacity, sizeof(capacity), "%d", s->conf->capacity);
 	snprintf(from, sizeof(from), "%lld", (long long)tz_day_start(today));
 	snprintf(to, sizeof(to), "%lld", (long long)tz_day_start(today +
 	    s->conf->horizon_days));
-	values[0] = (const char *)evbuffer_pullup(starts, -1);
-	values[1] = (const char *)evbuffer_pullup(ends, -1);
+	values[0] = db_array_finish(starts);
+	values[1] = db_array_finish(ends);
 	values[2] = capacity;
 	values[3] = from;
 	values[4] = to;

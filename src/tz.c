@@ -197,16 +197,6 @@ tz_today(int64_t now)
 	    tm.tm_mday);
 }
 
-int
-tz_offset(int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	return (int)tm.tm_gmtoff;
-}
-
 /* 2026-11-24T09:00:00+08:00 in the current zone. */
 size_t
 tz_format_rfc3339(int64_t t, char *buf, size_t len)
