@@ -160,9 +160,14 @@ db_link_free(struct db_link *l)
 
 /* ---- prepared statements ---- */
 
+/* A statement with a batch form may run, when several wait, as part of
+ * one execution of that form: it takes one array per parameter (the
+ * values of each query in turn) and returns one row per query, in order,
+ * shaped as the single statement's. */
 static const struct {
 	const char	*sql;
 	int		 nparams;
+	enum db_stmt	 batch;		/* 0: none */
 } db_statements[DB_NSTMTS] = {
 	[DB_BOOK] = { "SELECT * FROM slotd_book($1::bigint, $2::integer, $3, "
 	    "$4, $5, $6, $7, $8, $9::uuid)", 9 },
@@ -211,7 +216,48 @@ static const struct {
 	    "coalesce(u.capacity, s.capacity), coalesce(u.booked, s.booked), "
 	    "coalesce(u.version, s.version) "
 	    "FROM (SELECT 1) one LEFT JOIN s ON true LEFT JOIN u ON true "
-	    "LEFT JOIN a ON true", 5 },
+	    "LEFT JOIN a ON true", 5, DB_BOOK_BATCH },
+	/* book_lean for several queries in one statement and one commit.
+	 * Slot rows are locked in id order, as every writer does; requests
+	 * for one slot get its free seats in the order they came; the
+	 * appointments' ids are drawn first to tie each to its request. */
+	[DB_BOOK_BATCH] = { "WITH req AS (SELECT r.*, row_number() OVER "
+	    "(PARTITION BY r.slot_id ORDER BY r.n) AS rank FROM "
+	    "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
+	    "$5::text[]) WITH ORDINALITY AS r(slot_id, name, email, note, "
+	    "owner, n)), "
+	    "want AS (SELECT slot_id, count(*) AS k FROM req GROUP BY slot_id), "
+	    "s AS (SELECT * FROM slots WHERE id IN (SELECT slot_id FROM want) "
+	    "ORDER BY id FOR UPDATE), "
+	    "g AS (SELECT s.*, CASE WHEN s.start_at > now() THEN "
+	    "least(want.k, s.capacity - s.booked) ELSE 0 END AS granted "
+	    "FROM s JOIN want ON want.slot_id = s.id), "
+	    "u AS (UPDATE slots x SET booked = x.booked + g.granted, "
+	    "version = x.version + 1 FROM g WHERE x.id = g.id AND "
+	    "g.granted > 0 RETURNING x.*), "
+	    "ids AS (SELECT req.n, nextval('appointments_id_seq') AS id "
+	    "FROM req JOIN g ON g.id = req.slot_id WHERE req.rank <= "
+	    "g.granted), "
+	    "a AS (INSERT INTO appointments (id, slot_ids, start_at, end_at, "
+	    "name, email, note, owner) OVERRIDING SYSTEM VALUE SELECT ids.id, "
+	    "ARRAY[g.id], g.start_at, g.end_at, req.name, req.email, req.note, "
+	    "req.owner FROM ids JOIN req USING (n) JOIN g ON "
+	    "g.id = req.slot_id RETURNING id, created_at, slot_ids, start_at, "
+	    "end_at) "
+	    "SELECT CASE WHEN g.id IS NULL THEN 'slot-not-found' "
+	    "WHEN a.id IS NOT NULL THEN 'booked' "
+	    "WHEN g.start_at <= now() THEN 'slot-in-past' "
+	    "ELSE 'slot-full' END, a.id::text, slotd_epoch(a.created_at), "
+	    "coalesce(a.slot_ids, ARRAY[g.id]), slotd_epoch(a.start_at), "
+	    "slotd_epoch(a.end_at), coalesce(u.id, g.id), "
+	    "coalesce(u.calendar_id, g.calendar_id), "
+	    "slotd_epoch(coalesce(u.start_at, g.start_at)), "
+	    "slotd_epoch(coalesce(u.end_at, g.end_at)), "
+	    "coalesce(u.capacity, g.capacity), coalesce(u.booked, g.booked), "
+	    "coalesce(u.version, g.version) "
+	    "FROM req LEFT JOIN g ON g.id = req.slot_id LEFT JOIN u ON "
+	    "u.id = req.slot_id LEFT JOIN ids ON ids.n = req.n LEFT JOIN a ON "
+	    "a.id = ids.id ORDER BY req.n", 5 },
 };
 
 static const char *
@@ -219,17 +265,30 @@ db_stmt_name(enum db_stmt s)
 {
 	static const char *const names[DB_NSTMTS] = { "book", "cancel",
 	    "hold", "release", "create_slots", "set_capacity", "delete_slot",
-	    "get_appointment", "announce", "book_one", "book_lean" };
+	    "get_appointment", "announce", "book_one", "book_lean",
+	    "book_batch" };
 
 	return names[s];
 }
 
-/* ---- the pool ---- */
+/* ---- the pool ----
+ *
+ * A connection runs one statement at a time.  When queries wait for a
+ * connection and those at the head of the queue have a batch form, up to
+ * DB_BATCH_MAX of them run as one execution of it: bookings arriving
+ * together share one statement and one commit, and each still gets its
+ * own row as its answer.  If the batch fails as a whole, nothing of it
+ * was committed, and each query runs again on its own, so that one
+ * booking's failure is never another's.
+ */
+
+#define DB_BATCH_MAX	32
 
 struct db_query {
 	TAILQ_ENTRY(db_query)	 entry;
 	time_t			 queued_at;
 	enum db_stmt		 stmt;
+	int			 alone;		/* its batch failed */
 	char			*values[DB_MAX_PARAMS];
 	db_callback		 cb;
 	void			*arg;
@@ -252,7 +311,9 @@ struct db_conn {
 	enum db_conn_state	 state;
 	int			 prepared;	/* statements prepared so far */
 	int			 backoff_ms;
-	struct db_query		*q;		/* in flight */
+	struct db_query		*round[DB_BATCH_MAX];	/* in flight */
+	int			 nround;
+	PGresult		*result;	/* of the statement in flight */
 };
 
 struct db_pool {
@@ -292,6 +353,30 @@ db_query_finish(struct db_query *q, enum db_outcome outcome)
 	db_query_free(q);
 }
 
+/* End the round: its queries are no longer in flight. */
+static int
+db_conn_take_round(struct db_conn *c, struct db_query **round)
+{
+	int n = c->nround;
+
+	memcpy(round, c->round, (size_t)n * sizeof(*round));
+	c->nround = 0;
+	if (c->result != NULL)
+		PQclear(c->result);
+	c->result = NULL;
+	return n;
+}
+
+/* Give the queue back queries that were never run, first to run next. */
+static void
+db_pool_requeue(struct db_pool *p, struct db_query **qs, int n)
+{
+	while (n > 0) {
+		TAILQ_INSERT_HEAD(&p->queue, qs[--n], entry);
+		p->queued++;
+	}
+}
+
 static int
 db_pool_reachable(const struct db_pool *p)
 {
@@ -305,16 +390,16 @@ db_pool_reachable(const struct db_pool *p)
 	return 0;
 }
 
-/* Lose the connection: the query in flight may or may not have committed;
- * queued ones fail only when no connection is left to run them. */
+/* Lose the connection: the round in flight may or may not have committed;
+ * queued queries fail only when no connection is left to run them. */
 static void
 db_conn_fail(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
-	struct db_query *q;
+	struct db_query *q, *round[DB_BATCH_MAX];
 	struct timeval tv;
 	char why[256];
-	int ms;
+	int i, n, ms;
 
 	/* Log going down, and a first failed attempt; not every retry. */
 	if (c->state >= DB_CONN_PREPARING || c->backoff_ms == DB_BACKOFF_MIN_MS)
@@ -323,10 +408,9 @@ db_conn_fail(struct db_conn *c)
 	db_link_close(&c->link);
 	c->state = DB_CONN_DOWN;
 	COUNT(&p->counters->errors);
-	if ((q = c->q) != NULL) {
-		c->q = NULL;
-		db_query_finish(q, DB_LOST);
-	}
+	n = db_conn_take_round(c, round);
+	for (i = 0; i < n; i++)
+		db_query_finish(round[i], DB_LOST);
 	if (!db_pool_reachable(p)) {
 		while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
 			TAILQ_REMOVE(&p->queue, q, entry);
@@ -358,20 +442,72 @@ db_conn_prepare_next(struct db_conn *c)
 		db_conn_fail(c);
 }
 
+/* One array literal of the round's values of parameter i, quoted as text
+ * (which every element type reads). */
 static void
-db_conn_send(struct db_conn *c, struct db_query *q)
+db_batch_array(struct evbuffer *b, struct db_query **round, int n, int i)
 {
-	c->q = q;
+	const char *v;
+	int k;
+
+	evbuffer_add(b, "{", 1);
+	for (k = 0; k < n; k++) {
+		if (k > 0)
+			evbuffer_add(b, ",", 1);
+		if ((v = round[k]->values[i]) == NULL) {
+			evbuffer_add(b, "NULL", 4);
+			continue;
+		}
+		evbuffer_add(b, "\"", 1);
+		for (; *v != '\0'; v++) {
+			if (*v == '"' || *v == '\\')
+				evbuffer_add(b, "\\", 1);
+			evbuffer_add(b, v, 1);
+		}
+		evbuffer_add(b, "\"", 1);
+	}
+	evbuffer_add(b, "}", 2);
+}
+
+/* Send the round: its one query, or its batch as one statement. */
+static void
+db_conn_send(struct db_conn *c)
+{
+	struct db_query *q = c->round[0], *round[DB_BATCH_MAX];
+	enum db_stmt stmt = c->nround > 1 ? db_statements[q->stmt].batch :
+	    q->stmt;
+	struct evbuffer *arrays[DB_MAX_PARAMS];
+	const char *values[DB_MAX_PARAMS];
+	int i, n, ok;
+
 	c->state = DB_CONN_BUSY;
-	if (!PQsendQueryPrepared(c->link.conn, db_stmt_name(q->stmt),
-	    db_statements[q->stmt].nparams, (const char *const *)q->values,
-	    NULL, NULL, 0) || db_link_flush(&c->link) == -1) {
-		/* Nothing reached the server: the query may run elsewhere. */
-		c->q = NULL;
-		TAILQ_INSERT_HEAD(&c->pool->queue, q, entry);
-		c->pool->queued++;
+	if (c->nround > 1) {
+		COUNT(&c->pool->counters->batches);
+		for (i = 0; i < db_statements[stmt].nparams; i++) {
+			arrays[i] = evbuffer_new();
+			db_batch_array(arrays[i], c->round, c->nround, i);
+			values[i] = (const char *)evbuffer_pullup(arrays[i], -1);
+		}
+	} else
+		memcpy(values, q->values, sizeof(values));
+	ok = PQsendQueryPrepared(c->link.conn, db_stmt_name(stmt),
+	    db_statements[stmt].nparams, values, NULL, NULL, 0) &&
+	    db_link_flush(&c->link) == 0;
+	if (c->nround > 1)
+		for (i = 0; i < db_statements[stmt].nparams; i++)
+			evbuffer_free(arrays[i]);
+	if (!ok) {
+		/* Nothing reached the server: the queries may run elsewhere. */
+		n = db_conn_take_round(c, round);
+		db_pool_requeue(c->pool, round, n);
 		db_conn_fail(c);
 	}
+}
+
+static int
+db_query_batchable(const struct db_query *q)
+{
+	return q != NULL && db_statements[q->stmt].batch != 0 && !q->alone;
 }
 
 /* Hand waiting queries to idle connections. */
@@ -382,30 +518,88 @@ db_pool_dispatch(struct db_pool *p)
 	int i;
 
 	for (i = 0; i < p->size && !TAILQ_EMPTY(&p->queue); i++) {
-		if (p->conns[i].state != DB_CONN_IDLE)
+		struct db_conn *c = &p->conns[i];
+
+		if (c->state != DB_CONN_IDLE)
 			continue;
-		q = TAILQ_FIRST(&p->queue);
-		TAILQ_REMOVE(&p->queue, q, entry);
-		p->queued--;
-		db_conn_send(&p->conns[i], q);
+		do {
+			q = TAILQ_FIRST(&p->queue);
+			TAILQ_REMOVE(&p->queue, q, entry);
+			p->queued--;
+			c->round[c->nround++] = q;
+		} while (db_query_batchable(q) && c->nround < DB_BATCH_MAX &&
+		    db_query_batchable(TAILQ_FIRST(&p->queue)) &&
+		    TAILQ_FIRST(&p->queue)->stmt == q->stmt);
+		db_conn_send(c);
 	}
 }
 
-/* A statement finished: the next one, or the query's answer. */
+/* Row i of a batch's result, as the result of its query alone. */
+static PGresult *
+db_batch_row(const PGresult *res, int i)
+{
+	PGresult *one = PQcopyResult(res, PG_COPYRES_ATTRS);
+	int col;
+
+	if (one == NULL)
+		return NULL;
+	for (col = 0; col < PQnfields(res); col++)
+		if (!PQsetvalue(one, 0, col, PQgetisnull(res, i, col) ? NULL :
+		    PQgetvalue(res, i, col), PQgetisnull(res, i, col) ? -1 :
+		    PQgetlength(res, i, col))) {
+			PQclear(one);
+			return NULL;
+		}
+	return one;
+}
+
+/* The round's statement is over: answer its queries.  A batch that
+ * failed, or whose answer is not one row per query, committed nothing:
+ * its queries run again, each alone. */
 static void
 db_conn_done(struct db_conn *c)
 {
-	struct db_query *q = c->q;
+	struct db_pool *p = c->pool;
+	struct db_query *round[DB_BATCH_MAX];
+	PGresult *res = c->result;
+	int i, n, ok;
 
 	if (c->state == DB_CONN_PREPARING) {
 		c->prepared++;
 		db_conn_prepare_next(c);
 		return;
 	}
-	c->q = NULL;
+	c->result = NULL;
+	n = db_conn_take_round(c, round);
 	c->state = DB_CONN_IDLE;
-	db_query_finish(q, DB_DONE);
-	db_pool_dispatch(c->pool);
+	if (n == 1) {
+		round[0]->result = res;
+		db_query_finish(round[0], DB_DONE);
+	} else {
+		ok = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == n;
+		for (i = 0; ok && i < n; i++)
+			ok = (round[i]->result = db_batch_row(res, i)) != NULL;
+		if (ok)
+			for (i = 0; i < n; i++)
+				db_query_finish(round[i], DB_DONE);
+		else {
+			log_warnx("a batch of %d bookings failed (%s): running "
+			    "them one by one", n, PQresultStatus(res) ==
+			    PGRES_TUPLES_OK ? "unexpected rows" :
+			    PQresultErrorMessage(res));
+			COUNT(&p->counters->batch_retries);
+			for (i = 0; i < n; i++) {
+				if (round[i]->result != NULL)
+					PQclear(round[i]->result);
+				round[i]->result = NULL;
+				round[i]->alone = 1;
+			}
+			db_pool_requeue(p, round, n);
+		}
+		PQclear(res);
+	}
+	db_pool_dispatch(p);
 }
 
 static void
@@ -457,12 +651,12 @@ db_conn_io(evutil_socket_t fd, short what, void *arg)
 		}
 		/* Rows may be followed by an error (a commit that failed):
 		 * the error is the answer then, and the rows never were. */
-		if (c->state == DB_CONN_BUSY && (c->q->result == NULL ||
+		if (c->state == DB_CONN_BUSY && (c->result == NULL ||
 		    (PQresultStatus(res) != PGRES_TUPLES_OK &&
 		    PQresultStatus(res) != PGRES_COMMAND_OK))) {
-			if (c->q->result != NULL)
-				PQclear(c->q->result);
-			c->q->result = res;
+			if (c->result != NULL)
+				PQclear(c->result);
+			c->result = res;
 		} else
 			PQclear(res);
 	}
@@ -548,10 +742,14 @@ db_pool_free(struct db_pool *p)
 	if (p == NULL)
 		return;
 	for (i = 0; i < p->size; i++) {
-		if ((q = p->conns[i].q) != NULL)
-			db_query_finish(q, DB_LOST);
-		db_link_free(&p->conns[i].link);
-		event_free(p->conns[i].ev_retry);
+		struct db_conn *c = &p->conns[i];
+		struct db_query *round[DB_BATCH_MAX];
+		int k, n = db_conn_take_round(c, round);
+
+		for (k = 0; k < n; k++)
+			db_query_finish(round[k], DB_LOST);
+		db_link_free(&c->link);
+		event_free(c->ev_retry);
 	}
 	while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
 		TAILQ_REMOVE(&p->queue, q, entry);

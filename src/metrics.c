@@ -190,6 +190,8 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 		sum.pool.waits += GET(&b->pool.waits);
 		sum.pool.errors += GET(&b->pool.errors);
 		sum.pool.refused += GET(&b->pool.refused);
+		sum.pool.batches += GET(&b->pool.batches);
+		sum.pool.batch_retries += GET(&b->pool.batch_retries);
 	}
 
 	head(out, "slotd_http_requests_total", "counter",
@@ -240,6 +242,12 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 	one(out, "slotd_db_pool_refused_total", "counter",
 	    "Writes refused at once (queue full or database unreachable).",
 	    (double)sum.pool.refused);
+	one(out, "slotd_db_batches_total", "counter",
+	    "Transactions that committed several bookings together.",
+	    (double)sum.pool.batches);
+	one(out, "slotd_db_batch_retries_total", "counter",
+	    "Batches that failed as a whole and ran again one by one.",
+	    (double)sum.pool.batch_retries);
 	slot_table_stats(table, &st);
 	one(out, "slotd_slot_table_slots", "gauge",
 	    "Slots in the shared table.", st.live);

@@ -225,7 +225,7 @@ void		 db_link_free(struct db_link *);
 enum db_stmt {
 	DB_BOOK, DB_CANCEL, DB_HOLD, DB_RELEASE, DB_CREATE_SLOTS,
 	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_ANNOUNCE,
-	DB_BOOK_ONE, DB_BOOK_LEAN, DB_NSTMTS
+	DB_BOOK_ONE, DB_BOOK_LEAN, DB_BOOK_BATCH, DB_NSTMTS
 };
 #define DB_MAX_PARAMS	9
 enum db_outcome {
@@ -238,6 +238,8 @@ struct db_pool_counters {		/* in shared memory, added atomically */
 	uint64_t	waits;
 	uint64_t	errors;
 	uint64_t	refused;
+	uint64_t	batches;	/* statements for several queries */
+	uint64_t	batch_retries;	/* of which failed, ran singly */
 };
 struct db_pool;
 struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
@@ -378,6 +380,7 @@ struct worker_ctx {
 	size_t			 slots_cap;
 	struct evbuffer		*announce;	/* changes for other instances */
 	struct event		*ev_announce;
+	int			 announcing;	/* notifications in flight */
 };
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int tls_fd, int index);

@@ -27,14 +27,20 @@
 static void
 worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
-	(void)arg;
+	struct worker_ctx *w = arg;
+
 	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
 		log_warnx("announcing slot changes failed: other instances "
 		    "see them at their next change or resync");
+	if (--w->announcing == 0 && evbuffer_get_length(w->announce) > 0)
+		event_active(w->ev_announce, EV_TIMEOUT, 0);
 }
 
-/* Send what changed since the last turn of the loop, in notifications of
- * at most WORKER_ANNOUNCE_MAX bytes. */
+/* Send what changed since the last announcement, in notifications of at
+ * most WORKER_ANNOUNCE_MAX bytes.  One announcement is in flight at a
+ * time: what changes meanwhile goes out together when it is done, so that
+ * under load many bookings share one notification (each is a commit that
+ * PostgreSQL serialises) and the other instances lag by one round trip. */
 static void
 worker_announce_flush(evutil_socket_t fd, short what, void *arg)
 {
@@ -45,6 +51,8 @@ worker_announce_flush(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (w->announcing > 0)
+		return;
 	len = evbuffer_get_length(w->announce);
 	all = xcalloc(1, len + 1);
 	evbuffer_remove(w->announce, all, len);
@@ -58,9 +66,10 @@ worker_announce_flush(evutil_socket_t fd, short what, void *arg)
 			*end++ = '\0';
 		}
 		values[0] = p;
+		w->announcing++;
 		if (db_pool_query(w->db, DB_ANNOUNCE, values, worker_announced,
-		    NULL) == -1)
-			worker_announced(NULL, DB_UNAVAILABLE, NULL);
+		    w) == -1)
+			worker_announced(NULL, DB_UNAVAILABLE, w);
 	}
 	free(all);
 }
@@ -81,7 +90,7 @@ worker_announce(struct worker_ctx *w, int kind, const struct slot *s,
 	ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (evbuffer_get_length(w->announce) > 0)
 		evbuffer_add(w->announce, ";", 1);
-	else
+	else if (w->announcing == 0)
 		event_active(w->ev_announce, EV_TIMEOUT, 0);
 	if (s == NULL)
 		evbuffer_add_printf(w->announce, "d,%lld,0,%lld",
