@@ -371,8 +371,8 @@ db_conn_take_round(struct db_conn *c, struct db_query **round)
 static void
 db_pool_requeue(struct db_pool *p, struct db_query **qs, int n)
 {
-	while (n > 0) {
-		TAILQ_INSERT_HEAD(&p->queue, qs[--n], entry);
+	while (n-- > 0) {
+		TAILQ_INSERT_HEAD(&p->queue, qs[n], entry);
 		p->queued++;
 	}
 }

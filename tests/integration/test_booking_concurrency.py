@@ -211,3 +211,106 @@ def test_database_down_writes_503_reads_served(pg, db, start_slotd):
     wait_for(lambda: s.post("/appointments", {"slotId": sid})[0] == 201,
              timeout=20, interval=0.2, what="bookings after recovery")
     wait_for(lambda: s.slot(sid)["booked"] == 2, timeout=5)
+
+
+def metric(s, name):
+    for line in s.get("/metrics")[2].decode().splitlines():
+        if line.split(" ")[0] == name:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no metric {name}")
+
+
+def queue_behind_lock(pg, db, s, sid, bookings):
+    """Hold the only database connection with a booking stuck on a row
+    lock, queue `bookings` (bodies) behind it, then let them all go: they
+    reach the database together.  Returns (stuck result, their results)."""
+    lock = RowLock(pg, db, sid)
+    stuck = {}
+    t = threading.Thread(target=lambda: stuck.setdefault(
+        "r", s.post("/appointments", {"slotId": sid}, timeout=30)))
+    t.start()
+    wait_for(lambda: pg.psql(db, "SELECT count(*) FROM pg_stat_activity "
+                             "WHERE wait_event_type = 'Lock'") == [["1"]],
+             what="the booking waiting for the row lock")
+    waits = metric(s, "slotd_db_pool_waits_total")
+    results = [None] * len(bookings)
+
+    def run(i):
+        results[i] = s.post("/appointments", bookings[i], timeout=30)
+    threads = [threading.Thread(target=run, args=(i,))
+               for i in range(len(bookings))]
+    for th in threads:
+        th.start()
+    wait_for(lambda: metric(s, "slotd_db_pool_waits_total") ==
+             waits + len(bookings), what="every booking queued")
+    lock.release()
+    t.join()
+    for th in threads:
+        th.join()
+    return stuck["r"], results
+
+
+def test_waiting_bookings_share_one_statement(pg, db, start_slotd):
+    """Bookings that wait for a connection run as one batch, each with its
+    own answer: seats go to as many as fit, the rest are slot-full, and
+    every 201 is the committed appointment of that very request."""
+    s = start_slotd(schedule=dict(BOOKING, capacity="3"), workers=1,
+                    extra={"database": {"pool_size": "1"}})
+    slots = s.get_json(f"/slots?date={weekday_ahead(2)}")[2]["slots"]
+    stuck_sid, full_sid = slots[0]["id"], slots[1]["id"]
+    bookings = [{"slotId": full_sid, "name": f"crowd {i}"} for i in range(5)]
+    bookings += [{"slotId": slots[2 + i]["id"], "name": f"single \"{i}\"\\",
+                  "email": f"p{i}@example.com", "note": None if i else "n"}
+                 for i in range(6)]
+    batches = metric(s, "slotd_db_batches_total")
+    stuck, results = queue_behind_lock(pg, db, s, stuck_sid, bookings)
+    assert stuck[0] == 201, stuck
+    assert metric(s, "slotd_db_batches_total") == batches + 1
+    crowd = [r[0] for r in results[:5]]
+    assert sorted(crowd) == [201, 201, 201, 409, 409], results[:5]
+    assert all(r[2]["code"] == "slot-full" for r in results[:5]
+               if r[0] == 409)
+    for body, (status, _, doc) in zip(bookings, results):
+        if status != 201:
+            continue
+        assert doc["slotIds"] == [body["slotId"]], doc
+        got = s.get_json(f"/appointments/{doc['id']}")[2]
+        assert got["name"] == body["name"], got
+        assert got.get("email") == body.get("email"), got
+        assert got.get("note") == body.get("note"), got
+    assert all(r[0] == 201 for r in results[5:]), results[5:]
+    assert {r[2]["id"] for r in results + [stuck] if r[0] == 201} == \
+        committed_ids(pg, db)
+    assert pg.psql(db, f"SELECT booked FROM slots WHERE id = {full_sid}") \
+        == [["3"]]
+    assert s.slot(full_sid)["booked"] == 3
+
+
+def test_failed_batch_fails_only_its_culprit(pg, db, start_slotd):
+    """A batch that fails as a whole committed nothing; its bookings run
+    again one by one, so only the one that cannot be booked fails."""
+    s = start_slotd(schedule=dict(BOOKING, capacity="3"), workers=1,
+                    extra={"database": {"pool_size": "1"}})
+    pg.psql(db, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$BEGIN RAISE EXCEPTION 'refused'; END$$; "
+            "CREATE TRIGGER refuse BEFORE INSERT ON appointments FOR EACH "
+            "ROW WHEN (NEW.name = 'refuse me') EXECUTE FUNCTION refuse()")
+    slots = s.get_json(f"/slots?date={weekday_ahead(2)}")[2]["slots"]
+    bookings = [{"slotId": slots[1 + i % 3]["id"],
+                 "name": "refuse me" if i == 4 else f"parent {i}"}
+                for i in range(8)]
+    retries = metric(s, "slotd_db_batch_retries_total")
+    stuck, results = queue_behind_lock(pg, db, s, slots[0]["id"], bookings)
+    assert stuck[0] == 201, stuck
+    assert metric(s, "slotd_db_batch_retries_total") == retries + 1
+    assert results[4][0] == 503 and results[4][2]["code"] == "unavailable"
+    assert [r[0] for i, r in enumerate(results) if i != 4] == [201] * 7
+    assert {r[2]["id"] for r in results + [stuck] if r[0] == 201} == \
+        committed_ids(pg, db)
+    for sid in (slots[1]["id"], slots[2]["id"], slots[3]["id"]):
+        booked = int(pg.psql(db, f"SELECT booked FROM slots WHERE id = "
+                             f"{sid}")[0][0])
+        assert booked == sum(1 for b, r in zip(bookings, results)
+                             if b["slotId"] == sid and r[0] == 201)
+        assert s.slot(sid)["booked"] == booked
+    assert "running them one by one" in s.log_text()
