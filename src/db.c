@@ -326,6 +326,7 @@ struct db_pool {
 	struct db_queue		 queue;
 	struct db_pool_counters	*counters;
 	struct event		*ev_expire;
+	struct event		*ev_dispatch;	/* at the end of the loop turn */
 };
 
 #define COUNT(p)	__atomic_add_fetch((p), 1, __ATOMIC_RELAXED)
@@ -534,6 +535,14 @@ db_pool_dispatch(struct db_pool *p)
 	}
 }
 
+static void
+db_pool_dispatch_queued(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	db_pool_dispatch(arg);
+}
+
 /* Row i of a batch's result, as the result of its query alone. */
 static PGresult *
 db_batch_row(const PGresult *res, int i)
@@ -671,7 +680,8 @@ db_conn_connect(struct db_conn *c)
 	/* A write waits for a row lock or runs at most this long; an admin's
 	 * forgotten transaction must not hold a worker's pool for good. */
 	if (db_link_start(&c->link, c->pool->conninfo, "slotd worker",
-	    "-c lock_timeout=5s -c statement_timeout=10s -c slotd.quiet=on") ==
+	    "-c lock_timeout=5s -c statement_timeout=10s -c slotd.quiet=on "
+	    "-c plan_cache_mode=force_generic_plan") ==
 	    -1)
 		db_conn_fail(c);
 }
@@ -714,6 +724,7 @@ db_pool_new(struct event_base *base, const char *conninfo, int size,
 	p->counters = counters;
 	p->ev_expire = event_new(base, -1, EV_PERSIST, db_pool_expire, p);
 	event_add(p->ev_expire, &second);
+	p->ev_dispatch = event_new(base, -1, 0, db_pool_dispatch_queued, p);
 	p->conninfo = xstrdup(conninfo);
 	p->size = size;
 	p->queue_max = queue_max;
@@ -756,6 +767,7 @@ db_pool_free(struct db_pool *p)
 		db_query_finish(q, DB_UNAVAILABLE);
 	}
 	event_free(p->ev_expire);
+	event_free(p->ev_dispatch);
 	free(p->conns);
 	free(p->conninfo);
 	free(p);
@@ -787,7 +799,9 @@ db_pool_query(struct db_pool *p, enum db_stmt stmt,
 		q->values[i] = values[i] != NULL ? xstrdup(values[i]) : NULL;
 	TAILQ_INSERT_TAIL(&p->queue, q, entry);
 	p->queued++;
-	db_pool_dispatch(p);
+	/* Queries made in the same turn of the loop (requests that arrived
+	 * together) go out together. */
+	event_active(p->ev_dispatch, EV_TIMEOUT, 0);
 	return 0;
 }
 
