@@ -173,7 +173,7 @@ def main():
     try:
         db = pg.create_db("slotd")
         big = {"server": {"access_log": "off", "max_slots": "1200000"},
-               "database": {"pool_size": "4", "queue_size": "4096"}}
+               "database": {"pool_size": "2", "queue_size": "4096"}}
         sched = {"capacity": "100000", "horizon_days": "14",
                  "timezone": "UTC", "days": "mon-fri", "breaks": "12:00-13:00",
                  "hours": "09:00-18:00", "slot_minutes": "30"}

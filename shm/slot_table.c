@@ -659,6 +659,24 @@ slot_table_range(struct slot_table *t, int64_t from, int64_t to,
 	}
 }
 
+/* slot_table_range into *buf, grown until everything fits; (size_t)-1,
+ * with *buf as it was, when memory runs out. */
+size_t
+slot_table_range_grow(struct slot_table *t, int64_t from, int64_t to,
+    struct slot **buf, size_t *cap)
+{
+	struct slot *p;
+	size_t n;
+
+	while ((n = slot_table_range(t, from, to, *buf, *cap)) > *cap) {
+		if ((p = reallocarray(*buf, n + n / 4, sizeof(*p))) == NULL)
+			return (size_t)-1;
+		*buf = p;
+		*cap = n + n / 4;
+	}
+	return n;
+}
+
 uint64_t
 slot_table_changes(struct slot_table *t, int64_t from, int64_t to)
 {

@@ -64,6 +64,9 @@ int			 slot_table_get(struct slot_table *, int64_t id,
 			    struct slot *out);
 size_t			 slot_table_range(struct slot_table *, int64_t from,
 			    int64_t to, struct slot *out, size_t max);
+size_t			 slot_table_range_grow(struct slot_table *,
+			    int64_t from, int64_t to, struct slot **buf,
+			    size_t *cap);
 /* Grows whenever a slot starting in [from, to) changes, or the set of
  * slots does: an ETag for that range. */
 uint64_t		 slot_table_changes(struct slot_table *, int64_t from,

@@ -460,10 +460,15 @@ db_batch_array(struct evbuffer *b, struct db_query **round, int n, int i)
 			continue;
 		}
 		evbuffer_add(b, "\"", 1);
-		for (; *v != '\0'; v++) {
-			if (*v == '"' || *v == '\\')
-				evbuffer_add(b, "\\", 1);
-			evbuffer_add(b, v, 1);
+		while (*v != '\0') {
+			size_t plain = strcspn(v, "\"\\");
+
+			evbuffer_add(b, v, plain);
+			if (v[plain] == '\0')
+				break;
+			evbuffer_add(b, "\\", 1);
+			evbuffer_add(b, v + plain, 1);
+			v += plain + 1;
 		}
 		evbuffer_add(b, "\"", 1);
 	}

@@ -25,11 +25,9 @@ dump_table(const struct config *conf, FILE *fp)
 	slot_table_stats(t, &st);
 	if (tz_use(conf->timezone) == -1)
 		tz_use("UTC");
-	while ((n = slot_table_range(t, INT64_MIN, INT64_MAX, slots, cap)) >
-	    cap) {
-		cap = n + 64;
-		slots = xreallocarray(slots, cap, sizeof(*slots));
-	}
+	if ((n = slot_table_range_grow(t, INT64_MIN, INT64_MAX, &slots,
+	    &cap)) == (size_t)-1)
+		fatalx("out of memory");
 	fprintf(fp, "# table %s: %u of %u slots, %" PRIu64 " changes, %u "
 	    "repairs, loaded %s, database %s, master pid %d\n",
 	    conf->shm_name, st.live, st.max_slots, st.changes, st.repairs,

@@ -149,20 +149,6 @@ emit_int(struct emit *e, int64_t v)
 }
 
 void
-emit_bool(struct emit *e, int v)
-{
-	if (e->msgpack) {
-		if (v)
-			msgpack_pack_true(&e->pk);
-		else
-			msgpack_pack_false(&e->pk);
-		return;
-	}
-	json_sep(e);
-	evbuffer_add_printf(e->out, "%s", v ? "true" : "false");
-}
-
-void
 emit_null(struct emit *e)
 {
 	if (e->msgpack) {

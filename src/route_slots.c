@@ -141,14 +141,11 @@ emit_simple_slot(struct emit *e, const struct slot *s)
 static size_t
 slots_fetch(struct worker_ctx *w, int64_t from, int64_t to)
 {
-	size_t n;
+	size_t n = slot_table_range_grow(w->table, from, to, &w->slots,
+	    &w->slots_cap);
 
-	while ((n = slot_table_range(w->table, from, to, w->slots,
-	    w->slots_cap)) > w->slots_cap) {
-		w->slots_cap = n + n / 4;
-		w->slots = xreallocarray(w->slots, w->slots_cap,
-		    sizeof(*w->slots));
-	}
+	if (n == (size_t)-1)
+		fatalx("out of memory");
 	return n;
 }
 

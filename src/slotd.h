@@ -196,7 +196,6 @@ void		 emit_key(struct emit *, const char *);
 void		 emit_str(struct emit *, const char *);
 void		 emit_strn(struct emit *, const char *, size_t);
 void		 emit_int(struct emit *, int64_t);
-void		 emit_bool(struct emit *, int);
 void		 emit_null(struct emit *);
 void		 emit_json_string(struct evbuffer *, const char *, size_t);
 

@@ -16,15 +16,19 @@
 static char	tz_current[128];
 
 /* An IANA name: letters, digits, '_', '-', '+', '/', no "..", and a file in
- * the zone database. */
+ * the zone database.  The last name found is remembered: a request's zone
+ * is checked with its query, then again when it is put to use. */
 int
 tz_valid_name(const char *name)
 {
+	static char known[sizeof(tz_current)];
 	const char *dir = getenv("TZDIR"), *p;
 	char path[PATH_MAX];
 	struct stat st;
 	size_t len = strlen(name);
 
+	if (len > 0 && strcmp(name, known) == 0)
+		return 1;
 	if (len == 0 || len >= sizeof(tz_current) || name[0] == '/' ||
 	    strstr(name, "..") != NULL)
 		return 0;
@@ -39,7 +43,10 @@ tz_valid_name(const char *name)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
 		return 0;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+		return 0;
+	memcpy(known, name, len + 1);
+	return 1;
 }
 
 /* Make name the zone of localtime_r/mktime in this process. */

@@ -455,6 +455,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 {
 	struct worker_ctx w;
 	struct worker_drain drain;
+	struct event_config *cfg;
 	struct event_base *base;
 	struct event *ev_term, *ev_int;
 	struct ssl_ctx_st *ctx = NULL;
@@ -475,7 +476,15 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.slots_cap = 256;
 	w.slots = xcalloc(w.slots_cap, sizeof(*w.slots));
 
-	if ((base = event_base_new()) == NULL)
+	/* epoll's change list folds the event changes of one turn of the
+	 * loop into one epoll_ctl per descriptor (evhttp turns reading and
+	 * writing off and on around every request). */
+	if ((cfg = event_config_new()) == NULL)
+		fatalx("event_config_new failed");
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (base == NULL)
 		fatalx("event_base_new failed");
 	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
 	    conf->queue_size, metrics_pool_counters());

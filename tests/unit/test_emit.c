@@ -20,7 +20,7 @@ sample(struct emit *e)
 	emit_str(e, "q\"b\\\n\x01é");
 	emit_key(e, "list");
 	emit_array(e, 3);
-	emit_bool(e, 1);
+	emit_null(e);
 	emit_map(e, 0);
 	emit_end(e);
 	emit_array(e, 1);
@@ -35,7 +35,7 @@ Test(emit, json)
 	struct evbuffer *b = evbuffer_new();
 	struct emit *e = emit_new(b, 0);
 	const char *want = "{\"a\":-42,\"s\":\"q\\\"b\\\\\\n\\u0001é\","
-	    "\"list\":[true,{},[9007199254740993]]}";
+	    "\"list\":[null,{},[9007199254740993]]}";
 
 	sample(e);
 	emit_free(e);
@@ -68,7 +68,7 @@ Test(emit, msgpack)
 	list = o.via.map.ptr[2].val;
 	cr_assert_eq(list.type, MSGPACK_OBJECT_ARRAY);
 	cr_assert_eq(list.via.array.size, 3);
-	cr_assert_eq(list.via.array.ptr[0].type, MSGPACK_OBJECT_BOOLEAN);
+	cr_assert_eq(list.via.array.ptr[0].type, MSGPACK_OBJECT_NIL);
 	cr_assert_eq(list.via.array.ptr[2].via.array.ptr[0].via.u64,
 	    9007199254740993ULL);
 	msgpack_unpacked_destroy(&u);
