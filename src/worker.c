@@ -23,6 +23,18 @@
 #define WORKER_HARD_BODY	(2 * 1024 * 1024)
 
 #define WORKER_ANNOUNCE_MAX	7000	/* bytes per notification (< 8000) */
+#define WORKER_ANNOUNCE_MS	5	/* changes gathered into one */
+
+/* Send the gathered changes in a little while, unless that is planned or
+ * an announcement is still in flight (its answer plans the next). */
+static void
+worker_announce_later(struct worker_ctx *w)
+{
+	struct timeval tv = { 0, WORKER_ANNOUNCE_MS * 1000 };
+
+	if (w->announcing == 0 && !evtimer_pending(w->ev_announce, NULL))
+		evtimer_add(w->ev_announce, &tv);
+}
 
 static void
 worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
@@ -32,15 +44,18 @@ worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
 	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
 		log_warnx("announcing slot changes failed: other instances "
 		    "see them at their next change or resync");
-	if (--w->announcing == 0 && evbuffer_get_length(w->announce) > 0)
-		event_active(w->ev_announce, EV_TIMEOUT, 0);
+	w->announcing--;
+	if (evbuffer_get_length(w->announce) > 0)
+		worker_announce_later(w);
 }
 
 /* Send what changed since the last announcement, in notifications of at
- * most WORKER_ANNOUNCE_MAX bytes.  One announcement is in flight at a
- * time: what changes meanwhile goes out together when it is done, so that
- * under load many bookings share one notification (each is a commit that
- * PostgreSQL serialises) and the other instances lag by one round trip. */
+ * most WORKER_ANNOUNCE_MAX bytes.  Changes are gathered for a few
+ * milliseconds, and one announcement is in flight at a time, so that under
+ * load many bookings share one notification (each is a transaction, and
+ * PostgreSQL serialises the commits of notifying ones); the other
+ * instances see a change that much later.  This instance's own workers
+ * saw it at once, in the shared table. */
 static void
 worker_announce_flush(evutil_socket_t fd, short what, void *arg)
 {
@@ -51,8 +66,6 @@ worker_announce_flush(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (w->announcing > 0)
-		return;
 	len = evbuffer_get_length(w->announce);
 	all = xcalloc(1, len + 1);
 	evbuffer_remove(w->announce, all, len);
@@ -90,8 +103,8 @@ worker_announce(struct worker_ctx *w, int kind, const struct slot *s,
 	ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (evbuffer_get_length(w->announce) > 0)
 		evbuffer_add(w->announce, ";", 1);
-	else if (w->announcing == 0)
-		event_active(w->ev_announce, EV_TIMEOUT, 0);
+	else
+		worker_announce_later(w);
 	if (s == NULL)
 		evbuffer_add_printf(w->announce, "d,%lld,0,%lld",
 		    (long long)deleted, ms);
@@ -364,6 +377,7 @@ worker_request(struct evhttp_request *req, void *arg)
 
 struct worker_drain {
 	struct event_base		*base;
+	struct worker_ctx		*w;
 	struct evhttp			*http[2];	/* plain, TLS */
 	struct evhttp_bound_socket	*listener[2];
 	struct event			*ev_check;
@@ -377,8 +391,9 @@ struct worker_drain {
 					   connection accepted just before the
 					   listener went has sent its request */
 
-/* While draining: leave once every request has its answer and nothing new
- * came for a while, or at the deadline. */
+/* While draining: leave once every request has its answer, the other
+ * instances have been told of every change, and nothing new came for a
+ * while; or at the deadline. */
 static void
 worker_drain_check(evutil_socket_t fd, short what, void *arg)
 {
@@ -388,7 +403,8 @@ worker_drain_check(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	d->quiet_ticks = http_in_flight() == 0 ? d->quiet_ticks + 1 : 0;
+	d->quiet_ticks = http_in_flight() == 0 && d->w->announcing == 0 &&
+	    evbuffer_get_length(d->w->announce) == 0 ? d->quiet_ticks + 1 : 0;
 	if (d->quiet_ticks >= WORKER_DRAIN_QUIET) {
 		event_base_loopexit(d->base, NULL);
 	} else if (now.tv_sec >= d->deadline.tv_sec) {
@@ -492,6 +508,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.ev_announce = event_new(base, -1, 0, worker_announce_flush, &w);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
+	drain.w = &w;
 	drain.timeout = conf->shutdown_timeout;
 	if (listen_fd != -1)
 		drain.http[0] = worker_http(base, &w, listen_fd, NULL,
@@ -519,8 +536,6 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 		if (drain.http[i] != NULL)
 			evhttp_free(drain.http[i]);
 	SSL_CTX_free(ctx);
-	if (evbuffer_get_length(w.announce) > 0)
-		worker_announce_flush(-1, 0, &w);
 	db_pool_free(w.db);
 	event_free(w.ev_announce);
 	evbuffer_free(w.announce);

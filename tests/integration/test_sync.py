@@ -1,6 +1,7 @@
 """The shared table follows PostgreSQL: SQL changes reach every worker of
 every instance, and the syncer resyncs after losing its connection or the
 server (changes made meanwhile, deletions included, are picked up)."""
+import threading
 import time
 
 from harness import wait_for, weekday_ahead
@@ -136,3 +137,53 @@ def test_truncate_reloads(pg, db, slotd):
     # The schedule is materialised again with new rows.
     wait_for(lambda: len(day_view(slotd, day)) == 16, timeout=5)
     assert day_view(slotd, day) == db_view(pg, db, day)
+
+
+def test_late_announcements_never_bring_back_deleted_slots(pg, db,
+                                                           start_slotd):
+    """Workers announce their changes to other instances a few milliseconds
+    late, so a capacity change or a refused deletion made by one worker can
+    reach a syncer after another worker's deletion of the same slot: it
+    must not bring the slot back, in this instance's table or another's."""
+    a = start_slotd(workers=4)
+    b = start_slotd(workers=4)
+    day = weekday_ahead(5, after=8)                  # a Saturday: no slots
+    status, _, made = a.post("/slots", [
+        {"startTime": f"{day}T{8 + i // 4:02d}:{i % 4 * 15:02d}:00+08:00",
+         "endTime": f"{day}T{8 + i // 4:02d}:{i % 4 * 15 + 10:02d}:00+08:00",
+         "capacity": 1} for i in range(32)])
+    assert status == 201, made
+    failures = []
+
+    def churn(sid):
+        steps = [("PATCH", f"/slots/{sid}", {"capacity": 3}, 200),
+                 ("POST", "/appointments", {"slotId": sid}, 201),
+                 ("DELETE", f"/slots/{sid}", None, 409),
+                 ("DELETE", "/appointments/{}", None, 204),
+                 ("PATCH", f"/slots/{sid}", {"capacity": 2}, 200),
+                 ("DELETE", f"/slots/{sid}", None, 204)]
+        appointment = None
+        for method, path, body, want in steps:
+            path = path.format(appointment)
+            got = a.send_json(method, path, body) if body is not None \
+                else a.request(method, path)
+            if got[0] != want:
+                failures.append((method, path, got))
+                return
+            if method == "POST":
+                appointment = got[2]["id"]
+
+    threads = [threading.Thread(target=churn, args=(d["id"],)) for d in made]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    assert db_view(pg, db, day) == []
+    wait_for(lambda: seen_everywhere((a, b),
+                                     lambda s: day_view(s, day) == []),
+             timeout=5)
+    time.sleep(0.2)        # far longer than any announcement takes
+    assert seen_everywhere((a, b), lambda s: day_view(s, day) == [])
+    for s in (a, b):
+        assert all(s.get(f"/slots/{d['id']}")[0] == 404 for d in made)
