@@ -273,11 +273,12 @@ db_stmt_name(enum db_stmt s)
 
 /* ---- the pool ----
  *
- * A connection runs one statement at a time.  When queries wait for a
- * connection and those at the head of the queue have a batch form, up to
- * DB_BATCH_MAX of them run as one execution of it: bookings arriving
- * together share one statement and one commit, and each still gets its
- * own row as its answer.  If the batch fails as a whole, nothing of it
+ * A connection runs one statement at a time.  Queries are sent at the end
+ * of the loop turn that made them; when several are waiting then (made in
+ * the same turn, or while every connection was busy) and those at the head
+ * of the queue have a batch form, up to DB_BATCH_MAX of them run as one
+ * execution of it: bookings arriving together share one statement and one
+ * commit, and each still gets its own row as its answer.  If the batch fails as a whole, nothing of it
  * was committed, and each query runs again on its own, so that one
  * booking's failure is never another's.
  */
