@@ -473,7 +473,7 @@ db_batch_array(struct evbuffer *b, struct db_query **round, int n, int i)
 		}
 		evbuffer_add(b, "\"", 1);
 	}
-	evbuffer_add(b, "}", 2);
+	evbuffer_add(b, "}", 2);		/* with its NUL */
 }
 
 /* Send the round: its one query, or its batch as one statement. */
@@ -568,16 +568,43 @@ db_batch_row(const PGresult *res, int i)
 	return one;
 }
 
-/* The round's statement is over: answer its queries.  A batch that
- * failed, or whose answer is not one row per query, committed nothing:
- * its queries run again, each alone. */
+/* Answer a batch's queries from its result.  A batch that failed
+ * committed nothing: its queries run again, each alone.  One that
+ * committed but cannot be split into one row per query (which the
+ * statement never gives, short of memory) leaves each outcome unknown. */
+static void
+db_batch_done(struct db_pool *p, struct db_query **round, int n,
+    const PGresult *res)
+{
+	int i, split = PQntuples(res) == n;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_warnx("a batch of %d bookings failed (%s): running them one "
+		    "by one", n, PQresultErrorMessage(res));
+		COUNT(&p->counters->batch_retries);
+		for (i = 0; i < n; i++)
+			round[i]->alone = 1;
+		db_pool_requeue(p, round, n);
+		return;
+	}
+	for (i = 0; split && i < n; i++)
+		split = (round[i]->result = db_batch_row(res, i)) != NULL;
+	if (!split)
+		log_warnx("a batch of %d bookings committed, but its %d rows "
+		    "cannot be told apart: each outcome is unknown", n,
+		    PQntuples(res));
+	for (i = 0; i < n; i++)
+		db_query_finish(round[i], split ? DB_DONE : DB_LOST);
+}
+
+/* The round's statement is over: answer its queries. */
 static void
 db_conn_done(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
 	struct db_query *round[DB_BATCH_MAX];
 	PGresult *res = c->result;
-	int i, n, ok;
+	int n;
 
 	if (c->state == DB_CONN_PREPARING) {
 		c->prepared++;
@@ -591,27 +618,7 @@ db_conn_done(struct db_conn *c)
 		round[0]->result = res;
 		db_query_finish(round[0], DB_DONE);
 	} else {
-		ok = PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == n;
-		for (i = 0; ok && i < n; i++)
-			ok = (round[i]->result = db_batch_row(res, i)) != NULL;
-		if (ok)
-			for (i = 0; i < n; i++)
-				db_query_finish(round[i], DB_DONE);
-		else {
-			log_warnx("a batch of %d bookings failed (%s): running "
-			    "them one by one", n, PQresultStatus(res) ==
-			    PGRES_TUPLES_OK ? "unexpected rows" :
-			    PQresultErrorMessage(res));
-			COUNT(&p->counters->batch_retries);
-			for (i = 0; i < n; i++) {
-				if (round[i]->result != NULL)
-					PQclear(round[i]->result);
-				round[i]->result = NULL;
-				round[i]->alone = 1;
-			}
-			db_pool_requeue(p, round, n);
-		}
+		db_batch_done(p, round, n, res);
 		PQclear(res);
 	}
 	db_pool_dispatch(p);
@@ -777,6 +784,20 @@ db_pool_free(struct db_pool *p)
 	free(p->conns);
 	free(p->conninfo);
 	free(p);
+}
+
+/* Nothing waits and nothing is in flight. */
+int
+db_pool_idle(const struct db_pool *p)
+{
+	int i;
+
+	if (!TAILQ_EMPTY(&p->queue))
+		return 0;
+	for (i = 0; i < p->size; i++)
+		if (p->conns[i].nround > 0)
+			return 0;
+	return 1;
 }
 
 /* Run stmt with values (NULL for SQL NULL; copied).  Returns -1, without

@@ -246,6 +246,7 @@ struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
 void		 db_pool_free(struct db_pool *);
 int		 db_pool_query(struct db_pool *, enum db_stmt,
 		    const char *const *values, db_callback, void *);
+int		 db_pool_idle(const struct db_pool *);
 
 #define DB_MAX_RUN	5		/* slots in one appointment or hold */
 struct db_row {

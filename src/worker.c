@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
 #include <libpq-fe.h>
 #include <openssl/ssl.h>
@@ -391,25 +392,38 @@ struct worker_drain {
 					   connection accepted just before the
 					   listener went has sent its request */
 
-/* While draining: leave once every request has its answer, the other
- * instances have been told of every change, and nothing new came for a
- * while; or at the deadline. */
+/* While draining: leave once every request has its answer, every write
+ * is done, the other instances have been told of every change, and
+ * nothing new came for a while; or at the deadline. */
 static void
 worker_drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker_drain *d = arg;
 	struct timespec now;
+	int i, settled;
 
 	(void)fd;
 	(void)what;
+	/* The listeners were disabled a tick ago: epoll has let go of them
+	 * (they are shared with other processes, so closing them alone would
+	 * not), and they can be closed. */
+	for (i = 0; i < 2; i++) {
+		if (d->listener[i] != NULL)
+			evhttp_del_accept_socket(d->http[i], d->listener[i]);
+		d->listener[i] = NULL;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	d->quiet_ticks = http_in_flight() == 0 && d->w->announcing == 0 &&
-	    evbuffer_get_length(d->w->announce) == 0 ? d->quiet_ticks + 1 : 0;
+	settled = db_pool_idle(d->w->db) &&
+	    evbuffer_get_length(d->w->announce) == 0;
+	d->quiet_ticks = http_in_flight() == 0 && settled ?
+	    d->quiet_ticks + 1 : 0;
 	if (d->quiet_ticks >= WORKER_DRAIN_QUIET) {
 		event_base_loopexit(d->base, NULL);
 	} else if (now.tv_sec >= d->deadline.tv_sec) {
-		log_warnx("%d requests still unanswered after %d s; leaving",
-		    http_in_flight(), d->timeout);
+		log_warnx("leaving after %d s with %d requests unanswered%s",
+		    d->timeout, http_in_flight(), settled ? "" : " and writes "
+		    "or announcements pending (other instances see those "
+		    "changes at their next change or resync)");
 		event_base_loopexit(d->base, NULL);
 	}
 }
@@ -421,7 +435,6 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker_drain *d = arg;
 	struct timeval tick = { 0, WORKER_DRAIN_TICK_MS * 1000 };
-
 	int i;
 
 	(void)what;
@@ -431,7 +444,8 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	    http_in_flight());
 	for (i = 0; i < 2; i++)
 		if (d->listener[i] != NULL)
-			evhttp_del_accept_socket(d->http[i], d->listener[i]);
+			evconnlistener_disable(evhttp_bound_socket_get_listener(
+			    d->listener[i]));
 	http_set_draining();
 	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
 	d->deadline.tv_sec += d->timeout;

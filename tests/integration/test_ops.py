@@ -232,6 +232,33 @@ def test_sigterm_drains_in_flight_requests(pg, db, start_slotd):
     assert not os.path.exists("/dev/shm" + s.shm)
 
 
+def test_sigterm_waits_for_writes_whose_client_left(pg, db, start_slotd):
+    """A booking still in the database when its client hangs up is finished
+    before the worker leaves: its seat reaches this table and, announced,
+    every other instance's."""
+    a = start_slotd(workers=1)
+    b = start_slotd(workers=1)
+    sid = a.get_json(f"/slots?date={weekday_ahead(4, 8)}")[2]["slots"][1][
+        "id"]
+    lock = RowLock(pg, db, sid)
+    body = f'{{"slotId": {sid}}}'.encode()
+    with socket.create_connection(("127.0.0.1", a.port)) as c:
+        c.sendall(b"POST /appointments HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        wait_for(lambda: pg.psql(db, "SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE wait_event_type = 'Lock'") ==
+                 [["1"]])
+    a.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)               # the stop is under way, the booking waits
+    assert a.proc.poll() is None
+    lock.release()
+    assert a.proc.wait(timeout=20) == 0
+    assert pg.psql(db, f"SELECT booked FROM slots WHERE id = {sid}") == \
+        [["1"]]
+    wait_for(lambda: b.slot(sid)["booked"] == 1, timeout=2)
+
+
 def test_metrics_follow_requests(start_slotd):
     s = start_slotd()
 
