@@ -220,16 +220,26 @@ def main():
                 ">= 0.5")
 
         if 2 in only:
-            results = {}
+            # One instance per table size, each on its own database, run
+            # alternately (the idle one costs nothing meanwhile).
+            sized = {}
             for count in (1000, 1000000):
-                fill(pg, db, count)
-                s.stop()
-                s = Slotd(pg, db, schedule=sched, workers=WORKERS, extra=big)
-                url = f"http://127.0.0.1:{s.port}/slots?date={day}"
-                results[count] = median_runs([wrk(url, sec)
-                                              for _ in range(rounds)])
+                sdb = pg.create_db(f"slotd_{count}")
+                Slotd(pg, sdb, schedule=sched, workers=WORKERS,
+                      extra=big).stop()          # migrate and schedule
+                fill(pg, sdb, count)
+                sized[count] = Slotd(pg, sdb, schedule=sched,
+                                     workers=WORKERS, extra=big)
+            runs = {count: [] for count in sized}
+            for _ in range(rounds):
+                for count, inst in sized.items():
+                    runs[count].append(wrk(f"http://127.0.0.1:{inst.port}"
+                                           f"/slots?date={day}", sec))
+            for inst in sized.values():
+                inst.stop()
             row(table, "2 GET /slots req/s, 1M slots / 1k slots",
-                results[1000000][0], results[1000][0], ">= 0.9")
+                median_runs(runs[1000000])[0], median_runs(runs[1000])[0],
+                ">= 0.9")
 
         if 6 in only:
             fill(pg, db, 1000000)
