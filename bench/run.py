@@ -294,6 +294,15 @@ def main():
             row(table, "3 bookings/s (slotd / pgbench)", bs[0], bp[0],
                 ">= 0.9")
             metrics = s.get("/metrics")[2].decode()
+            counts = {line.split(" ")[0]: float(line.split(" ")[1])
+                      for line in metrics.splitlines()
+                      if line.startswith("slotd_db_batch")}
+            if counts.get("slotd_db_batches_total"):
+                notes.append("scenario 3: {:.0f} batches of {:.1f} bookings "
+                             "on average".format(
+                                 counts["slotd_db_batches_total"],
+                                 counts["slotd_db_batched_total"] /
+                                 counts["slotd_db_batches_total"]))
             notes.append("scenario 3 outcomes: " + ", ".join(
                 line.split("{")[1] for line in metrics.splitlines()
                 if line.startswith("slotd_bookings_total{") and

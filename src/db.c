@@ -490,6 +490,8 @@ db_conn_send(struct db_conn *c)
 	c->state = DB_CONN_BUSY;
 	if (c->nround > 1) {
 		COUNT(&c->pool->counters->batches);
+		__atomic_add_fetch(&c->pool->counters->batched,
+		    (uint64_t)c->nround, __ATOMIC_RELAXED);
 		for (i = 0; i < db_statements[stmt].nparams; i++) {
 			arrays[i] = evbuffer_new();
 			db_batch_array(arrays[i], c->round, c->nround, i);

@@ -191,6 +191,7 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 		sum.pool.errors += GET(&b->pool.errors);
 		sum.pool.refused += GET(&b->pool.refused);
 		sum.pool.batches += GET(&b->pool.batches);
+		sum.pool.batched += GET(&b->pool.batched);
 		sum.pool.batch_retries += GET(&b->pool.batch_retries);
 	}
 
@@ -243,8 +244,10 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 	    "Writes refused at once (queue full or database unreachable).",
 	    (double)sum.pool.refused);
 	one(out, "slotd_db_batches_total", "counter",
-	    "Transactions that committed several bookings together.",
+	    "Statements sent to book several waiting requests together.",
 	    (double)sum.pool.batches);
+	one(out, "slotd_db_batched_total", "counter",
+	    "Bookings sent in those statements.", (double)sum.pool.batched);
 	one(out, "slotd_db_batch_retries_total", "counter",
 	    "Batches that failed as a whole and ran again one by one.",
 	    (double)sum.pool.batch_retries);

@@ -238,6 +238,7 @@ struct db_pool_counters {		/* in shared memory, added atomically */
 	uint64_t	errors;
 	uint64_t	refused;
 	uint64_t	batches;	/* statements for several queries */
+	uint64_t	batched;	/* the queries they ran */
 	uint64_t	batch_retries;	/* of which failed, ran singly */
 };
 struct db_pool;

@@ -263,9 +263,11 @@ def test_waiting_bookings_share_one_statement(pg, db, start_slotd):
                   "email": f"p{i}@example.com", "note": None if i else "n"}
                  for i in range(6)]
     batches = metric(s, "slotd_db_batches_total")
+    batched = metric(s, "slotd_db_batched_total")
     stuck, results = queue_behind_lock(pg, db, s, stuck_sid, bookings)
     assert stuck[0] == 201, stuck
     assert metric(s, "slotd_db_batches_total") == batches + 1
+    assert metric(s, "slotd_db_batched_total") == batched + len(bookings)
     crowd = [r[0] for r in results[:5]]
     assert sorted(crowd) == [201, 201, 201, 409, 409], results[:5]
     assert all(r[2]["code"] == "slot-full" for r in results[:5]
