@@ -6,6 +6,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from harness import wait_for, weekday_ahead
 
 BOOKING = {"max_slots_per_appointment": "2"}
@@ -59,9 +61,13 @@ class RowLock:
         self.proc.wait(timeout=10)
 
 
-def test_no_oversell_across_two_instances(pg, db, start_slotd):
-    a = start_slotd(schedule=dict(BOOKING, capacity="3"))
-    b = start_slotd(schedule=dict(BOOKING, capacity="3"))
+@pytest.mark.parametrize("pool", ["4", "1"])
+def test_no_oversell_across_two_instances(pg, db, start_slotd, pool):
+    """With one connection per worker most bookings wait, and go in
+    batches that race each other across the two instances."""
+    extra = {"database": {"pool_size": pool}}
+    a = start_slotd(schedule=dict(BOOKING, capacity="3"), extra=extra)
+    b = start_slotd(schedule=dict(BOOKING, capacity="3"), extra=extra)
     sid = a.get_json(f"/slots?date={weekday_ahead(1)}")[2]["slots"][6]["id"]
     clients = [(lambda s=(a if i % 2 else b), i=i: s.post(
         "/appointments", {"slotId": sid, "name": f"parent {i}"}))
