@@ -5,6 +5,7 @@
  */
 #include <sys/mman.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,37 @@ static const char *const booking_names[METRICS_BOOKING_OUTCOMES] = {
 	"slot_in_past", "not_consecutive", "hold_expired", "invalid",
 	"unavailable", "unknown"
 };
+
+/* The database pool's counters, each a uint64_t of db_pool_counters. */
+static const struct {
+	const char	*name;
+	const char	*help;
+	size_t		 offset;
+} pool_counters[] = {
+	{ "slotd_db_pool_waits_total",
+	    "Writes that waited for a free database connection.",
+	    offsetof(struct db_pool_counters, waits) },
+	{ "slotd_db_pool_errors_total",
+	    "Database connections lost or refused.",
+	    offsetof(struct db_pool_counters, errors) },
+	{ "slotd_db_pool_refused_total",
+	    "Writes refused at once (queue full or database unreachable).",
+	    offsetof(struct db_pool_counters, refused) },
+	{ "slotd_db_batches_total",
+	    "Statements sent to book several waiting requests together.",
+	    offsetof(struct db_pool_counters, batches) },
+	{ "slotd_db_batched_total",
+	    "Bookings sent in those statements.",
+	    offsetof(struct db_pool_counters, batched) },
+	{ "slotd_db_batch_retries_total",
+	    "Batches that failed as a whole and ran again one by one.",
+	    offsetof(struct db_pool_counters, batch_retries) }
+};
+#define NPOOL	(sizeof(pool_counters) / sizeof(pool_counters[0]))
+#define POOL_COUNTER(c, i) \
+	((uint64_t *)((char *)(c) + pool_counters[i].offset))
+#define POOL_VALUE(c, i) \
+	GET((const uint64_t *)((const char *)(c) + pool_counters[i].offset))
 
 struct metrics_block {
 	uint64_t	requests[METRICS_ROUTES][NSTATUS + 1];
@@ -187,12 +219,8 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 		}
 		for (k = 0; k < METRICS_BOOKING_OUTCOMES; k++)
 			sum.bookings[k] += GET(&b->bookings[k]);
-		sum.pool.waits += GET(&b->pool.waits);
-		sum.pool.errors += GET(&b->pool.errors);
-		sum.pool.refused += GET(&b->pool.refused);
-		sum.pool.batches += GET(&b->pool.batches);
-		sum.pool.batched += GET(&b->pool.batched);
-		sum.pool.batch_retries += GET(&b->pool.batch_retries);
+		for (k = 0; k < NPOOL; k++)
+			*POOL_COUNTER(&sum.pool, k) += POOL_VALUE(&b->pool, k);
 	}
 
 	head(out, "slotd_http_requests_total", "counter",
@@ -235,22 +263,9 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 		evbuffer_add_printf(out, "slotd_bookings_total{outcome=\"%s\"} "
 		    "%llu\n", booking_names[k],
 		    (unsigned long long)sum.bookings[k]);
-	one(out, "slotd_db_pool_waits_total", "counter",
-	    "Writes that waited for a free database connection.",
-	    (double)sum.pool.waits);
-	one(out, "slotd_db_pool_errors_total", "counter",
-	    "Database connections lost or refused.", (double)sum.pool.errors);
-	one(out, "slotd_db_pool_refused_total", "counter",
-	    "Writes refused at once (queue full or database unreachable).",
-	    (double)sum.pool.refused);
-	one(out, "slotd_db_batches_total", "counter",
-	    "Statements sent to book several waiting requests together.",
-	    (double)sum.pool.batches);
-	one(out, "slotd_db_batched_total", "counter",
-	    "Bookings sent in those statements.", (double)sum.pool.batched);
-	one(out, "slotd_db_batch_retries_total", "counter",
-	    "Batches that failed as a whole and ran again one by one.",
-	    (double)sum.pool.batch_retries);
+	for (k = 0; k < NPOOL; k++)
+		one(out, pool_counters[k].name, "counter", pool_counters[k].help,
+		    (double)POOL_VALUE(&sum.pool, k));
 	slot_table_stats(table, &st);
 	one(out, "slotd_slot_table_slots", "gauge",
 	    "Slots in the shared table.", st.live);
