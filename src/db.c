@@ -278,9 +278,9 @@ db_stmt_name(enum db_stmt s)
  * the same turn, or while every connection was busy) and those at the head
  * of the queue have a batch form, up to DB_BATCH_MAX of them run as one
  * execution of it: bookings arriving together share one statement and one
- * commit, and each still gets its own row as its answer.  If the batch fails as a whole, nothing of it
- * was committed, and each query runs again on its own, so that one
- * booking's failure is never another's.
+ * commit, and each still gets its own row as its answer.  If the batch
+ * fails as a whole, nothing of it was committed, and each query runs again
+ * on its own, so that one booking's failure is never another's.
  */
 
 #define DB_BATCH_MAX	32
@@ -330,11 +330,13 @@ struct db_pool {
 	struct event		*ev_dispatch;	/* at the end of the loop turn */
 };
 
-#define COUNT(p)	__atomic_add_fetch((p), 1, __ATOMIC_RELAXED)
+#define ADD(p, n)	__atomic_add_fetch((p), (n), __ATOMIC_RELAXED)
+#define COUNT(p)	ADD((p), 1)
 
 static void	db_conn_io(evutil_socket_t, short, void *);
 static void	db_conn_connect(struct db_conn *);
 static void	db_pool_dispatch(struct db_pool *);
+static void	db_array_append_text(struct evbuffer *, const char *);
 
 static void
 db_query_free(struct db_query *q)
@@ -369,6 +371,17 @@ db_conn_take_round(struct db_conn *c, struct db_query **round)
 	return n;
 }
 
+/* The connection is gone: whether its round committed is unknown. */
+static void
+db_conn_lose_round(struct db_conn *c)
+{
+	struct db_query *round[DB_BATCH_MAX];
+	int i, n = db_conn_take_round(c, round);
+
+	for (i = 0; i < n; i++)
+		db_query_finish(round[i], DB_LOST);
+}
+
 /* Give the queue back queries that were never run, first to run next. */
 static void
 db_pool_requeue(struct db_pool *p, struct db_query **qs, int n)
@@ -398,10 +411,10 @@ static void
 db_conn_fail(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
-	struct db_query *q, *round[DB_BATCH_MAX];
+	struct db_query *q;
 	struct timeval tv;
 	char why[256];
-	int i, n, ms;
+	int ms;
 
 	/* Log going down, and a first failed attempt; not every retry. */
 	if (c->state >= DB_CONN_PREPARING || c->backoff_ms == DB_BACKOFF_MIN_MS)
@@ -410,9 +423,7 @@ db_conn_fail(struct db_conn *c)
 	db_link_close(&c->link);
 	c->state = DB_CONN_DOWN;
 	COUNT(&p->counters->errors);
-	n = db_conn_take_round(c, round);
-	for (i = 0; i < n; i++)
-		db_query_finish(round[i], DB_LOST);
+	db_conn_lose_round(c);
 	if (!db_pool_reachable(p)) {
 		while ((q = TAILQ_FIRST(&p->queue)) != NULL) {
 			TAILQ_REMOVE(&p->queue, q, entry);
@@ -444,36 +455,16 @@ db_conn_prepare_next(struct db_conn *c)
 		db_conn_fail(c);
 }
 
-/* One array literal of the round's values of parameter i, quoted as text
- * (which every element type reads). */
-static void
+/* One array literal of the round's values of parameter i, each quoted as
+ * text (which every element type reads). */
+static const char *
 db_batch_array(struct evbuffer *b, struct db_query **round, int n, int i)
 {
-	const char *v;
 	int k;
 
-	evbuffer_add(b, "{", 1);
-	for (k = 0; k < n; k++) {
-		if (k > 0)
-			evbuffer_add(b, ",", 1);
-		if ((v = round[k]->values[i]) == NULL) {
-			evbuffer_add(b, "NULL", 4);
-			continue;
-		}
-		evbuffer_add(b, "\"", 1);
-		while (*v != '\0') {
-			size_t plain = strcspn(v, "\"\\");
-
-			evbuffer_add(b, v, plain);
-			if (v[plain] == '\0')
-				break;
-			evbuffer_add(b, "\\", 1);
-			evbuffer_add(b, v + plain, 1);
-			v += plain + 1;
-		}
-		evbuffer_add(b, "\"", 1);
-	}
-	evbuffer_add(b, "}", 2);		/* with its NUL */
+	for (k = 0; k < n; k++)
+		db_array_append_text(b, round[k]->values[i]);
+	return db_array_finish(b);
 }
 
 /* Send the round: its one query, or its batch as one statement. */
@@ -490,12 +481,11 @@ db_conn_send(struct db_conn *c)
 	c->state = DB_CONN_BUSY;
 	if (c->nround > 1) {
 		COUNT(&c->pool->counters->batches);
-		__atomic_add_fetch(&c->pool->counters->batched,
-		    (uint64_t)c->nround, __ATOMIC_RELAXED);
+		ADD(&c->pool->counters->batched, (uint64_t)c->nround);
 		for (i = 0; i < db_statements[stmt].nparams; i++) {
 			arrays[i] = evbuffer_new();
-			db_batch_array(arrays[i], c->round, c->nround, i);
-			values[i] = (const char *)evbuffer_pullup(arrays[i], -1);
+			values[i] = db_batch_array(arrays[i], c->round,
+			    c->nround, i);
 		}
 	} else
 		memcpy(values, q->values, sizeof(values));
@@ -769,11 +759,8 @@ db_pool_free(struct db_pool *p)
 		return;
 	for (i = 0; i < p->size; i++) {
 		struct db_conn *c = &p->conns[i];
-		struct db_query *round[DB_BATCH_MAX];
-		int k, n = db_conn_take_round(c, round);
 
-		for (k = 0; k < n; k++)
-			db_query_finish(round[k], DB_LOST);
+		db_conn_lose_round(c);
 		db_link_free(&c->link);
 		event_free(c->ev_retry);
 	}
@@ -891,12 +878,40 @@ db_parse_ids(const char *s, int64_t *out, size_t max)
 	return n;
 }
 
-/* Build a PostgreSQL array literal of integers ("{1,2}") in b. */
+/* Build a PostgreSQL array literal in b, an element at a time: integers
+ * ("{1,2}"), or text quoted and escaped, NULL for SQL NULL ("{"a",NULL}"). */
+static void
+db_array_next(struct evbuffer *b)
+{
+	evbuffer_add(b, evbuffer_get_length(b) > 0 ? "," : "{", 1);
+}
+
 void
 db_array_append(struct evbuffer *b, int64_t v)
 {
-	evbuffer_add_printf(b, "%s%lld", evbuffer_get_length(b) > 0 ? "," : "{",
-	    (long long)v);
+	db_array_next(b);
+	evbuffer_add_printf(b, "%lld", (long long)v);
+}
+
+static void
+db_array_append_text(struct evbuffer *b, const char *v)
+{
+	size_t plain;
+
+	db_array_next(b);
+	if (v == NULL) {
+		evbuffer_add(b, "NULL", 4);
+		return;
+	}
+	evbuffer_add(b, "\"", 1);
+	while (v[plain = strcspn(v, "\"\\")] != '\0') {
+		evbuffer_add(b, v, plain);
+		evbuffer_add(b, "\\", 1);
+		evbuffer_add(b, v + plain, 1);
+		v += plain + 1;
+	}
+	evbuffer_add(b, v, plain);
+	evbuffer_add(b, "\"", 1);
 }
 
 /* The finished literal, NUL-terminated ("{}" when nothing was added). */

@@ -519,7 +519,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
 	    conf->queue_size, metrics_pool_counters());
 	w.announce = evbuffer_new();
-	w.ev_announce = event_new(base, -1, 0, worker_announce_flush, &w);
+	w.ev_announce = evtimer_new(base, worker_announce_flush, &w);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
 	drain.w = &w;
