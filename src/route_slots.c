@@ -25,6 +25,122 @@ refuse(const char **code, char *detail, size_t len, const char *c,
 	return -1;
 }
 
+/*
+ * The parameters of GET /slots, declared once: how each is parsed into a
+ * slots_query and how it is written into the answer's key.  The key names
+ * every input of the answer's body, so that two queries with equal keys
+ * get equal bytes and two different ones never share a key (nor an ETag,
+ * which carries it).
+ */
+struct slots_param {
+	const char	*name;
+	int		(*parse)(const char *, struct slots_query *,
+			    const char **, char *, size_t);
+	int		(*key)(const struct slots_query *, char *, size_t);
+};
+
+static int
+date_parse(const char *v, struct slots_query *sq, const char **code,
+    char *detail, size_t len)
+{
+	if (tz_parse_date(v, strlen(v), &sq->day) == -1)
+		return refuse(code, detail, len, "invalid-date",
+		    "date must be a real date as YYYY-MM-DD%s", "");
+	return 0;
+}
+
+static int
+date_key(const struct slots_query *sq, char *buf, size_t len)
+{
+	int y, m, d;
+
+	tz_civil_from_days(sq->day, &y, &m, &d);
+	return snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+}
+
+static int
+days_parse(const char *v, struct slots_query *sq, const char **code,
+    char *detail, size_t len)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (v[0] < '1' || v[0] > '9' || *end != '\0' || n > SLOTS_MAX_DAYS)
+		return refuse(code, detail, len, "bad-request",
+		    "days must be an integer in 1..%s", "31");
+	sq->days = (int)n;
+	return 0;
+}
+
+static int
+days_key(const struct slots_query *sq, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%d", sq->days);
+}
+
+static int
+available_parse(const char *v, struct slots_query *sq, const char **code,
+    char *detail, size_t len)
+{
+	if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+		return refuse(code, detail, len, "bad-request",
+		    "available must be true or false%s", "");
+	sq->available = v[0] == 't';
+	return 0;
+}
+
+static int
+available_key(const struct slots_query *sq, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s", sq->available ? "free" : "all");
+}
+
+static int
+tz_param_parse(const char *v, struct slots_query *sq, const char **code,
+    char *detail, size_t len)
+{
+	if (!tz_valid_name(v))
+		return refuse(code, detail, len, "bad-request",
+		    "tz must be a known IANA time zone%s", "");
+	sq->zone = v;
+	return 0;
+}
+
+/* Last: a zone name holds no '.' (nor ',', space or quote). */
+static int
+tz_param_key(const struct slots_query *sq, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s", sq->zone);
+}
+
+static int
+format_parse(const char *v, struct slots_query *sq, const char **code,
+    char *detail, size_t len)
+{
+	if (strcmp(v, "simple") != 0)
+		return refuse(code, detail, len, "bad-request",
+		    "format must be simple%s", "");
+	sq->simple = 1;
+	return 0;
+}
+
+/* The body's form and its media type (chosen by Accept) go together. */
+static int
+format_key(const struct slots_query *sq, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s.%s", sq->simple ? "simple" : "full",
+	    sq->msgpack ? "msgpack" : "json");
+}
+
+static const struct slots_param slots_params[] = {
+	{ "date", date_parse, date_key },
+	{ "days", days_parse, days_key },
+	{ "available", available_parse, available_key },
+	{ "format", format_parse, format_key },
+	{ "tz", tz_param_parse, tz_param_key },
+};
+#define SLOTS_NPARAMS	(sizeof(slots_params) / sizeof(slots_params[0]))
+
 /* Parse and check every parameter of query (NULL: none) into sq; -1 with
  * the problem's code and detail when one is wrong.  q keeps the decoded
  * strings sq points into; free it with evhttp_clear_headers(). */
@@ -32,12 +148,9 @@ int
 slots_query_check(const char *query, const char *zone, struct evkeyvalq *q,
     struct slots_query *sq, const char **code, char *detail, size_t len)
 {
-	const char *names[] = { "date", "days", "available", "tz", "format" };
 	unsigned seen = 0;
 	struct evkeyval *kv;
 	size_t i;
-	char *end;
-	long n;
 
 	memset(sq, 0, sizeof(*sq));
 	sq->days = 1;
@@ -47,56 +160,46 @@ slots_query_check(const char *query, const char *zone, struct evkeyvalq *q,
 		return refuse(code, detail, len, "bad-request",
 		    "malformed query string%s", "");
 	TAILQ_FOREACH(kv, q, next) {
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (strcmp(kv->key, names[i]) == 0)
+		for (i = 0; i < SLOTS_NPARAMS; i++)
+			if (strcmp(kv->key, slots_params[i].name) == 0)
 				break;
-		if (i == sizeof(names) / sizeof(names[0]))
+		if (i == SLOTS_NPARAMS)
 			return refuse(code, detail, len, "bad-request",
 			    "unknown query parameter '%.64s'", kv->key);
 		if (seen & (1u << i))
 			return refuse(code, detail, len, "bad-request",
-			    "query parameter '%s' given twice", names[i]);
+			    "query parameter '%s' given twice",
+			    slots_params[i].name);
 		seen |= 1u << i;
-		switch (i) {
-		case 0:
-			if (tz_parse_date(kv->value, strlen(kv->value),
-			    &sq->day) == -1)
-				return refuse(code, detail, len, "invalid-date",
-				    "date must be a real date as YYYY-MM-DD%s",
-				    "");
-			break;
-		case 1:
-			n = strtol(kv->value, &end, 10);
-			if (kv->value[0] < '1' || kv->value[0] > '9' ||
-			    *end != '\0' || n > SLOTS_MAX_DAYS)
-				return refuse(code, detail, len, "bad-request",
-				    "days must be an integer in 1..%s", "31");
-			sq->days = (int)n;
-			break;
-		case 2:
-			if (strcmp(kv->value, "true") != 0 &&
-			    strcmp(kv->value, "false") != 0)
-				return refuse(code, detail, len, "bad-request",
-				    "available must be true or false%s", "");
-			sq->available = kv->value[0] == 't';
-			break;
-		case 3:
-			if (!tz_valid_name(kv->value))
-				return refuse(code, detail, len, "bad-request",
-				    "tz must be a known IANA time zone%s", "");
-			sq->zone = kv->value;
-			break;
-		case 4:
-			if (strcmp(kv->value, "simple") != 0)
-				return refuse(code, detail, len, "bad-request",
-				    "format must be simple%s", "");
-			sq->simple = 1;
-			break;
-		}
+		if (slots_params[i].parse(kv->value, sq, code, detail,
+		    len) == -1)
+			return -1;
 	}
 	if ((seen & 1) == 0)
 		return refuse(code, detail, len, "invalid-date",
 		    "the date parameter (YYYY-MM-DD) is required%s", "");
+	return 0;
+}
+
+/* The answer's key: every parameter's canonical value, joined by '.';
+ * -1 if it does not fit in len. */
+int
+slots_query_key(const struct slots_query *sq, char *buf, size_t len)
+{
+	size_t i, off = 0;
+	int n;
+
+	for (i = 0; i < SLOTS_NPARAMS; i++) {
+		if (i > 0) {
+			if (off + 1 >= len)
+				return -1;
+			buf[off++] = '.';
+		}
+		n = slots_params[i].key(sq, buf + off, len - off);
+		if (n < 0 || (size_t)n >= len - off)
+			return -1;
+		off += (size_t)n;
+	}
 	return 0;
 }
 
@@ -150,26 +253,31 @@ slots_fetch(struct worker_ctx *w, int64_t from, int64_t to)
 }
 
 /*
- * Each worker keeps the answers it rendered lately, keyed by their ETag.
- * The tag names the table's epoch, the change counters of the answered
- * days (read before the slots, so an answer is never older than its tag)
- * and every parameter that shapes the body: equal tags, equal bytes.
+ * Each worker keeps the answers it rendered lately, keyed by their ETag:
+ * the table's epoch, the change counters of the answered days (read before
+ * the slots, so that an answer is never older than its tag) and the whole
+ * key of the query.  A hit compares the whole tag, so equal tags mean equal
+ * bytes and a different query can never be answered from another's entry.
  */
 #define SLOTS_CACHE_ENTRIES	64
 #define SLOTS_CACHE_MAX		(64 * 1024)	/* larger answers: not kept */
+#define SLOTS_ETAG_MAX		256
 
 static struct {
-	char		 etag[64];
+	char		 etag[SLOTS_ETAG_MAX];
 	char		*body;
 	size_t		 len;
 } slots_cache[SLOTS_CACHE_ENTRIES];
 
-static uint32_t	fnv1a(uint32_t, const void *, size_t);
-
 static size_t
 slots_cache_slot(const char *etag)
 {
-	return fnv1a(2166136261u, etag, strlen(etag)) % SLOTS_CACHE_ENTRIES;
+	uint32_t h = 2166136261u;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)etag; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % SLOTS_CACHE_ENTRIES;
 }
 
 static int
@@ -195,17 +303,7 @@ slots_cache_put(const char *etag, struct evbuffer *body)
 	slots_cache[i].body = xcalloc(1, len ? len : 1);
 	evbuffer_copyout(body, slots_cache[i].body, len);
 	slots_cache[i].len = len;
-	snprintf(slots_cache[i].etag, sizeof(slots_cache[i].etag), "%s", etag);
-}
-
-static uint32_t
-fnv1a(uint32_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	while (len-- > 0)
-		h = (h ^ *p++) * 16777619u;
-	return h;
+	memcpy(slots_cache[i].etag, etag, strlen(etag) + 1);
 }
 
 static void
@@ -218,8 +316,8 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	struct emit *e;
 	int64_t from, to;
 	size_t n, i, shown;
-	uint32_t variant;
-	char etag[64], date[11], detail[160];
+	char etag[SLOTS_ETAG_MAX], key[SLOTS_ETAG_MAX - 48], date[11],
+	    detail[160];
 	const char *code;
 	int msgpack, y, m, d;
 
@@ -238,21 +336,17 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 		http_problem(req, 400, "bad-request", "tz cannot be loaded");
 		goto done;
 	}
-	msgpack = http_wants_msgpack(req);
+	msgpack = sq.msgpack = http_wants_msgpack(req);
 	from = tz_day_start(sq.day);
 	to = tz_day_start(sq.day + sq.days);
 
+	/* The key fits: zone names are shorter than tz_valid_name allows. */
+	if (slots_query_key(&sq, key, sizeof(key)) == -1)
+		fatalx("%s: the query's key does not fit", __func__);
 	slot_table_stats(w->table, &st);
-	variant = fnv1a(2166136261u, &sq.day, sizeof(sq.day));
-	variant = fnv1a(variant, sq.zone, strlen(sq.zone));
-	variant = fnv1a(variant, &sq.days, sizeof(sq.days));
-	i = (size_t)sq.available | (size_t)sq.simple << 1 |
-	    (size_t)msgpack << 2;
-	variant = fnv1a(variant, &i, sizeof(i));
-	snprintf(etag, sizeof(etag), "\"%llx-%llx-%x\"",
+	snprintf(etag, sizeof(etag), "\"%llx-%llx-%s\"",
 	    (unsigned long long)st.epoch & 0xffffffffffULL,
-	    (unsigned long long)slot_table_changes(w->table, from, to),
-	    variant);
+	    (unsigned long long)slot_table_changes(w->table, from, to), key);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Cache-Control", "no-cache");

@@ -415,11 +415,13 @@ struct slots_query {
 	int		 days;
 	int		 available;
 	int		 simple;
+	int		 msgpack;	/* from Accept, not the query */
 	const char	*zone;
 };
 int	slots_query_check(const char *query, const char *zone,
 	    struct evkeyvalq *, struct slots_query *, const char **code,
 	    char *detail, size_t len);
+int	slots_query_key(const struct slots_query *, char *, size_t);
 void	route_slots(struct evhttp_request *, struct worker_ctx *,
 	    const char *rest);
 
