@@ -318,11 +318,13 @@ auth_check(const struct config *c, const char *header, struct principal *p,
 	char *htext = NULL, *ptext = NULL, *alg = NULL, *typ = NULL;
 	unsigned char *sig = NULL;
 	size_t siglen, len;
-	int rc = AUTH_BAD;
+	int rc = AUTH_BAD, crit = -1;
 	struct json_field hf[] = {
 		{ "alg", JSON_FIELD_STRING, 1, 16, &alg, NULL, 0, NULL, NULL,
 		    NULL },
 		{ "typ", JSON_FIELD_STRING, 0, 64, &typ, NULL, 1, NULL, NULL,
+		    NULL },
+		{ "crit", JSON_FIELD_ANY, 0, 0, &crit, NULL, 0, NULL, NULL,
 		    NULL },
 	};
 	struct json_error e;
@@ -341,8 +343,16 @@ auth_check(const struct config *c, const char *header, struct principal *p,
 	    strchr(dot2 + 1, '.') != NULL)
 		return deny(why, whylen, "malformed token");
 	if ((hd = decode_part(tok, (size_t)(dot1 - tok), &htext)) == NULL ||
-	    json_object_lenient(hd, 0, hf, 2, &e) == -1 || alg == NULL) {
+	    json_object_lenient(hd, 0, hf, sizeof(hf) / sizeof(hf[0]), &e) ==
+	    -1 || alg == NULL) {
 		deny(why, whylen, "malformed token header");
+		goto out;
+	}
+	/* RFC 7515 section 4.1.11: slotd implements no extension, so any
+	 * crit, well-formed or not, names one it must refuse. */
+	if (crit != -1) {
+		deny(why, whylen, "the token header has crit, and slotd "
+		    "supports no critical extension");
 		goto out;
 	}
 	/* The key decides the algorithm: anything else, "none" included,

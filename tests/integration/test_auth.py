@@ -33,12 +33,16 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def forge_hs256(payload, key):
-    """An HS256 token keyed with anything (libraries refuse PEM keys)."""
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps(payload).encode())
+def sign_hs256(head, body, key):
+    """head.body.signature for parts already encoded as they are sent."""
     mac = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{b64(mac)}"
+
+
+def forge_hs256(payload, key, header=None):
+    """An HS256 token keyed with anything (libraries refuse PEM keys)."""
+    head = b64(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    return sign_hs256(head, b64(json.dumps(payload).encode()), key)
 
 
 def bearer(token):
@@ -110,6 +114,26 @@ def test_token_failures(secured, pg, db):
                       bearer(token))[0] == 201
     # Reads stay public while public_reads is on.
     assert s.get(f"/slots/{sid}")[0] == 200
+
+
+def test_critical_header_extensions_are_refused(secured, pg, db):
+    s = secured
+    sid = slot_ids(s, 2)[1]
+    head = {"alg": "HS256", "typ": "JWT"}
+    # RFC 7515 4.1.11: slotd understands no extension, so any crit,
+    # well-formed or not, is refused like any other bad token.
+    for crit in (["exp"], ["x-unknown"], ["b64"], [], "x-unknown", None,
+                 {"x": 1}):
+        token = forge_hs256(claims(), SECRET, {**head, "crit": crit,
+                                               "x-unknown": True, "b64": True})
+        status, hdrs, doc = s.post("/appointments", {"slotId": sid},
+                                   bearer(token))
+        expect_401((status, hdrs, doc))
+        assert "crit" in doc["detail"], doc
+        expect_401(s.get(f"/slots/{sid}", bearer(token)))
+    assert s.slot(sid)["booked"] == 0
+    token = forge_hs256(claims(), SECRET, head)
+    assert s.post("/appointments", {"slotId": sid}, bearer(token))[0] == 201
 
 
 def test_owners_and_admins(secured, pg, db):
