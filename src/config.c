@@ -38,6 +38,8 @@ static int	parse_string(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_int(const struct param *, const char *,
 		    struct config *, char *, size_t);
+static int	parse_shm_name(const struct param *, const char *,
+		    struct config *, char *, size_t);
 static int	parse_listen(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_log_level(const struct param *, const char *,
@@ -69,8 +71,8 @@ static const struct param params[] = {
 	    "address:port to serve HTTP on; empty: HTTPS only"),
 	P("server", "workers", parse_int, "0", 1, workers, 0, 256,
 	    "worker processes; 0 means one per CPU"),
-	P("server", "shm_name", parse_string, "/slotd", 0, shm_name, 2, 200,
-	    "name of the POSIX shared-memory segment"),
+	P("server", "shm_name", parse_shm_name, "/slotd", 0, shm_name, 2,
+	    NAME_MAX, "name of the POSIX shared-memory segment"),
 	P("server", "max_slots", parse_int, "262144", 0, max_slots, 16,
 	    1 << 28, "capacity of the shared slot table"),
 	P("server", "log_level", parse_log_level, "info", 1, log_level, 0, 0,
@@ -259,6 +261,19 @@ parse_auth_mode(const struct param *p, const char *v, struct config *c,
 		return fail(err, errlen, "'%s' is not none or jwt", v);
 	*FIELD(p, c, int) = strcmp(v, "jwt") == 0;
 	return 0;
+}
+
+/* A name every shm_open(3) takes: "/" and then a name without "/" (nor
+ * "." or "..", which name directories). */
+static int
+parse_shm_name(const struct param *p, const char *v, struct config *c,
+    char *err, size_t errlen)
+{
+	if (v[0] != '/' || strchr(v + 1, '/') != NULL ||
+	    strcmp(v, "/.") == 0 || strcmp(v, "/..") == 0)
+		return fail(err, errlen, "'%s' is not '/' and a name without "
+		    "'/' (nor . or ..)", v);
+	return parse_string(p, v, c, err, errlen);
 }
 
 static int
@@ -652,6 +667,7 @@ config_free(struct config *c)
 		return;
 	for (i = 0; i < NPARAMS; i++)
 		if (params[i].parse == parse_string ||
+		    params[i].parse == parse_shm_name ||
 		    params[i].parse == parse_listen ||
 		    params[i].parse == parse_timezone)
 			free(*FIELD(&params[i], c, char *));

@@ -99,3 +99,14 @@ def test_config_check(tmp_path):
     r = subprocess.run([SLOTD_BIN, "-c", str(good), "frobnicate"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_config_check_refuses_a_bad_shared_memory_name(tmp_path):
+    """shm_open(3) would refuse it at start; -t says so first."""
+    for name in ("/a/b", "slotd", "/"):
+        conf = tmp_path / "shm.conf"
+        conf.write_text(f"[server]\nworkers = 1\nshm_name = {name}\n")
+        r = subprocess.run([SLOTD_BIN, "-c", str(conf), "-t"],
+                           capture_output=True, text=True)
+        assert r.returncode == 1, (name, r.stdout)
+        assert f"{conf}:3: [server] shm_name:" in r.stderr, r.stderr

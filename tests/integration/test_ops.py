@@ -121,15 +121,17 @@ def test_reload_under_load_fails_no_request(pg, db, start_slotd):
         db, "SELECT count(*) FROM appointments")[0][0])
 
 
-def test_bad_reload_keeps_the_running_configuration(start_slotd):
+@pytest.mark.parametrize("change, error", [
+    ({"bogus": "1"}, "[server] bogus: unknown key"),
+    ({"shm_name": "/a/b"}, "[server] shm_name: '/a/b' is not")])
+def test_bad_reload_keeps_the_running_configuration(start_slotd, change,
+                                                    error):
     s = start_slotd()
     before = s.children()
-    with open(s.conf, "a") as f:
-        f.write("[server]\nbogus = 1\n")
+    s.rewrite({"server": change})
     s.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "reload failed" in s.log_text(), timeout=10)
-    assert f"{s.conf}:" in s.log_text() and "bogus: unknown key" in \
-        s.log_text()
+    assert f"{s.conf}:" in s.log_text() and error in s.log_text()
     assert s.children() == before
     assert s.get("/readyz")[0] == 200
 

@@ -127,6 +127,27 @@ Test(config, errors_name_file_line_and_key)
 	expect_error("[server]\nthis line is not ini\n", ":2: syntax error");
 }
 
+/* A name every shm_open(3) takes: "/" and a name without "/". */
+Test(config, shm_name_is_a_posix_name)
+{
+	static const char *const bad[] = { "/a/b", "slotd", "/", "//x",
+	    "/slotd/", "/.", "/.." };
+	char text[128];
+	struct config *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[server]\nworkers = 1\n"
+		    "shm_name = %s\n", bad[i]);
+		expect_error(text, ":3: [server] shm_name:");
+	}
+	c = load("[server]\nshm_name = /slotd-2.b_c\n");
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(c->shm_name, "/slotd-2.b_c");
+	config_free(c);
+	unlink(path);
+}
+
 Test(config, missing_file)
 {
 	cr_assert_null(config_load("/nonexistent/slotd.conf", err,
