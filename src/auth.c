@@ -130,7 +130,9 @@ auth_free(struct config *c)
 	c->auth_key = NULL;
 }
 
-/* base64url without padding; NULL when s holds anything else. */
+/* base64url without padding (RFC 7515 section 2), strictly: NULL for any
+ * other character, a length of 1 mod 4, or unused bits of the last
+ * character that are not zero (another spelling of the same bytes). */
 static unsigned char *
 b64url_decode(const char *s, size_t len, size_t *out_len)
 {
@@ -163,6 +165,8 @@ b64url_decode(const char *s, size_t len, size_t *out_len)
 			out[n++] = (unsigned char)(acc >> bits);
 		}
 	}
+	if ((acc & ((1U << bits) - 1)) != 0)
+		goto bad;
 	*out_len = n;
 	return out;
 bad:

@@ -45,6 +45,15 @@ def forge_hs256(payload, key, header=None):
     return sign_hs256(head, b64(json.dumps(payload).encode()), key)
 
 
+def dirty_tail(part):
+    """part with the unused bits of its last character set: it decodes to
+    the same bytes under a lax decoder."""
+    assert len(part) % 4 in (2, 3), part
+    alphabet = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                "0123456789-_")
+    return part[:-1] + alphabet[alphabet.index(part[-1]) | 1]
+
+
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
@@ -134,6 +143,37 @@ def test_critical_header_extensions_are_refused(secured, pg, db):
     assert s.slot(sid)["booked"] == 0
     token = forge_hs256(claims(), SECRET, head)
     assert s.post("/appointments", {"slotId": sid}, bearer(token))[0] == 201
+
+
+def json_part(doc):
+    """doc in base64url, its JSON padded with spaces so that the last
+    character has four unused bits."""
+    text = json.dumps(doc)
+    text += " " * ((1 - len(text)) % 3)
+    return b64(text.encode())
+
+
+def test_base64url_is_decoded_strictly(secured, pg, db):
+    s = secured
+    sid = slot_ids(s, 2)[2]
+    head = json_part({"alg": "HS256"})
+    body = json_part(claims())
+    good = sign_hs256(head, body, SECRET)
+    signature = good.rsplit(".", 1)[1]
+    bad = [
+        good[:-len(signature)] + dirty_tail(signature),
+        sign_hs256(dirty_tail(head), body, SECRET),
+        sign_hs256(head, dirty_tail(body), SECRET),
+        good + "=",                                  # padding
+        sign_hs256(head + "==", body, SECRET),
+        sign_hs256(head, body + "==", SECRET),
+        sign_hs256(head[:-1], body, SECRET),         # length mod 4 = 1
+        good[:-1] + "+",                             # base64, not url
+    ]
+    for token in bad:
+        expect_401(s.post("/appointments", {"slotId": sid}, bearer(token)))
+    assert s.slot(sid)["booked"] == 0
+    assert s.post("/appointments", {"slotId": sid}, bearer(good))[0] == 201
 
 
 def test_owners_and_admins(secured, pg, db):
