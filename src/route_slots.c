@@ -99,9 +99,10 @@ static int
 tz_param_parse(const char *v, struct slots_query *sq, const char **code,
     char *detail, size_t len)
 {
-	if (!tz_valid_name(v))
-		return refuse(code, detail, len, "bad-request",
-		    "tz must be a known IANA time zone%s", "");
+	const char *why;
+
+	if (tz_check_name(v, &why) == -1)
+		return refuse(code, detail, len, "bad-request", "tz: %s", why);
 	sq->zone = v;
 	return 0;
 }

@@ -46,6 +46,7 @@ void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 
 /* tz.c: dates and time zones (through the C library's zone database) */
+int	 tz_check_name(const char *, const char **why);
 int	 tz_valid_name(const char *);
 int	 tz_use(const char *);
 int64_t	 tz_days_from_civil(int y, int m, int d);

@@ -15,11 +15,16 @@
 
 static char	tz_current[128];
 
-/* An IANA name: letters, digits, '_', '-', '+', '/', no "..", and a file in
- * the zone database.  The last name found is remembered: a request's zone
- * is checked with its query, then again when it is put to use. */
+/*
+ * An IANA name: letters, digits, '_', '-', '+', '/', no "..", and a file in
+ * the zone database; -1 with *why when it is not one.  The right/ variants
+ * count leap seconds, which POSIX time has not, so that their days would
+ * not start at midnight; posix/ ones are refused alike.  The last name
+ * found is remembered: a request's zone is checked with its query, then
+ * again when it is put to use.
+ */
 int
-tz_valid_name(const char *name)
+tz_check_name(const char *name, const char **why)
 {
 	static char known[sizeof(tz_current)];
 	const char *dir = getenv("TZDIR"), *p;
@@ -28,25 +33,40 @@ tz_valid_name(const char *name)
 	size_t len = strlen(name);
 
 	if (len > 0 && strcmp(name, known) == 0)
-		return 1;
+		return 0;
+	*why = "must be a known IANA time zone";
 	if (len == 0 || len >= sizeof(tz_current) || name[0] == '/' ||
 	    strstr(name, "..") != NULL)
-		return 0;
+		return -1;
 	for (p = name; *p != '\0'; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
 		    *p == '+' || *p == '/'))
-			return 0;
+			return -1;
 	}
 	if (dir == NULL || *dir == '\0')
 		dir = "/usr/share/zoneinfo";
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
-		return 0;
+		return -1;
 	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
-		return 0;
+		return -1;
+	if (strncmp(name, "right/", 6) == 0 ||
+	    strncmp(name, "posix/", 6) == 0) {
+		*why = "the right/ and posix/ variants of zones are not "
+		    "supported: use the plain name";
+		return -1;
+	}
 	memcpy(known, name, len + 1);
-	return 1;
+	return 0;
+}
+
+int
+tz_valid_name(const char *name)
+{
+	const char *why;
+
+	return tz_check_name(name, &why) == 0;
 }
 
 /* Make name the zone of localtime_r/mktime in this process. */

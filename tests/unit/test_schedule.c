@@ -137,3 +137,18 @@ Test(tz, day_boundaries)
 	cr_assert_eq(tz_use("Nope/Nowhere"), -1);
 	cr_assert_eq(tz_valid_name("../etc"), 0);
 }
+
+/* Zones that count leap seconds would shift every day's start. */
+Test(tz, right_and_posix_zones_refused)
+{
+	const char *why = NULL;
+
+	cr_assert_eq(tz_check_name("Europe/Berlin", &why), 0);
+	cr_assert_eq(tz_check_name("right/UTC", &why), -1);
+	cr_assert(strstr(why, "not supported") != NULL, "%s", why);
+	cr_assert_eq(tz_check_name("posix/Europe/Berlin", &why), -1);
+	cr_assert(strstr(why, "not supported") != NULL, "%s", why);
+	cr_assert_eq(tz_check_name("right/Nowhere", &why), -1);
+	cr_assert_str_eq(why, "must be a known IANA time zone");
+	cr_assert_eq(tz_use("right/UTC"), -1);
+}
