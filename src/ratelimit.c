@@ -135,59 +135,87 @@ ratelimit_take(const char *addr, int class, int rate, int burst,
 
 /* ---- client addresses ---- */
 
+struct rl_addr {
+	int		family;
+	unsigned char	bytes[16];
+};
+
+/* The IPv4 or IPv6 address of n bytes at s; -1 when it is none. */
 static int
-cidr_match(const struct cidr *c, const char *addr)
+rl_addr_parse(const char *s, size_t n, struct rl_addr *a)
 {
-	unsigned char a[16];
+	char buf[INET6_ADDRSTRLEN];
+
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	a->family = memchr(buf, ':', n) != NULL ? AF_INET6 : AF_INET;
+	return inet_pton(a->family, buf, a->bytes) == 1 ? 0 : -1;
+}
+
+static int
+cidr_match(const struct cidr *c, const struct rl_addr *a)
+{
 	int bits = c->bits, i;
 
-	if (inet_pton(c->family, addr, a) != 1)
+	if (a->family != c->family)
 		return 0;
 	for (i = 0; bits > 0; i++, bits -= 8) {
 		unsigned char m = bits >= 8 ? 0xff :
 		    (unsigned char)(0xff << (8 - bits));
 
-		if ((a[i] & m) != (c->addr[i] & m))
+		if ((a->bytes[i] & m) != (c->addr[i] & m))
 			return 0;
 	}
 	return 1;
 }
 
 static int
-trusted(const struct config *c, const char *addr)
+trusted(const struct config *c, const struct rl_addr *a)
 {
 	int i;
 
 	for (i = 0; i < c->ntrusted; i++)
-		if (cidr_match(&c->trusted[i], addr))
+		if (cidr_match(&c->trusted[i], a))
 			return 1;
 	return 0;
 }
 
 /* The client a request speaks for: the peer, or, when the peer is a
- * trusted proxy, the last address in X-Forwarded-For not itself trusted. */
+ * trusted proxy, the last address in X-Forwarded-For not itself trusted,
+ * written the one way inet_ntop writes it.  An entry that is no address
+ * names nobody: the trusted hop that passed it on stands for its client,
+ * so that varying it opens no new bucket.  The header is read from its
+ * end, where the proxies wrote, whatever its length. */
 void
 ratelimit_client(const struct config *c, const char *peer, const char *xff,
     char *out, size_t len)
 {
-	char buf[1024], *p, *item;
-	size_t n;
+	const char *start, *end, *b, *e;
+	struct rl_addr a;
 
 	snprintf(out, len, "%s", peer);
-	if (xff == NULL || !trusted(c, peer))
+	if (xff == NULL || rl_addr_parse(peer, strlen(peer), &a) == -1 ||
+	    !trusted(c, &a))
 		return;
-	snprintf(buf, sizeof(buf), "%s", xff);
-	for (;;) {
-		p = strrchr(buf, ',');
-		item = p != NULL ? p + 1 : buf;
-		item += strspn(item, " \t");
-		n = strcspn(item, " \t");
-		item[n] = '\0';
-		if (*item != '\0')
-			snprintf(out, len, "%s", item);
-		if (p == NULL || (*item != '\0' && !trusted(c, item)))
+	for (end = xff + strlen(xff);; end = start - 1) {
+		for (start = end; start > xff && start[-1] != ','; start--)
+			;
+		for (b = start; b < end && (*b == ' ' || *b == '\t'); b++)
+			;
+		for (e = end; e > b && (e[-1] == ' ' || e[-1] == '\t'); e--)
+			;
+		/* Empty list elements are no entries (RFC 9110 5.6.1). */
+		if (b < e) {
+			if (rl_addr_parse(b, (size_t)(e - b), &a) == -1)
+				return;
+			inet_ntop(a.family, a.bytes, out, (socklen_t)len);
+			if (!trusted(c, &a))
+				return;
+		}
+		if (start == xff)
 			return;
-		*p = '\0';
 	}
 }
 
@@ -195,6 +223,7 @@ ratelimit_client(const struct config *c, const char *peer, const char *xff,
 int
 ratelimit_parse_cidr(const char *s, size_t len, struct cidr *out)
 {
+	struct rl_addr a;
 	char buf[64], *slash;
 	long bits;
 
@@ -205,9 +234,10 @@ ratelimit_parse_cidr(const char *s, size_t len, struct cidr *out)
 	memset(out, 0, sizeof(*out));
 	if ((slash = strchr(buf, '/')) != NULL)
 		*slash = '\0';
-	out->family = strchr(buf, ':') != NULL ? AF_INET6 : AF_INET;
-	if (inet_pton(out->family, buf, out->addr) != 1)
+	if (rl_addr_parse(buf, strlen(buf), &a) == -1)
 		return -1;
+	out->family = a.family;
+	memcpy(out->addr, a.bytes, sizeof(out->addr));
 	bits = out->family == AF_INET ? 32 : 128;
 	if (slash != NULL) {
 		char *end;

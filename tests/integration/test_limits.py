@@ -62,6 +62,22 @@ def test_forwarded_for_counts_only_from_trusted_proxies(start_slotd):
             "X-Forwarded-For": f"198.51.100.{i}"})[0] == 429
 
 
+def test_forwarded_for_that_is_no_address_counts_as_the_proxy(start_slotd):
+    day = weekday_ahead(3)
+    s = limited(start_slotd, workers=1, reads_burst="2",
+                trusted_proxies="127.0.0.0/8")
+    junk = ["garbage-1", "garbage-2", "unknown", "203.0.113.5:80",
+            "[2001:db8::1]", "198.51.100.1, nope", "198.51.100.2 x"]
+    # Varying junk escapes nothing: all of it is the proxy's one bucket.
+    hops = [s.get(f"/slots?date={day}", {"X-Forwarded-For": xff})[0]
+            for xff in junk]
+    assert hops == [200, 200] + [429] * (len(junk) - 2)
+    assert s.get(f"/slots?date={day}")[0] == 429
+    # A client named by an address still has a bucket of its own.
+    assert s.get(f"/slots?date={day}",
+                 {"X-Forwarded-For": "198.51.100.9"})[0] == 200
+
+
 def test_no_section_no_limits(start_slotd):
     s = start_slotd(workers=1)
     day = weekday_ahead(4)

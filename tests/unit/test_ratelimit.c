@@ -82,6 +82,43 @@ Test(ratelimit, forwarded_for_from_trusted_proxies_only)
 	cr_assert_str_eq(out, "10.0.0.5");
 }
 
+/* An entry that is no address must not become a bucket of its own:
+ * the hop that passed it on stands for its client. */
+Test(ratelimit, forwarded_for_that_is_no_address)
+{
+	const char *junk[] = { "garbage", "unknown", "1.2.3.4:80",
+	    "[2001:db9::1]", "1.2.3.4 x", "01.2.3.4", "1.2.3", "", " , ",
+	    "1.2.3.4\x01", "::ffff:1.2.3.4.5" };
+	struct config c;
+	char out[64], xff[4096];
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/8", 10, &c.trusted[0]), 0);
+	c.ntrusted = 1;
+	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		ratelimit_client(&c, "10.0.0.5", junk[i], out, sizeof(out));
+		cr_assert_str_eq(out, "10.0.0.5", "X-Forwarded-For: %s",
+		    junk[i]);
+	}
+	ratelimit_client(&c, "10.0.0.5", "198.51.100.7, junk, 10.9.9.9", out,
+	    sizeof(out));
+	cr_assert_str_eq(out, "10.9.9.9");
+	/* Empty list elements are no entries (RFC 9110 section 5.6.1). */
+	ratelimit_client(&c, "10.0.0.5", "198.51.100.7, ,10.9.9.9,", out,
+	    sizeof(out));
+	cr_assert_str_eq(out, "198.51.100.7");
+	/* One address is one bucket, however it is spelled. */
+	ratelimit_client(&c, "10.0.0.5", "2001:DB9:0:0::7", out, sizeof(out));
+	cr_assert_str_eq(out, "2001:db9::7");
+	/* A long header is read from its end, where the proxy wrote. */
+	for (i = 0; i < 200; i++)
+		memcpy(xff + i * 14, "198.51.100.1, ", 14);
+	snprintf(xff + i * 14, sizeof(xff) - i * 14, "203.0.113.9");
+	ratelimit_client(&c, "10.0.0.5", xff, out, sizeof(out));
+	cr_assert_str_eq(out, "203.0.113.9");
+}
+
 Test(ratelimit, address_ranges)
 {
 	struct cidr r;
