@@ -372,6 +372,28 @@ http_method_not_allowed(struct evhttp_request *req, int allowed)
 	http_problem(req, 405, "method-not-allowed", "allowed: %s", allow);
 }
 
+/* The value of header name in *value (NULL when absent); -1, answered
+ * 400, when the request gives it more than once. */
+int
+http_header_once(struct evhttp_request *req, const char *name,
+    const char **value)
+{
+	struct evkeyval *h;
+
+	*value = NULL;
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+		if (strcasecmp(h->key, name) != 0)
+			continue;
+		if (*value != NULL) {
+			http_problem(req, 400, "bad-request", "the %s header "
+			    "was given more than once", name);
+			return -1;
+		}
+		*value = h->value;
+	}
+	return 0;
+}
+
 /* If-None-Match: "*" or a list of (possibly weak) tags; weak comparison. */
 int
 http_etag_matches(struct evhttp_request *req, const char *etag)

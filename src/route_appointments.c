@@ -369,15 +369,15 @@ booking_canonical(const struct booking *b)
 	return s;
 }
 
-/* Idempotency-Key: 1..255 visible ASCII characters. */
+/* Idempotency-Key: once, 1..255 visible ASCII characters. */
 static int
 idempotency_key(struct evhttp_request *req, const char **key)
 {
-	const char *k = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Idempotency-Key"), *p;
+	const char *k, *p;
 
-	*key = k;
-	if (k == NULL)
+	if (http_header_once(req, "Idempotency-Key", key) == -1)
+		return -1;
+	if ((k = *key) == NULL)
 		return 0;
 	for (p = k; *p != '\0'; p++)
 		if (*p < 0x21 || *p > 0x7e)

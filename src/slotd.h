@@ -355,6 +355,8 @@ int	 http_check_limits(struct evhttp_request *);
 void	 http_set_draining(void);
 int	 http_in_flight(void);
 void	 http_method_not_allowed(struct evhttp_request *, int allowed);
+int	 http_header_once(struct evhttp_request *, const char *name,
+	    const char **value);
 int	 http_etag_matches(struct evhttp_request *, const char *etag);
 int	 http_parse_id(const char *, int64_t *);
 int	 http_item(struct evhttp_request *, const char *rest);

@@ -1,6 +1,7 @@
 """Appointments, holds, idempotent retries and admin slots (API.md), each
 checked against the seats in PostgreSQL and in every instance's table."""
 import datetime as dt
+import http.client
 import json
 import threading
 import time
@@ -256,6 +257,44 @@ def test_idempotent_retries(pg, db, booking):
     assert booked(pg, db, sid2) == 1
     assert pg.psql(db, "SELECT count(*) FROM appointments WHERE "
                    "idempotency_key = 'k-race'") == [["1"]]
+
+
+def post_with_headers(s, path, doc, headers):
+    """POST doc with headers given as (name, value) pairs, so that one
+    name can come twice."""
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+    try:
+        body = json.dumps(doc).encode()
+        conn.putrequest("POST", path)
+        for name, value in [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))] + headers:
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, \
+            json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def test_idempotency_key_given_twice(pg, db, booking):
+    s = booking
+    sid = day_slots(s, weekday_ahead(2, after=8))[5]["id"]
+    before = seats(pg, db)
+    for keys in (("k-2", "k-3"), ("k-2", "k-2")):
+        doc = problem(post_with_headers(
+            s, "/appointments", {"slotId": sid},
+            [("Idempotency-Key", keys[0]), ("idempotency-key", keys[1])]),
+            400, "bad-request")
+        assert "Idempotency-Key" in doc["detail"], doc
+        assert "more than once" in doc["detail"], doc
+    assert seats(pg, db) == before
+    assert pg.psql(db, "SELECT count(*) FROM appointments WHERE "
+                   "idempotency_key IS NOT NULL") == [["0"]]
+    # Once is still fine.
+    status, _, _ = post_with_headers(s, "/appointments", {"slotId": sid},
+                                     [("Idempotency-Key", "k-2")])
+    assert status == 201 and booked(pg, db, sid) == 1
 
 
 def test_holds(pg, db, start_slotd):
