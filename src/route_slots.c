@@ -534,12 +534,18 @@ slot_change_send(struct evhttp_request *req, struct slot_change *c,
 		free(c);
 }
 
+/* The UTC second of the RFC 3339 time v of field, or -1 once answered. */
 static int
-rfc3339_ok(const char *s)
+slot_time(struct evhttp_request *req, const char *field, const char *v,
+    int64_t *t)
 {
-	int64_t t;
+	const char *why;
 
-	return tz_parse_rfc3339(s, &t) == 0;
+	if (tz_parse_rfc3339(v, t, &why) == -1) {
+		http_problem(req, 400, "invalid-field", "%s: %s", field, why);
+		return -1;
+	}
+	return 0;
 }
 
 /* One {"startTime","endTime","capacity"} into the three arrays. */
@@ -551,10 +557,10 @@ slot_spec(struct evhttp_request *req, struct json_doc *doc, int tok,
 	int64_t capacity = 0, s, e;
 	int has_cap = 0, rc = -1;
 	struct json_field fields[] = {
-		{ "startTime", JSON_FIELD_STRING, 20, 25, &start, NULL, 0,
-		    NULL, rfc3339_ok, "must be an RFC 3339 time with offset" },
-		{ "endTime", JSON_FIELD_STRING, 20, 25, &end, NULL, 0, NULL,
-		    rfc3339_ok, "must be an RFC 3339 time with offset" },
+		{ "startTime", JSON_FIELD_STRING, 1, 64, &start, NULL, 0,
+		    NULL, NULL, NULL },
+		{ "endTime", JSON_FIELD_STRING, 1, 64, &end, NULL, 0, NULL,
+		    NULL, NULL },
 		{ "capacity", JSON_FIELD_INT, 1, 100000, &capacity, &has_cap,
 		    0, NULL, NULL, NULL },
 	};
@@ -570,8 +576,9 @@ slot_spec(struct evhttp_request *req, struct json_doc *doc, int tok,
 		    "capacity");
 		goto out;
 	}
-	tz_parse_rfc3339(start, &s);
-	tz_parse_rfc3339(end, &e);
+	if (slot_time(req, "startTime", start, &s) == -1 ||
+	    slot_time(req, "endTime", end, &e) == -1)
+		goto out;
 	if (e <= s) {
 		http_problem(req, 400, "invalid-field",
 		    "endTime: must be after startTime");

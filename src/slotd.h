@@ -59,7 +59,7 @@ int64_t	 tz_day_start(int64_t days);
 int64_t	 tz_today(int64_t now);
 size_t	 tz_format_rfc3339(int64_t t, char *buf, size_t len);
 void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
-int	 tz_parse_rfc3339(const char *, int64_t *);
+int	 tz_parse_rfc3339(const char *, int64_t *, const char **why);
 
 /* config.c */
 struct cidr {				/* an address range, for trusted_proxies */

@@ -256,14 +256,20 @@ tz_format_local(int64_t t, char date[11], char hhmm[6])
 	    (unsigned)tm.tm_min % 100);
 }
 
-/* RFC 3339 date-time with an offset or Z, whole seconds: UTC seconds. */
+/*
+ * RFC 3339 date-time with an offset or Z, whole seconds: UTC seconds; -1
+ * with *why when it is not one, or when it is within a day of the ends of
+ * the years 0001..9999: shown with any zone's offset (less than a day), it
+ * must still have a year of four digits.
+ */
 int
-tz_parse_rfc3339(const char *s, int64_t *out)
+tz_parse_rfc3339(const char *s, int64_t *out, const char **why)
 {
-	int64_t day;
+	int64_t day, t;
 	int h, m, sec, oh, om, sign;
 	size_t len = strlen(s);
 
+	*why = "must be an RFC 3339 time with offset";
 	if (len < 20 || tz_parse_date(s, 10, &day) == -1 ||
 	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
 		return -1;
@@ -284,7 +290,15 @@ tz_parse_rfc3339(const char *s, int64_t *out)
 			return -1;
 	} else
 		return -1;
-	*out = day * SECONDS_PER_DAY + h * 3600 + m * 60 + sec -
+	t = day * SECONDS_PER_DAY + h * 3600 + m * 60 + sec -
 	    sign * (oh * 3600 + om * 60);
+	if (t < tz_days_from_civil(1, 1, 2) * SECONDS_PER_DAY ||
+	    t > tz_days_from_civil(9999, 12, 31) * SECONDS_PER_DAY) {
+		*why = "must be from 0001-01-02T00:00:00Z to "
+		    "9999-12-31T00:00:00Z: a day's margin inside the years "
+		    "0001..9999 keeps it a four-digit year in every time zone";
+		return -1;
+	}
+	*out = t;
 	return 0;
 }

@@ -152,3 +152,22 @@ Test(tz, right_and_posix_zones_refused)
 	cr_assert_str_eq(why, "must be a known IANA time zone");
 	cr_assert_eq(tz_use("right/UTC"), -1);
 }
+
+/* Every time kept must show a year 0001..9999 in every zone. */
+Test(tz, rfc3339_within_the_years_shown)
+{
+	const char *why = NULL;
+	int64_t t;
+
+	cr_assert_eq(tz_parse_rfc3339("9999-12-31T00:00:00Z", &t, &why), 0);
+	cr_assert_eq(t, tz_days_from_civil(9999, 12, 31) * SECONDS_PER_DAY);
+	cr_assert_eq(tz_parse_rfc3339("9999-12-31T00:00:01Z", &t, &why), -1);
+	cr_assert(strstr(why, "0001-01-02T00:00:00Z to 9999-12-31T00:00:00Z")
+	    != NULL, "%s", why);
+	cr_assert_eq(tz_parse_rfc3339("9999-12-31T22:00:00-05:00", &t, &why),
+	    -1);
+	cr_assert_eq(tz_parse_rfc3339("9999-12-31T23:59:00+23:59", &t, &why),
+	    0);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T09:00", &t, &why), -1);
+	cr_assert_str_eq(why, "must be an RFC 3339 time with offset");
+}
