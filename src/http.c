@@ -80,37 +80,126 @@ http_method(struct evhttp_request *req)
 	}
 }
 
-/* Does one media range of Accept name type with a non-zero q? */
-static int
-accept_has(const char *accept, const char *type)
-{
-	size_t tlen = strlen(type), n;
-	const char *p = accept, *params, *q;
+/* What a media range of Accept counts for. */
+enum { ACCEPT_JSON, ACCEPT_APPLICATION, ACCEPT_ANY, ACCEPT_MSGPACK,
+    ACCEPT_KINDS };
 
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		n = strcspn(p, ",");
-		params = memchr(p, ';', n);
-		if (strncasecmp(p, type, tlen) == 0 && (p + tlen == params ||
-		    p + tlen == p + n || p[tlen] == ' ')) {
-			q = params != NULL ? strstr(params, "q=") : NULL;
-			if (q == NULL || q >= p + n || strtod(q + 2, NULL) > 0)
-				return 1;
-		}
-		p += n;
+static const struct {
+	const char	*range;
+	int		 kind;
+} accept_ranges[] = {
+	{ "application/json", ACCEPT_JSON },
+	{ "application/*", ACCEPT_APPLICATION },
+	{ "*/*", ACCEPT_ANY },
+	{ "application/msgpack", ACCEPT_MSGPACK },
+	{ "application/x-msgpack", ACCEPT_MSGPACK },
+};
+
+/* The end of the element that starts at p: the first of stops outside a
+ * quoted string, or the end of the header. */
+static const char *
+accept_span(const char *p, const char *stops)
+{
+	for (; *p != '\0' && strchr(stops, *p) == NULL; p++) {
+		if (*p != '"')
+			continue;
+		for (p++; *p != '\0' && *p != '"'; p++)
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+		if (*p == '\0')
+			break;
 	}
-	return 0;
+	return p;
 }
 
+/* [*b, *e) without the optional whitespace around it. */
+static void
+accept_trim(const char **b, const char **e)
+{
+	while (*b < *e && (**b == ' ' || **b == '\t'))
+		(*b)++;
+	while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
+		(*e)--;
+}
+
+/* A qvalue (RFC 9110 section 12.4.2) in thousandths, or -1. */
+static int
+accept_qvalue(const char *s, const char *e)
+{
+	int q, scale = 100;
+
+	if (s == e || (*s != '0' && *s != '1'))
+		return -1;
+	q = (*s++ - '0') * 1000;
+	if (s < e && (*s++ != '.' || e - s > 3))
+		return -1;
+	for (; s < e; s++, scale /= 10) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		q += (*s - '0') * scale;
+	}
+	return q <= 1000 ? q : -1;
+}
+
+/* The weight of the media range whose parameters are [p, end): its q in
+ * thousandths, 1000 without one, -1 when q is not a qvalue.  Other
+ * parameters do not narrow the range for slotd. */
+static int
+accept_weight(const char *p, const char *end)
+{
+	const char *b, *e, *eq;
+
+	while (p < end) {
+		b = p + 1;
+		p = e = accept_span(b, ",;");
+		if ((eq = memchr(b, '=', (size_t)(e - b))) == NULL)
+			continue;
+		accept_trim(&b, &eq);
+		if (eq - b != 1 || (*b != 'q' && *b != 'Q'))
+			continue;
+		b = eq + 1;
+		accept_trim(&b, &e);
+		return accept_qvalue(b, e);
+	}
+	return 1000;
+}
+
+/* Does Accept prefer MessagePack (RFC 9110 section 12.5.1)?  Each kind
+ * takes the highest q of its ranges.  JSON, the default, has the q of
+ * application/json, else of the application wildcard, else of the full
+ * wildcard.  MessagePack wins when it is named with a q above 0 and not
+ * below JSON's; otherwise, acceptable or not, the answer is JSON. */
 int
 http_wants_msgpack(struct evhttp_request *req)
 {
-	const char *accept = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Accept");
+	const char *p = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Accept"), *b, *e, *end;
+	int q[ACCEPT_KINDS], json, w, k;
+	size_t i, n;
 
-	return accept != NULL && (accept_has(accept, "application/msgpack") ||
-	    accept_has(accept, "application/x-msgpack"));
+	if (p == NULL)
+		return 0;
+	for (i = 0; i < ACCEPT_KINDS; i++)
+		q[i] = -1;
+	for (; *p != '\0'; p = *end != '\0' ? end + 1 : end) {
+		end = accept_span(p, ",");
+		b = p;
+		e = accept_span(p, ",;");
+		w = accept_weight(e, end);
+		accept_trim(&b, &e);
+		n = (size_t)(e - b);
+		for (i = 0; i < sizeof(accept_ranges) / sizeof(accept_ranges[0]);
+		    i++) {
+			k = accept_ranges[i].kind;
+			if (strlen(accept_ranges[i].range) == n &&
+			    strncasecmp(accept_ranges[i].range, b, n) == 0 &&
+			    w > q[k])
+				q[k] = w;
+		}
+	}
+	json = q[ACCEPT_JSON] != -1 ? q[ACCEPT_JSON] :
+	    q[ACCEPT_APPLICATION] != -1 ? q[ACCEPT_APPLICATION] : q[ACCEPT_ANY];
+	return q[ACCEPT_MSGPACK] > 0 && q[ACCEPT_MSGPACK] >= json;
 }
 
 /* One request from dispatch to answer: for metrics, the access log and

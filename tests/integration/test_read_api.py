@@ -1,6 +1,7 @@
 """The read API of API.md (Slots section) against a real slotd and
 PostgreSQL: parameters, errors, ETag/304, MessagePack, routing."""
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 import msgpack
@@ -185,6 +186,53 @@ def test_msgpack_is_the_same_document(slotd):
     status, hdrs, body = slotd.get(f"/slots/{sid}", {
         "Accept": "application/msgpack;q=0, application/json"})
     assert hdrs["content-type"] == "application/json"
+
+
+# (Accept, whether MessagePack is the answer): the supported type with
+# the highest q wins (RFC 9110 section 12.5.1); wildcards count for JSON;
+# MessagePack wins a tie when it is named; nothing acceptable is JSON.
+ACCEPT_CASES = [
+    ("application/json;q=1, application/msgpack;q=0.1", False),
+    ("application/json ; q=1 ,application/msgpack ;\tq=0.1", False),
+    ("application/msgpack;q=0.7, application/json;q=0.5", True),
+    ("application/msgpack;q=0.5, application/json;q=0.7", False),
+    ("application/x-msgpack;q=0.5, application/json;q=0.7", False),
+    ("application/json;Q=0.2, application/x-msgpack", True),
+    ("application/msgpack;Q=0.2, APPLICATION/JSON", False),
+    ("application/msgpack;q=0", False),
+    ("application/msgpack;q=0.000, application/x-msgpack;q=0", False),
+    ("*/*;q=0.9, application/msgpack;q=0.8", False),
+    ("application/*;q=0.5, application/msgpack;q=0.6", True),
+    ("application/*;q=0.5, application/msgpack;q=0.4", False),
+    ("application/json;q=0, */*, application/msgpack;q=0.1", True),
+    ("application/json;charset=utf-8;q=0.3, "
+     "application/msgpack;v=2;q=0.4;ext=1", True),
+    ("application/msgpack;v=2;q=0.4, application/json;charset=utf-8", False),
+    ('application/msgpack;x="a, b;q=1";q=0.2, application/json;q=0.3', False),
+    ("application/json, application/msgpack", True),
+    ("application/msgpack;q=0.500, application/json;q=0.5", True),
+    ("application/msgpack;q=1.0", True),
+    ("text/html, application/json;q=0", False),
+    ("text/html;q=0.9, application/msgpack;q=0.1", True),
+]
+
+
+def test_accept_q_values(slotd):
+    day = weekday_ahead()
+    sid = slotd.get_json(f"/slots?date={day}")[2]["slots"][0]["id"]
+    status, _, appt = slotd.post("/appointments", {"slotId": sid})
+    assert status == 201
+    for path in (f"/slots?date={day}", f"/appointments/{appt['id']}"):
+        want = slotd.get_json(path)[2]
+        for accept, packed in ACCEPT_CASES:
+            status, hdrs, body = slotd.get(path, {"Accept": accept})
+            assert status == 200
+            if packed:
+                assert hdrs["content-type"] == "application/msgpack", accept
+                assert msgpack.unpackb(body, raw=False) == want, accept
+            else:
+                assert hdrs["content-type"] == "application/json", accept
+                assert json.loads(body) == want, accept
 
 
 def test_head(slotd):
