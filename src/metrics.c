@@ -80,6 +80,7 @@ struct metrics_block {
 
 struct metrics {
 	uint64_t		notifications;
+	uint64_t		log_applied;
 	uint64_t		resyncs;
 	int64_t			sync_lag_us;
 	uint64_t		reloads;
@@ -153,6 +154,14 @@ metrics_sync(uint64_t notifications, int64_t lag_us)
 	if (lag_us >= 0)
 		__atomic_store_n(&metrics->sync_lag_us, lag_us,
 		    __ATOMIC_RELAXED);
+}
+
+/* Slot changes the syncer learned from the change log. */
+void
+metrics_log_applied(uint64_t changes)
+{
+	if (metrics != NULL)
+		ADD(&metrics->log_applied, changes);
 }
 
 void
@@ -284,6 +293,9 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 	one(out, "slotd_sync_notifications_total", "counter",
 	    "Change notifications applied.",
 	    (double)GET(&metrics->notifications));
+	one(out, "slotd_sync_log_applied_total", "counter",
+	    "Slot changes learned from the change log, not (yet) from a "
+	    "notification.", (double)GET(&metrics->log_applied));
 	one(out, "slotd_sync_resyncs_total", "counter",
 	    "Full reloads of the table from the database.",
 	    (double)GET(&metrics->resyncs));

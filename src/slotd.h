@@ -292,6 +292,7 @@ struct db_pool_counters *metrics_pool_counters(void);
 void	 metrics_request(int route, int status, uint64_t us);
 void	 metrics_booking(enum metrics_booking);
 void	 metrics_sync(uint64_t notifications, int64_t lag_us);
+void	 metrics_log_applied(uint64_t changes);
 void	 metrics_event(enum metrics_event);
 void	 metrics_render(struct evbuffer *, struct slot_table *);
 

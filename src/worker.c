@@ -44,7 +44,7 @@ worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
 
 	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
 		log_warnx("announcing slot changes failed: other instances "
-		    "see them at their next change or resync");
+		    "learn them from the change log within a second");
 	w->announcing--;
 	if (evbuffer_get_length(w->announce) > 0)
 		worker_announce_later(w);

@@ -284,6 +284,14 @@ class Slotd:
         assert "runtime error" not in log and "Sanitizer" not in log, log
 
 
+def metric(s, name):
+    """A metric's value in an instance's /metrics (first sample)."""
+    for line in s.get("/metrics")[2].decode().splitlines():
+        if line.split(" ")[0] == name:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no metric {name}")
+
+
 def slot_rows(pg, db, where="true"):
     return pg.psql(db, "SELECT id, capacity, booked, version FROM slots "
                    f"WHERE {where} ORDER BY start_at")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import wait_for, weekday_ahead
+from harness import metric, wait_for, weekday_ahead
 
 BOOKING = {"max_slots_per_appointment": "2"}
 
@@ -217,13 +217,6 @@ def test_database_down_writes_503_reads_served(pg, db, start_slotd):
     wait_for(lambda: s.post("/appointments", {"slotId": sid})[0] == 201,
              timeout=20, interval=0.2, what="bookings after recovery")
     wait_for(lambda: s.slot(sid)["booked"] == 2, timeout=5)
-
-
-def metric(s, name):
-    for line in s.get("/metrics")[2].decode().splitlines():
-        if line.split(" ")[0] == name:
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no metric {name}")
 
 
 def queue_behind_lock(pg, db, s, sid, bookings):

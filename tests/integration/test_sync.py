@@ -1,10 +1,12 @@
 """The shared table follows PostgreSQL: SQL changes reach every worker of
 every instance, and the syncer resyncs after losing its connection or the
 server (changes made meanwhile, deletions included, are picked up)."""
+import os
+import signal
 import threading
 import time
 
-from harness import wait_for, weekday_ahead
+from harness import metric, wait_for, weekday_ahead
 
 
 def day_view(s, day):
@@ -187,3 +189,93 @@ def test_late_announcements_never_bring_back_deleted_slots(pg, db,
     assert seen_everywhere((a, b), lambda s: day_view(s, day) == [])
     for s in (a, b):
         assert all(s.get(f"/slots/{d['id']}")[0] == 404 for d in made)
+
+
+# Workers announce their changes after the commit.  Whatever happens between
+# the two, every other instance must show the committed state within 1 s.
+STALL_ANNOUNCE = ("CREATE OR REPLACE FUNCTION "
+                  "slotd_announce(p_payloads text) RETURNS void "
+                  "LANGUAGE plpgsql AS "
+                  "$$ BEGIN PERFORM pg_sleep(3600); END $$")
+DROP_ANNOUNCE = ("CREATE OR REPLACE FUNCTION "
+                 "slotd_announce(p_payloads text) RETURNS void "
+                 "LANGUAGE plpgsql AS $$ BEGIN END $$")
+STALLED = ("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND "
+           "query LIKE '%slotd_announce%' AND pid <> pg_backend_pid()")
+
+
+def booked(s, sid):
+    return s.get_json(f"/slots/{sid}")[2]["booked"]
+
+
+def within_a_second(instances, check, since, what):
+    wait_for(lambda: seen_everywhere(instances, check, tries=4),
+             timeout=1.0 - (time.monotonic() - since), interval=0.005,
+             what=what)
+    print(f"{what}: {(time.monotonic() - since) * 1000:.0f} ms")
+
+
+def test_change_survives_workers_killed_after_commit(pg, db, start_slotd):
+    a = start_slotd()
+    b = start_slotd()
+    sid = day_view(a, weekday_ahead(2))[0][0]
+    status, _, appt = a.post("/appointments", {"slotId": sid})
+    assert status == 201
+    wait_for(lambda: booked(b, sid) == 1, timeout=5)
+    pg.psql(db, STALL_ANNOUNCE)
+    try:
+        assert a.delete(f"/appointments/{appt['id']}")[0] == 204
+        t0 = time.monotonic()
+        for pid in a.children():
+            os.kill(pid, signal.SIGKILL)
+        within_a_second([b], lambda s: booked(s, sid) == 0, t0,
+                        "cancel seen by the other instance")
+    finally:
+        pg.psql(db, f"SELECT pg_terminate_backend(pid) FROM ({STALLED}) x")
+    a.wait_ready()
+    assert booked(a, sid) == 0
+    assert metric(b, "slotd_sync_log_applied_total") >= 1
+
+
+def test_change_survives_connection_dropped_before_announcement(
+        pg, db, start_slotd):
+    a = start_slotd()
+    b = start_slotd()
+    sid = day_view(a, weekday_ahead(3))[1][0]
+    pg.psql(db, STALL_ANNOUNCE)
+    status, _, appt = a.post("/appointments", {"slotId": sid})
+    assert status == 201
+    t0 = time.monotonic()
+    stalled = wait_for(lambda: pg.psql(db, STALLED), timeout=5,
+                       what="the announcement under way")
+    pg.psql(db, "SELECT pg_terminate_backend(pid) FROM "
+            f"({STALLED}) x WHERE pid IN ({stalled[0][0]})")
+    within_a_second([a, b], lambda s: booked(s, sid) == 1, t0,
+                    "booking seen by every instance")
+    wait_for(lambda: "announcing slot changes failed" in a.log_text(),
+             timeout=5)
+
+
+def test_lost_notifications_are_made_up(pg, db, start_slotd):
+    """Announcements that never arrive: bookings, capacity changes,
+    created and deleted slots all reach the other instance."""
+    a = start_slotd()
+    b = start_slotd()
+    day = weekday_ahead(4)
+    ids = [x[0] for x in day_view(a, day)]
+    pg.psql(db, DROP_ANNOUNCE)
+    assert a.post("/appointments", {"slotId": ids[0]})[0] == 201
+    assert a.send_json("PATCH", f"/slots/{ids[1]}", {"capacity": 9})[0] \
+        == 200
+    assert a.request("DELETE", f"/slots/{ids[2]}")[0] == 204
+    status, _, made = a.post("/slots", {"startTime": f"{day}T20:00:00+08:00",
+                                        "endTime": f"{day}T20:30:00+08:00",
+                                        "capacity": 2})
+    assert status == 201
+    t0 = time.monotonic()
+    within_a_second([b], lambda s: day_view(s, day) == db_view(pg, db, day),
+                    t0, "every change seen by the other instance")
+    view = day_view(b, day)
+    assert (ids[0], 3, 1) in view and (ids[1], 9, 0) in view
+    assert ids[2] not in [x[0] for x in view]
+    assert (made["id"], 2, 0) in view
