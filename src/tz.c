@@ -140,25 +140,44 @@ days_in_month(int y, int m)
 	return dim[m - 1];
 }
 
-/* Exactly YYYY-MM-DD naming a real date (years 1970..9999). */
+/* Exactly n decimal digits at s, into *v. */
+static int
+tz_digits(const char *s, int n, int *v)
+{
+	int i;
+
+	for (*v = i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+/* YYYY-MM-DD at the start of s naming a real date of the years 0000..9999:
+ * its year and days since 1970-01-01. */
+static int
+tz_date(const char *s, int *y, int64_t *days)
+{
+	int m, d;
+
+	if (tz_digits(s, 4, y) == -1 || s[4] != '-' ||
+	    tz_digits(s + 5, 2, &m) == -1 || s[7] != '-' ||
+	    tz_digits(s + 8, 2, &d) == -1 || m < 1 || m > 12 || d < 1 ||
+	    d > days_in_month(*y, m))
+		return -1;
+	*days = tz_days_from_civil(*y, m, d);
+	return 0;
+}
+
+/* Exactly YYYY-MM-DD naming a real date (years 0001..9999). */
 int
 tz_parse_date(const char *s, size_t len, int64_t *days)
 {
-	int y, m, d;
-	size_t i;
+	int y;
 
-	if (len != 10 || s[4] != '-' || s[7] != '-')
+	if (len != 10 || tz_date(s, &y, days) == -1 || y < 1)
 		return -1;
-	for (i = 0; i < len; i++)
-		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return -1;
-	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
-	    (s[3] - '0');
-	m = (s[5] - '0') * 10 + (s[6] - '0');
-	d = (s[8] - '0') * 10 + (s[9] - '0');
-	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
-		return -1;
-	*days = tz_days_from_civil(y, m, d);
 	return 0;
 }
 
@@ -224,17 +243,35 @@ tz_today(int64_t now)
 	    tm.tm_mday);
 }
 
+/*
+ * The wall clock at UTC second t in the current zone, and its offset in
+ * seconds.  RFC 3339 writes offsets in whole minutes: the seconds of a
+ * local mean time's offset (before 1970 mostly) are dropped, and the wall
+ * clock follows, so that the two still name t exactly.
+ */
+static long
+tz_local(int64_t t, struct tm *tm)
+{
+	time_t tt = (time_t)t;
+	long off;
+
+	localtime_r(&tt, tm);
+	if ((off = tm->tm_gmtoff) % 60 != 0) {
+		off -= off % 60;
+		tt = (time_t)(t + off);
+		gmtime_r(&tt, tm);
+	}
+	return off;
+}
+
 /* 2026-11-24T09:00:00+08:00 in the current zone. */
 size_t
 tz_format_rfc3339(int64_t t, char *buf, size_t len)
 {
-	time_t tt = (time_t)t;
 	struct tm tm;
-	long off;
+	long off = tz_local(t, &tm);
 	int n;
 
-	localtime_r(&tt, &tm);
-	off = tm.tm_gmtoff;
 	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 3600,
@@ -245,10 +282,9 @@ tz_format_rfc3339(int64_t t, char *buf, size_t len)
 void
 tz_format_local(int64_t t, char date[11], char hhmm[6])
 {
-	time_t tt = (time_t)t;
 	struct tm tm;
 
-	localtime_r(&tt, &tm);
+	tz_local(t, &tm);
 	snprintf(date, 11, "%04u-%02u-%02u",
 	    (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) % 100,
 	    (unsigned)tm.tm_mday % 100);
@@ -257,41 +293,51 @@ tz_format_local(int64_t t, char date[11], char hhmm[6])
 }
 
 /*
- * RFC 3339 date-time with an offset or Z, whole seconds: UTC seconds; -1
- * with *why when it is not one, or when it is within a day of the ends of
- * the years 0001..9999: shown with any zone's offset (less than a day), it
- * must still have a year of four digits.
+ * An RFC 3339 date-time (a fraction of a second and an offset or Z) as UTC
+ * seconds; -1 with *why when it is not one, or one that a slot cannot
+ * have: a fraction other than zero, a leap second, or an instant within a
+ * day of the ends of the years 0001..9999 (shown with any zone's offset,
+ * less than a day, it must keep a year of four digits).
  */
 int
 tz_parse_rfc3339(const char *s, int64_t *out, const char **why)
 {
 	int64_t day, t;
-	int h, m, sec, oh, om, sign;
-	size_t len = strlen(s);
+	int y, h, m, sec, oh, om, off;
+	size_t frac = 0;
+	const char *p = s + 19;
 
-	*why = "must be an RFC 3339 time with offset";
-	if (len < 20 || tz_parse_date(s, 10, &day) == -1 ||
-	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+	*why = "must be an RFC 3339 time with offset, like "
+	    "2026-11-24T09:00:00+08:00";
+	if (tz_date(s, &y, &day) == -1 || (s[10] != 'T' && s[10] != 't') ||
+	    tz_digits(s + 11, 2, &h) == -1 || s[13] != ':' ||
+	    tz_digits(s + 14, 2, &m) == -1 || s[16] != ':' ||
+	    tz_digits(s + 17, 2, &sec) == -1 || h > 23 || m > 59 || sec > 60)
 		return -1;
-	if (sscanf(s + 11, "%2d", &h) != 1 || sscanf(s + 14, "%2d", &m) != 1 ||
-	    sscanf(s + 17, "%2d", &sec) != 1 || strspn(s + 11, "0123456789:")
-	    < 8 || h > 23 || m > 59 || sec > 59)
-		return -1;
-	if (len == 20 && (s[19] == 'Z' || s[19] == 'z')) {
-		oh = om = 0;
-		sign = 1;
-	} else if (len == 25 && (s[19] == '+' || s[19] == '-') &&
-	    s[22] == ':' && strspn(s + 20, "0123456789") == 2 &&
-	    strspn(s + 23, "0123456789") == 2) {
-		sign = s[19] == '-' ? -1 : 1;
-		oh = (s[20] - '0') * 10 + (s[21] - '0');
-		om = (s[23] - '0') * 10 + (s[24] - '0');
-		if (oh > 23 || om > 59)
+	if (*p == '.') {
+		if ((frac = strspn(p + 1, "0123456789")) == 0)
 			return -1;
-	} else
+		p += 1 + frac;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		off = 0;
+	else if ((*p == '+' || *p == '-') && tz_digits(p + 1, 2, &oh) == 0 &&
+	    p[3] == ':' && tz_digits(p + 4, 2, &om) == 0 && p[6] == '\0' &&
+	    oh <= 23 && om <= 59)
+		off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+	else
 		return -1;
-	t = day * SECONDS_PER_DAY + h * 3600 + m * 60 + sec -
-	    sign * (oh * 3600 + om * 60);
+	if (frac > 0 && strspn(s + 20, "0") != frac) {
+		*why = "must be a whole second: slots start and end on whole "
+		    "seconds";
+		return -1;
+	}
+	if (sec == 60) {
+		*why = "must not be a leap second (second 60): POSIX time, "
+		    "which slotd keeps, has none";
+		return -1;
+	}
+	t = day * SECONDS_PER_DAY + h * 3600 + m * 60 + sec - off;
 	if (t < tz_days_from_civil(1, 1, 2) * SECONDS_PER_DAY ||
 	    t > tz_days_from_civil(9999, 12, 31) * SECONDS_PER_DAY) {
 		*why = "must be from 0001-01-02T00:00:00Z to "

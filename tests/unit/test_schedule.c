@@ -55,6 +55,12 @@ Test(tz, strict_dates)
 	cr_assert_eq(tz_parse_date("2026-11-00", 10, &d), -1);
 	cr_assert_eq(tz_parse_date("2026-11-2x", 10, &d), -1);
 	cr_assert_eq(tz_parse_date("+026-11-24", 10, &d), -1);
+	cr_assert_eq(tz_parse_date("1969-12-31", 10, &d), 0);
+	cr_assert_eq(d, -1);
+	cr_assert_eq(tz_parse_date("0001-01-01", 10, &d), 0);
+	cr_assert_eq(d, tz_days_from_civil(1, 1, 1));
+	cr_assert_eq(tz_parse_date("9999-12-31", 10, &d), 0);
+	cr_assert_eq(tz_parse_date("0000-12-31", 10, &d), -1);
 }
 
 Test(schedule, weekday_with_lunch_break)
@@ -169,5 +175,67 @@ Test(tz, rfc3339_within_the_years_shown)
 	cr_assert_eq(tz_parse_rfc3339("9999-12-31T23:59:00+23:59", &t, &why),
 	    0);
 	cr_assert_eq(tz_parse_rfc3339("2026-11-24T09:00", &t, &why), -1);
-	cr_assert_str_eq(why, "must be an RFC 3339 time with offset");
+	cr_assert(strstr(why, "RFC 3339") != NULL, "%s", why);
+}
+
+/* Any RFC 3339 time of whole seconds, before 1970 too. */
+Test(tz, rfc3339_fractions_and_old_times)
+{
+	const char *why = NULL;
+	int64_t t, u;
+
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T01:00:00Z", &u, &why), 0);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T01:00:00.000Z", &t, &why),
+	    0);
+	cr_assert_eq(t, u);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24t09:00:00.000000000+08:00",
+	    &t, &why), 0);
+	cr_assert_eq(t, u);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T01:00:00.0z", &t, &why), 0);
+	cr_assert_eq(t, u);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T01:00:00.001Z", &t, &why),
+	    -1);
+	cr_assert_str_eq(why, "must be a whole second: slots start and end on "
+	    "whole seconds");
+	cr_assert_eq(tz_parse_rfc3339("2016-12-31T23:59:60Z", &t, &why), -1);
+	cr_assert(strstr(why, "leap second") != NULL, "%s", why);
+	cr_assert_eq(tz_parse_rfc3339("1969-07-20T20:17:40Z", &t, &why), 0);
+	cr_assert_eq(t, -14182940);
+	cr_assert_eq(tz_parse_rfc3339("0001-01-02T00:00:00Z", &t, &why), 0);
+	cr_assert_eq(t, tz_days_from_civil(1, 1, 2) * SECONDS_PER_DAY);
+	cr_assert_eq(tz_parse_rfc3339("0001-01-02T00:00:00+00:01", &t, &why),
+	    -1);
+	cr_assert(strstr(why, "0001-01-02T00:00:00Z to") != NULL, "%s", why);
+	cr_assert_eq(tz_parse_rfc3339("0000-12-31T12:00:00Z", &t, &why), -1);
+	cr_assert(strstr(why, "0001-01-02T00:00:00Z to") != NULL, "%s", why);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T01:00:00.Z", &t, &why), -1);
+	cr_assert(strstr(why, "RFC 3339") != NULL, "%s", why);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T01:00:00+24:00", &t, &why),
+	    -1);
+	cr_assert_eq(tz_parse_rfc3339("2026-11-24T01:00:00Z ", &t, &why), -1);
+	cr_assert_eq(tz_parse_rfc3339("2026-02-29T01:00:00Z", &t, &why), -1);
+}
+
+/* Local mean time has offsets with seconds, which RFC 3339 cannot write:
+ * the offset loses its seconds and the wall clock follows. */
+Test(tz, offsets_written_in_whole_minutes)
+{
+	char buf[40], date[11], hhmm[6];
+
+	cr_assert_eq(tz_use("Asia/Singapore"), 0);		/* +6:55:25 */
+	tz_format_rfc3339(tz_days_from_civil(1900, 1, 1) * SECONDS_PER_DAY,
+	    buf, sizeof(buf));
+	cr_assert_str_eq(buf, "1900-01-01T06:55:00+06:55");
+	tz_format_local(tz_days_from_civil(1900, 1, 1) * SECONDS_PER_DAY,
+	    date, hhmm);
+	cr_assert_str_eq(date, "1900-01-01");
+	cr_assert_str_eq(hhmm, "06:55");
+	cr_assert_eq(tz_use("Africa/Monrovia"), 0);		/* -0:44:30 */
+	tz_format_rfc3339(tz_days_from_civil(1971, 1, 1) * SECONDS_PER_DAY,
+	    buf, sizeof(buf));
+	cr_assert_str_eq(buf, "1970-12-31T23:16:00-00:44");
+	cr_assert_eq(tz_use("America/Los_Angeles"), 0);	/* -7:52:58 */
+	tz_format_rfc3339(tz_days_from_civil(1, 1, 2) * SECONDS_PER_DAY,
+	    buf, sizeof(buf));
+	cr_assert_str_eq(buf, "0001-01-01T16:08:00-07:52");
 }
