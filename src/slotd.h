@@ -434,6 +434,26 @@ void	route_healthz(struct evhttp_request *, struct worker_ctx *);
 void	route_readyz(struct evhttp_request *, struct worker_ctx *);
 void	route_metrics(struct evhttp_request *, struct worker_ctx *);
 
+/* changelog.c */
+struct changelog {
+	char		*seen;		/* snapshot of the last read */
+	char		*next_seen;	/* ... of the read under way */
+	time_t		 seen_at;
+	char		 prune_below[24];	/* an xid all have read past */
+	time_t		 prune_at;	/* when it was the oldest running */
+	int		 failing;
+};
+int	changelog_send_position(struct pg_conn *);
+void	changelog_loaded_from(struct changelog *, struct pg_result *);
+int	changelog_send_read(struct changelog *, struct pg_conn *);
+void	changelog_apply(struct changelog *, struct pg_result *,
+	    struct slot_table *, int max_slots);
+void	changelog_read_done(struct changelog *, int failed);
+int	changelog_send_prune(struct changelog *, struct pg_conn *);
+void	changelog_pruned(struct changelog *, int failed);
+int	changelog_stale(const struct changelog *);
+void	changelog_clear(struct changelog *);
+
 /* syncer.c */
 int	syncer_main(struct config *, struct slot_table *);
 

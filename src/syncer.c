@@ -3,9 +3,9 @@
  *
  * One non-blocking libpq connection, driven by libevent: LISTEN first, then
  * a full load (rows not seen are dropped), then NOTIFY payloads applied by
- * version.  A few times a second it also reads the change log (migration
- * 0008), so that a change whose announcement was lost (its worker killed
- * after the commit, say) still reaches the table within a second.  It
+ * version.  A few times a second it also reads the change log (changelog.c),
+ * so that a change whose announcement was lost (its worker killed after the
+ * commit, say) still reaches the table within a second.  It
  * materialises the [schedule] over the rolling horizon and releases
  * expired holds.  Any error closes the connection; it reconnects with
  * backoff and reloads.
@@ -28,8 +28,6 @@
 #define SYNCER_BACKOFF_MAX_MS	5000
 #define SYNCER_TICK_MS		250	/* also the hold expiry delay */
 #define SYNCER_GENERATE_RETRY	60	/* seconds */
-#define SYNCER_LOG_KEEP		120	/* seconds a change stays logged */
-#define SYNCER_LOG_STALE	(SYNCER_LOG_KEEP / 2)	/* older: reload */
 
 enum syncer_state {
 	SYNCER_DOWN,		/* waiting to reconnect */
@@ -60,12 +58,7 @@ struct syncer {
 	int			 reload_wanted;
 	size_t			 loaded_rows;
 	size_t			 dropped_rows;	/* no room in the table */
-	char			*seen;		/* snapshot of the last log read */
-	char			*next_seen;	/* ... of the read under way */
-	time_t			 seen_at;
-	char			 prune_below[24];	/* xid all have read */
-	time_t			 prune_at;	/* when that xid was current */
-	int			 log_failing;
+	struct changelog	 changes;
 };
 
 static void	syncer_connect(struct syncer *);
@@ -112,7 +105,7 @@ static void
 syncer_send_snapshot(struct syncer *s)
 {
 	s->state = SYNCER_SNAPSHOT;
-	if (!PQsendQuery(s->link.conn, "SELECT pg_current_snapshot()::text") ||
+	if (changelog_send_position(s->link.conn) == -1 ||
 	    db_link_flush(&s->link) == -1)
 		syncer_fail(s, "snapshot");
 }
@@ -272,124 +265,6 @@ syncer_drain_notifies(struct syncer *s)
 		slot_table_publish(s->table);
 }
 
-/* Read the slots changed by transactions the last read could not see. */
-static void
-syncer_send_catch_up(struct syncer *s)
-{
-	const char *values[1] = { s->seen };
-
-	s->state = SYNCER_CATCHING_UP;
-	if (!PQsendQueryParams(s->link.conn, "SELECT * FROM "
-	    "slotd_changes_since($1::pg_snapshot)", 1, NULL, values, NULL,
-	    NULL, 0) || db_link_flush(&s->link) == -1)
-		syncer_fail(s, "change log");
-}
-
-/* The oldest transaction still running at the last read: rows of older
- * ones may go once every instance has read past it. */
-static void
-syncer_prune_mark(struct syncer *s)
-{
-	snprintf(s->prune_below, sizeof(s->prune_below), "%.*s",
-	    (int)strcspn(s->seen, ":"), s->seen);
-	s->prune_at = time(NULL);
-}
-
-/* Every SYNCER_LOG_KEEP seconds, delete the log rows of transactions that
- * had ended SYNCER_LOG_KEEP seconds ago: every instance has read them,
- * since one whose last read is older than SYNCER_LOG_STALE reloads. */
-static int
-syncer_send_prune(struct syncer *s)
-{
-	const char *values[1];
-	time_t now = time(NULL);
-
-	if (s->prune_below[0] != '\0' && now < s->prune_at + SYNCER_LOG_KEEP)
-		return 0;
-	if (s->prune_below[0] == '\0') {
-		syncer_prune_mark(s);
-		return 0;
-	}
-	values[0] = s->prune_below;
-	s->state = SYNCER_PRUNING;
-	if (!PQsendQueryParams(s->link.conn, "DELETE FROM slot_changes WHERE "
-	    "xid < $1::xid8", 1, NULL, values, NULL, NULL, 0) ||
-	    db_link_flush(&s->link) == -1)
-		syncer_fail(s, "change log pruning");
-	return 1;
-}
-
-/* Apply what the change log says about each slot: its state now, or its
- * deletion.  Rows are applied by version like notifications, so those
- * already known change nothing. */
-static void
-syncer_apply_changes(struct syncer *s, PGresult *res)
-{
-	struct slot sl;
-	int i, n = PQntuples(res), applied = 0;
-
-	if (n < 1 || PQnfields(res) != 8) {
-		s->query_failed = 1;
-		return;
-	}
-	free(s->next_seen);
-	s->next_seen = xstrdup(PQgetvalue(res, 0, 0));
-	for (i = 0; i < n; i++) {
-		if (PQgetisnull(res, i, 1))
-			continue;
-		sl.id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-		if (PQgetisnull(res, i, 2)) {
-			if (slot_table_remove(s->table, sl.id) == 0)
-				applied++;
-			continue;
-		}
-		sl.calendar_id = strtoll(PQgetvalue(res, i, 2), NULL, 10);
-		sl.start = strtoll(PQgetvalue(res, i, 3), NULL, 10);
-		sl.end = strtoll(PQgetvalue(res, i, 4), NULL, 10);
-		sl.capacity = (int32_t)strtol(PQgetvalue(res, i, 5), NULL, 10);
-		sl.booked = (int32_t)strtol(PQgetvalue(res, i, 6), NULL, 10);
-		sl.version = strtoll(PQgetvalue(res, i, 7), NULL, 10);
-		switch (slot_table_apply(s->table, &sl, 0)) {
-		case SLOT_UPDATED:
-		case SLOT_INSERTED:
-			applied++;
-			break;
-		case SLOT_TABLE_FULL:
-			log_warnx("slot table full (max_slots = %d): slot %lld "
-			    "not cached", s->conf->max_slots,
-			    (long long)sl.id);
-			break;
-		default:
-			break;
-		}
-	}
-	metrics_log_applied((uint64_t)applied);
-}
-
-/* A read of the change log ended: move the position on if it worked.  A
- * log that cannot be read is said once; the read is tried again at every
- * tick, and the whole table reloaded once the position is stale. */
-static void
-syncer_caught_up(struct syncer *s, int failed)
-{
-	if (failed || s->next_seen == NULL) {
-		if (!s->log_failing)
-			log_warnx("%s: the change log cannot be read; changes "
-			    "whose notification was lost wait for a reload",
-			    __func__);
-		s->log_failing = 1;
-		return;
-	}
-	if (s->log_failing)
-		log_info("the change log can be read again");
-	s->log_failing = 0;
-	free(s->seen);
-	s->seen = s->next_seen;
-	s->next_seen = NULL;
-	s->seen_at = time(NULL);
-	slot_table_publish(s->table);
-}
-
 static void
 syncer_apply_row(struct syncer *s, PGresult *res)
 {
@@ -426,10 +301,6 @@ syncer_query_done(struct syncer *s)
 		syncer_send_snapshot(s);
 		break;
 	case SYNCER_SNAPSHOT:
-		free(s->seen);
-		s->seen = s->next_seen;
-		s->next_seen = NULL;
-		s->seen_at = time(NULL);
 		syncer_send_load(s);
 		break;
 	case SYNCER_LOADING:
@@ -449,19 +320,31 @@ syncer_query_done(struct syncer *s)
 		break;
 	case SYNCER_EXPIRING:
 		syncer_drain_notifies(s);
-		syncer_send_catch_up(s);
+		s->state = SYNCER_CATCHING_UP;
+		if (changelog_send_read(&s->changes, s->link.conn) == -1 ||
+		    db_link_flush(&s->link) == -1)
+			syncer_fail(s, "change log");
 		break;
 	case SYNCER_CATCHING_UP:
-		syncer_caught_up(s, failed);
+		changelog_read_done(&s->changes, failed);
 		syncer_drain_notifies(s);
-		if (failed || !syncer_send_prune(s))
+		s->state = SYNCER_PRUNING;
+		switch (failed ? 0 : changelog_send_prune(&s->changes,
+		    s->link.conn)) {
+		case 0:
 			s->state = SYNCER_IDLE;
+			break;
+		case 1:
+			if (db_link_flush(&s->link) == -1)
+				syncer_fail(s, "change log pruning");
+			break;
+		default:
+			syncer_fail(s, "change log pruning");
+			break;
+		}
 		break;
 	case SYNCER_PRUNING:
-		if (failed)
-			log_warnx("%s: pruning the change log failed",
-			    __func__);
-		syncer_prune_mark(s);
+		changelog_pruned(&s->changes, failed);
 		s->state = SYNCER_IDLE;
 		syncer_drain_notifies(s);
 		break;
@@ -513,12 +396,11 @@ syncer_handle_result(struct syncer *s, PGresult *res)
 		syncer_apply_row(s, res);
 		return 0;
 	case PGRES_TUPLES_OK:
-		if (s->state == SYNCER_SNAPSHOT && PQntuples(res) == 1) {
-			free(s->next_seen);
-			s->next_seen = xstrdup(PQgetvalue(res, 0, 0));
-		}
+		if (s->state == SYNCER_SNAPSHOT)
+			changelog_loaded_from(&s->changes, res);
 		if (s->state == SYNCER_CATCHING_UP)
-			syncer_apply_changes(s, res);
+			changelog_apply(&s->changes, res, s->table,
+			    s->conf->max_slots);
 		if (s->state == SYNCER_GENERATING && PQntuples(res) == 1 &&
 		    PQnfields(res) == 4)
 			syncer_log_schedule(res);
@@ -609,7 +491,7 @@ syncer_tick(evutil_socket_t fd, short what, void *arg)
 	if (s->state != SYNCER_IDLE)
 		return;
 	if (slot_table_flag(s->table, SLOT_FLAG_RESYNC) || s->reload_wanted ||
-	    time(NULL) > s->seen_at + SYNCER_LOG_STALE) {
+	    changelog_stale(&s->changes)) {
 		syncer_send_snapshot(s);
 		return;
 	}
@@ -670,8 +552,7 @@ syncer_main(struct config *conf, struct slot_table *table)
 	event_base_dispatch(s.base);
 
 	db_link_free(&s.link);
-	free(s.seen);
-	free(s.next_seen);
+	changelog_clear(&s.changes);
 	event_free(s.ev_retry);
 	event_free(s.ev_tick);
 	event_free(ev_term);
