@@ -56,21 +56,33 @@ db_link_timeout(evutil_socket_t fd, short what, void *arg)
 	l->cb(-1, EV_TIMEOUT, l->arg);
 }
 
-/* Start connecting.  TCP keepalives (and the server options given, if
- * any) are defaults the conninfo may override: keepalives notice a peer
- * that vanished without closing the connection. */
-int
-db_link_start(struct db_link *l, const char *conninfo, const char *app,
-    const char *options)
+/* Start a connection (PQconnectStartParams) whose notices and warnings go
+ * to the log from the first on.  TCP keepalives (and the server options
+ * given, if any) are defaults the conninfo may override: keepalives notice
+ * a peer that vanished without closing the connection. */
+struct pg_conn *
+db_connect_start(const char *conninfo, const char *app, const char *options)
 {
 	const char *keys[] = { "keepalives_idle", "keepalives_interval",
 	    "keepalives_count", "tcp_user_timeout", "options", "dbname",
 	    "fallback_application_name", NULL };
 	const char *values[] = { "30", "10", "3", "60000", options, conninfo,
 	    app, NULL };
+	PGconn *conn = PQconnectStartParams(keys, values, 1);
+
+	if (conn != NULL)
+		PQsetNoticeReceiver(conn, log_libpq, NULL);
+	return conn;
+}
+
+/* Start connecting the link. */
+int
+db_link_start(struct db_link *l, const char *conninfo, const char *app,
+    const char *options)
+{
 	struct timeval tv = { DB_CONNECT_TIMEOUT, 0 };
 
-	l->conn = PQconnectStartParams(keys, values, 1);
+	l->conn = db_connect_start(conninfo, app, options);
 	if (l->conn == NULL || PQstatus(l->conn) == CONNECTION_BAD)
 		return -1;
 	l->connecting = 1;
@@ -122,12 +134,17 @@ db_link_flush(struct db_link *l)
 	return 0;
 }
 
-/* The first line of the connection's last error. */
+/* The first line of the connection's last error.  What the server said
+ * before it went (a terminated backend's FATAL, unread while the link was
+ * idle) goes to the notice receiver first. */
 const char *
 db_link_error(struct db_link *l, char *buf, size_t len)
 {
-	const char *msg = l->conn != NULL ? PQerrorMessage(l->conn) : "";
+	const char *msg;
 
+	if (l->conn != NULL && PQstatus(l->conn) == CONNECTION_BAD)
+		(void)PQisBusy(l->conn);	/* parses what is buffered */
+	msg = l->conn != NULL ? PQerrorMessage(l->conn) : "";
 	snprintf(buf, len, "%.*s", (int)strcspn(msg, "\n"),
 	    *msg != '\0' ? msg : "connection lost");
 	return buf;

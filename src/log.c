@@ -1,6 +1,7 @@
 /*
  * log: one line per event on stderr, with level, process role and pid.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <libpq-fe.h>
 
 #include "slotd.h"
 
@@ -54,30 +56,52 @@ log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
-/* One write(2) per line so that lines of several processes never mix. */
+/* One write(2) per line so that lines of several processes never mix.  A
+ * message of several lines (libpq's DETAIL and CONTEXT parts) becomes one,
+ * its line breaks written as "; " and other control characters as
+ * spaces. */
 static void
 log_vline(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char line[1024];
-	int n, m;
+	char msg[1024], line[1024];
+	const char *p;
+	size_t n;
 
 	if (level > log_threshold)
 		return;
-	n = snprintf(line, sizeof(line), "%s %s[%d]: ", log_names[level],
-	    log_role, (int)getpid());
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	n = (size_t)snprintf(line, sizeof(line), "%s %s[%d]: ",
+	    log_names[level], log_role, (int)getpid());
+	for (p = msg; *p != '\0' && n < sizeof(line) - 3; p++) {
+		if (*p != '\n')
+			line[n++] = iscntrl((unsigned char)*p) ? ' ' : *p;
+		else if (p[1] != '\0' && p[1] != '\n') {
+			line[n++] = ';';
+			line[n++] = ' ';
+		}
+	}
 	if (errnum != 0)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ": %s",
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ": %s",
 		    strerror(errnum));
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	(void)!write(STDERR_FILENO, line, n);
+}
+
+static void
+log_at(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+log_at(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(level, 0, fmt, ap);
+	va_end(ap);
 }
 
 #define LOG_FN(name, level, with_errno)				\
@@ -125,17 +149,29 @@ fatalx(const char *fmt, ...)
 void
 log_libevent(int severity, const char *msg)
 {
-	switch (severity) {
-	case EVENT_LOG_DEBUG:
-		log_debug("libevent: %s", msg);
-		break;
-	case EVENT_LOG_MSG:
-		log_info("libevent: %s", msg);
-		break;
-	default:
-		log_warnx("libevent: %s", msg);
-		break;
-	}
+	log_at(severity == EVENT_LOG_DEBUG ? LOG_LEVEL_DEBUG :
+	    severity == EVENT_LOG_MSG ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+	    "libevent: %s", msg);
+}
+
+/* libpq's notice receiver: what the server says besides answers (notices,
+ * warnings, the FATAL of a backend terminated while idle) and libpq's own
+ * notices, in our format.  WARNING and worse are warnings, NOTICE is info,
+ * anything lower debug. */
+void
+log_libpq(void *arg, const struct pg_result *res)
+{
+	const char *sev = PQresultErrorField(res,
+	    PG_DIAG_SEVERITY_NONLOCALIZED);
+	enum log_level level = LOG_LEVEL_WARN;
+
+	(void)arg;
+	if (sev != NULL && strcmp(sev, "NOTICE") == 0)
+		level = LOG_LEVEL_INFO;
+	else if (sev != NULL && (strcmp(sev, "INFO") == 0 ||
+	    strcmp(sev, "LOG") == 0 || strcmp(sev, "DEBUG") == 0))
+		level = LOG_LEVEL_DEBUG;
+	log_at(level, "libpq: %s", PQresultErrorMessage(res));
 }
 
 void *

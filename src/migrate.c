@@ -4,13 +4,51 @@
  * advisory lock so that instances starting together take turns.  It runs
  * before any event loop exists, so plain blocking libpq is right here.
  */
+#include <poll.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
 #include "slotd.h"
 
 #define MIGRATE_LOCK_KEY	"7310875563461161984"	/* "slotd mig" */
+#define MIGRATE_CONNECT_TIMEOUT	10	/* seconds, as for the workers */
+
+/* Connect within MIGRATE_CONNECT_TIMEOUT, through db_connect_start so that
+ * what the server says while the connection starts (a collation version
+ * warning, say) is logged like the rest.  NULL, logged, on failure. */
+static PGconn *
+migrate_connect(const struct config *conf)
+{
+	PGconn *conn = db_connect_start(conf->conninfo, "slotd migrate",
+	    NULL);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	const char *why;
+	struct pollfd pfd;
+	time_t end = time(NULL) + MIGRATE_CONNECT_TIMEOUT, left;
+
+	while (st != PGRES_POLLING_OK && PQstatus(conn) != CONNECTION_BAD) {
+		pfd.fd = PQsocket(conn);
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		if ((left = end - time(NULL)) <= 0 ||
+		    poll(&pfd, 1, (int)left * 1000) == 0) {
+			log_warnx("cannot connect to the database: timed out "
+			    "after %d s", MIGRATE_CONNECT_TIMEOUT);
+			PQfinish(conn);
+			return NULL;
+		}
+		st = PQconnectPoll(conn);
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		why = PQerrorMessage(conn);
+		log_warnx("cannot connect to the database: %.*s",
+		    (int)strcspn(why, "\n"), why);
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
 
 static int
 migrate_exec(PGconn *conn, const char *sql, const char *what)
@@ -76,20 +114,12 @@ rollback:
 int
 migrate_run(const struct config *conf)
 {
-	static const char *const keys[] = { "dbname",
-	    "fallback_application_name", NULL };
-	const char *values[] = { conf->conninfo, "slotd migrate", NULL };
-	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	PGconn *conn;
 	size_t i;
 	int rc = -1, n = 0, done;
 
-	if (PQstatus(conn) != CONNECTION_OK) {
-		log_warnx("cannot connect to the database: %.*s",
-		    (int)strcspn(PQerrorMessage(conn), "\n"),
-		    PQerrorMessage(conn));
-		PQfinish(conn);
+	if ((conn = migrate_connect(conf)) == NULL)
 		return -1;
-	}
 	if (migrate_exec(conn, "SET client_min_messages = warning",
 	    "settings") == -1 ||
 	    migrate_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",

@@ -41,6 +41,8 @@ void	fatal(const char *, ...)
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	 log_libevent(int, const char *);
+struct pg_result;
+void	 log_libpq(void *, const struct pg_result *);
 void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
@@ -213,6 +215,8 @@ struct db_link {
 	void			*arg;
 	int			 connecting;
 };
+struct pg_conn	*db_connect_start(const char *conninfo, const char *app,
+		    const char *options);
 int		 db_link_start(struct db_link *, const char *conninfo,
 		    const char *app, const char *options);
 int		 db_link_poll(struct db_link *, short);

@@ -1,6 +1,7 @@
 """`slotd migrate` and `slotd -t`: idempotent, safe when run at once, and
 errors that say what is wrong without leaking secrets."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -55,6 +56,21 @@ def test_concurrent_migrations_are_safe(pg):
         assert pg.psql(db, "SELECT count(*) FROM schema_migrations") == \
             [[str(len(MIGRATIONS))]]
         os.unlink(conf)
+
+
+def test_database_messages_are_log_lines(pg, db):
+    """A warning the server sends while migrate connects (here: a recorded
+    collation version that the C locale does not have) is a log line."""
+    pg.psql(db, f"UPDATE pg_database SET datcollversion = '0' "
+            f"WHERE datname = '{db}'")
+    conf = write_conf(f"[database]\nconninfo = {pg.conninfo(db)}\n")
+    r = migrate(conf)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^warn slotd\[\d+\]: libpq: WARNING:  database "
+                     r".* has no actual collation version", r.stderr, re.M)
+    assert all(re.match(r"(warn|info) slotd\[\d+\]: ", line)
+               for line in r.stderr.splitlines()), r.stderr
+    os.unlink(conf)
 
 
 def test_migrate_from_an_installed_location(pg, db):

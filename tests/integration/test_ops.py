@@ -2,6 +2,7 @@
 database going away under load, draining on SIGTERM, sd_notify, metrics,
 the access log and the systemd unit."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -310,6 +311,54 @@ def test_access_log_can_be_turned_off(start_slotd):
     quiet.stop()
     assert "access " not in quiet.log_text()
     assert "password" not in s.log_text()
+
+
+# What log.c starts every line with: level, role, pid.
+LOG_LINE = re.compile(r"(error|warn|info|debug) (slotd|master|syncer|"
+                      r"worker \d+)\[\d+\]: ")
+
+
+def test_database_messages_are_log_lines(pg, db, start_slotd):
+    """What PostgreSQL says besides answers (a warning at connection, a
+    notice of several lines, the FATAL a terminated backend sends) is one
+    log line each, with level, role and pid."""
+    pg.psql(db, f"UPDATE pg_database SET datcollversion = '0' "
+            f"WHERE datname = '{db}'")   # every connection warns
+    s = start_slotd(workers=1)
+    pg.psql(db, """CREATE FUNCTION noisy() RETURNS trigger
+        LANGUAGE plpgsql AS $$ BEGIN
+        RAISE NOTICE 'booked slot %', NEW.slot_ids[1]
+            USING DETAIL = E'one line\nand another';
+        RETURN NEW; END $$;
+        CREATE TRIGGER noisy AFTER INSERT ON appointments
+            FOR EACH ROW EXECUTE FUNCTION noisy()""")
+    sid = s.get_json(f"/slots?date={weekday_ahead(2)}")[2]["slots"][0]["id"]
+    assert s.post("/appointments", {"slotId": sid})[0] == 201
+    wait_for(lambda: re.search(
+        r"^info worker 0\[\d+\]: libpq: NOTICE:  booked slot %d; "
+        r"DETAIL:  one line; and another$" % sid, s.log_text(), re.M),
+        what="the notice in the log")
+
+    def ours():
+        return int(pg.psql(db, "SELECT count(*) FROM pg_stat_activity "
+                           "WHERE application_name IN ('slotd syncer', "
+                           "'slotd worker')")[0][0])
+    wait_for(lambda: ours() >= 2, what="the syncer and a worker connected")
+    pg.psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name IN ('slotd syncer', 'slotd worker')")
+    fatal = r"\[\d+\]: libpq: FATAL:  terminating connection due to " \
+        "administrator command$"
+    for role in ("syncer", "worker 0"):
+        wait_for(lambda: re.search(f"^warn {role}{fatal}", s.log_text(),
+                                   re.M), what=f"the {role}'s FATAL")
+        assert re.search(f"^warn {role}\\[\\d+\\]: libpq: WARNING:  "
+                         "database .* has no actual collation version",
+                         s.log_text(), re.M), role
+    wait_for(lambda: s.post("/appointments", {"slotId": sid})[0] == 201,
+             what="bookings again")
+    s.stop()
+    lines = s.log_text().splitlines()
+    assert [line for line in lines if not LOG_LINE.match(line)] == []
 
 
 @pytest.mark.skipif(not os.environ.get("SYSTEMD_ANALYZE") or
