@@ -3,6 +3,7 @@ every instance, and the syncer resyncs after losing its connection or the
 server (changes made meanwhile, deletions included, are picked up)."""
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -280,3 +281,39 @@ def test_lost_notifications_are_made_up(pg, db, start_slotd):
     assert (ids[0], 3, 1) in view and (ids[1], 9, 0) in view
     assert ids[2] not in [x[0] for x in view]
     assert (made["id"], 2, 0) in view
+
+
+def test_change_committed_after_a_later_one_is_not_skipped(pg, db,
+                                                           start_slotd):
+    """Two silent writers (as slotd's own connections are: no notification
+    from the trigger): the first takes its transaction id, the second
+    commits and is seen, then the first commits.  A log read by "ids after
+    the last one seen" would skip the first for good."""
+    a = start_slotd()
+    day = weekday_ahead(1)
+    first, second = [x[0] for x in day_view(a, day)[:2]]
+    quiet = "SET slotd.quiet = on; "
+    slow = subprocess.Popen(
+        [os.path.join(pg.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+         "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", db],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        slow.stdin.write(f"{quiet} BEGIN; UPDATE slots SET capacity = 5 "
+                         f"WHERE id = {first};\n")
+        slow.stdin.flush()
+        wait_for(lambda: pg.psql(db, "SELECT 1 FROM pg_stat_activity WHERE "
+                                 "state = 'idle in transaction' AND "
+                                 "backend_xid IS NOT NULL"), timeout=5)
+        pg.psql(db, f"{quiet} UPDATE slots SET capacity = 6 "
+                f"WHERE id = {second}")
+        wait_for(lambda: a.slot(second)["capacity"] == 6, timeout=2)
+        time.sleep(0.6)        # a few more reads of the log go by
+        assert a.slot(first)["capacity"] == 3
+        slow.stdin.write("COMMIT;\n")
+        slow.stdin.close()
+        assert slow.wait(timeout=10) == 0
+        t0 = time.monotonic()
+        within_a_second([a], lambda s: s.slot(first)["capacity"] == 5, t0,
+                        "the earlier transaction's change")
+    finally:
+        slow.kill()
