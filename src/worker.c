@@ -2,6 +2,7 @@
  * worker: one libevent loop serving HTTP on the shared listening socket.
  * Reads come from the shared slot table; nothing here blocks.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,6 +382,10 @@ struct worker_drain {
 	struct worker_ctx		*w;
 	struct evhttp			*http[2];	/* plain, TLS */
 	struct evhttp_bound_socket	*listener[2];
+	struct event			*ev_resume;	/* accept again */
+	struct timespec			 accept_logged;	/* a failure, last;
+							   0: never */
+	int				 accept_unlogged; /* failures since */
 	struct event			*ev_check;
 	struct timespec			 deadline;
 	int				 timeout;
@@ -391,6 +396,78 @@ struct worker_drain {
 #define WORKER_DRAIN_QUIET	5	/* ticks with nothing in flight: a
 					   connection accepted just before the
 					   listener went has sent its request */
+#define WORKER_ACCEPT_PAUSE_MS	100	/* out of descriptors: accept again
+					   after */
+
+/* The listeners, for their error callback: libevent passes it the evhttp
+ * that accepts on them, not this. */
+static struct worker_drain	*worker_listening;
+
+/* Accept on every listener, or on none. */
+static void
+worker_listeners_enable(struct worker_drain *d, int on)
+{
+	struct evconnlistener *lev;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (d->listener[i] == NULL)
+			continue;
+		lev = evhttp_bound_socket_get_listener(d->listener[i]);
+		if (on)
+			evconnlistener_enable(lev);
+		else
+			evconnlistener_disable(lev);
+	}
+}
+
+static void
+worker_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	worker_listeners_enable(arg, 1);
+}
+
+/* accept(2) failed for want of descriptors or memory (the connection stays
+ * queued, so the listener is ready again at once: stop accepting for a
+ * moment rather than spin, as nginx does), or for another reason that
+ * concerns one connection only.  Logged at most once a second. */
+static void
+worker_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct worker_drain *d = worker_listening;
+	struct timeval pause = { 0, WORKER_ACCEPT_PAUSE_MS * 1000 };
+	struct timespec now;
+	int err = EVUTIL_SOCKET_ERROR(), starved;
+	char more[64] = "", paused[64] = "";
+
+	(void)lev;
+	(void)arg;
+	starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM;
+	if (starved && !evtimer_pending(d->ev_resume, NULL)) {
+		worker_listeners_enable(d, 0);
+		evtimer_add(d->ev_resume, &pause);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (d->accept_logged.tv_sec != 0 &&
+	    (now.tv_sec - d->accept_logged.tv_sec) * 1000 +
+	    (now.tv_nsec - d->accept_logged.tv_nsec) / 1000000 < 1000) {
+		d->accept_unlogged++;
+		return;
+	}
+	if (d->accept_unlogged > 0)
+		snprintf(more, sizeof(more), " (%d more times since the last "
+		    "such line)", d->accept_unlogged);
+	if (starved)
+		snprintf(paused, sizeof(paused), "; not accepting for %d ms",
+		    WORKER_ACCEPT_PAUSE_MS);
+	log_warnx("%s: accept: %s%s%s", __func__, strerror(err), more,
+	    paused);
+	d->accept_logged = now;
+	d->accept_unlogged = 0;
+}
 
 /* While draining: leave once every request has its answer, every write
  * is done, the other instances have been told of every change, and
@@ -435,17 +512,14 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker_drain *d = arg;
 	struct timeval tick = { 0, WORKER_DRAIN_TICK_MS * 1000 };
-	int i;
 
 	(void)what;
 	if (d->ev_check != NULL)
 		return;
 	log_debug("signal %d: draining %d requests", (int)sig,
 	    http_in_flight());
-	for (i = 0; i < 2; i++)
-		if (d->listener[i] != NULL)
-			evconnlistener_disable(evhttp_bound_socket_get_listener(
-			    d->listener[i]));
+	evtimer_del(d->ev_resume);
+	worker_listeners_enable(d, 0);
 	http_set_draining();
 	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
 	d->deadline.tv_sec += d->timeout;
@@ -475,6 +549,8 @@ worker_http(struct event_base *base, struct worker_ctx *w, int fd,
 	if ((*listener = evhttp_accept_socket_with_handle(http, dup(fd))) ==
 	    NULL)
 		fatalx("cannot accept on the listening socket");
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(*listener),
+	    worker_accept_error);
 	close(fd);
 	return http;
 }
@@ -524,6 +600,8 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	drain.base = base;
 	drain.w = &w;
 	drain.timeout = conf->shutdown_timeout;
+	drain.ev_resume = evtimer_new(base, worker_accept_resume, &drain);
+	worker_listening = &drain;
 	if (listen_fd != -1)
 		drain.http[0] = worker_http(base, &w, listen_fd, NULL,
 		    &drain.listener[0]);
@@ -546,6 +624,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	event_free(ev_int);
 	if (drain.ev_check != NULL)
 		event_free(drain.ev_check);
+	event_free(drain.ev_resume);
 	for (i = 0; i < 2; i++)
 		if (drain.http[i] != NULL)
 			evhttp_free(drain.http[i]);

@@ -1,6 +1,9 @@
 """Hostile input: request limits answered with problem+json, idle and
 half-sent connections that cannot keep a worker from others, and SQL
 injection strings through every field."""
+import os
+import re
+import resource
 import socket
 import time
 from urllib.parse import quote
@@ -57,6 +60,49 @@ def test_idle_and_half_sent_connections(start_slotd):
              timeout=10, interval=0.2, what="slow clients dropped")
     for c in idle + partial:
         c.close()
+
+
+def cpu_seconds(pids):
+    """User and system time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])    # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_pauses_accepting(start_slotd):
+    """Workers out of file descriptors stop accepting for a moment instead
+    of spinning on accept(), say so at most once a second, and accept again
+    once descriptors are free."""
+    s = start_slotd(workers=2)
+    procs = [s.proc.pid] + s.children()
+    for pid in procs:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (128, 128))
+    idle = []
+    try:
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", s.port)))
+        wait_for(lambda: "Too many open files" in s.log_text(),
+                 what="a worker out of descriptors")
+        before = cpu_seconds(procs[1:])
+        lines = s.log_text().count("\n")
+        time.sleep(2)                   # a window to measure, not a wait
+        assert cpu_seconds(procs[1:]) - before < 0.25
+        assert s.log_text().count("\n") - lines < 50
+        wait_for(lambda: re.search(r"accept: Too many open files \(\d+ "
+                                   r"more times since the last such line\); "
+                                   r"not accepting for 100 ms$",
+                                   s.log_text(), re.M),
+                 what="a line that counts the failures not logged")
+    finally:
+        for c in idle:
+            c.close()
+    day = weekday_ahead(1)
+    wait_for(lambda: s.get(f"/slots?date={day}")[0] == 200,
+             what="answers again")
+    assert [s.get("/healthz")[0] for _ in range(20)] == [200] * 20
 
 
 INJECTIONS = ["'; DROP TABLE slots; --", "1 OR 1=1", "\" OR \"\"=\"",
