@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -143,6 +144,33 @@ fatalx(const char *fmt, ...)
 	log_vline(LOG_LEVEL_ERROR, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* A warning at most once a second per limit; the calls in between are
+ * counted, and the next line logged says how many there were. */
+void
+log_warnx_limited(struct log_limit *lim, const char *fmt, ...)
+{
+	struct timespec ts;
+	char msg[768], more[64] = "";
+	int64_t now;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (lim->last_ms != 0 && now - lim->last_ms < 1000) {
+		lim->skipped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (lim->skipped > 0)
+		snprintf(more, sizeof(more), " (%d more times since the last "
+		    "such line)", lim->skipped);
+	log_warnx("%s%s", msg, more);
+	lim->last_ms = now;
+	lim->skipped = 0;
 }
 
 /* libevent's own messages, in our format. */

@@ -40,6 +40,12 @@ void	fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
+struct log_limit {
+	int64_t	last_ms;	/* CLOCK_MONOTONIC, logged last; 0: never */
+	int	skipped;	/* calls since, not logged */
+};
+void	log_warnx_limited(struct log_limit *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 void	 log_libevent(int, const char *);
 struct pg_result;
 void	 log_libpq(void *, const struct pg_result *);

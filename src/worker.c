@@ -383,9 +383,7 @@ struct worker_drain {
 	struct evhttp			*http[2];	/* plain, TLS */
 	struct evhttp_bound_socket	*listener[2];
 	struct event			*ev_resume;	/* accept again */
-	struct timespec			 accept_logged;	/* a failure, last;
-							   0: never */
-	int				 accept_unlogged; /* failures since */
+	struct log_limit		 accept_log;
 	struct event			*ev_check;
 	struct timespec			 deadline;
 	int				 timeout;
@@ -396,29 +394,21 @@ struct worker_drain {
 #define WORKER_DRAIN_QUIET	5	/* ticks with nothing in flight: a
 					   connection accepted just before the
 					   listener went has sent its request */
-#define WORKER_ACCEPT_PAUSE_MS	100	/* out of descriptors: accept again
-					   after */
+#define WORKER_ACCEPT_PAUSE_MS	100	/* a pause when out of descriptors */
 
 /* The listeners, for their error callback: libevent passes it the evhttp
  * that accepts on them, not this. */
 static struct worker_drain	*worker_listening;
 
-/* Accept on every listener, or on none. */
+/* Enable or disable every listener. */
 static void
-worker_listeners_enable(struct worker_drain *d, int on)
+worker_listeners(struct worker_drain *d, int (*set)(struct evconnlistener *))
 {
-	struct evconnlistener *lev;
 	int i;
 
-	for (i = 0; i < 2; i++) {
-		if (d->listener[i] == NULL)
-			continue;
-		lev = evhttp_bound_socket_get_listener(d->listener[i]);
-		if (on)
-			evconnlistener_enable(lev);
-		else
-			evconnlistener_disable(lev);
-	}
+	for (i = 0; i < 2; i++)
+		if (d->listener[i] != NULL)
+			set(evhttp_bound_socket_get_listener(d->listener[i]));
 }
 
 static void
@@ -426,47 +416,30 @@ worker_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	worker_listeners_enable(arg, 1);
+	worker_listeners(arg, evconnlistener_enable);
 }
 
 /* accept(2) failed for want of descriptors or memory (the connection stays
  * queued, so the listener is ready again at once: stop accepting for a
  * moment rather than spin, as nginx does), or for another reason that
- * concerns one connection only.  Logged at most once a second. */
+ * concerns one connection only. */
 static void
 worker_accept_error(struct evconnlistener *lev, void *arg)
 {
 	struct worker_drain *d = worker_listening;
 	struct timeval pause = { 0, WORKER_ACCEPT_PAUSE_MS * 1000 };
-	struct timespec now;
-	int err = EVUTIL_SOCKET_ERROR(), starved;
-	char more[64] = "", paused[64] = "";
+	int err = EVUTIL_SOCKET_ERROR();
+	int starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM;
 
 	(void)lev;
 	(void)arg;
-	starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM;
 	if (starved && !evtimer_pending(d->ev_resume, NULL)) {
-		worker_listeners_enable(d, 0);
+		worker_listeners(d, evconnlistener_disable);
 		evtimer_add(d->ev_resume, &pause);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (d->accept_logged.tv_sec != 0 &&
-	    (now.tv_sec - d->accept_logged.tv_sec) * 1000 +
-	    (now.tv_nsec - d->accept_logged.tv_nsec) / 1000000 < 1000) {
-		d->accept_unlogged++;
-		return;
-	}
-	if (d->accept_unlogged > 0)
-		snprintf(more, sizeof(more), " (%d more times since the last "
-		    "such line)", d->accept_unlogged);
-	if (starved)
-		snprintf(paused, sizeof(paused), "; not accepting for %d ms",
-		    WORKER_ACCEPT_PAUSE_MS);
-	log_warnx("%s: accept: %s%s%s", __func__, strerror(err), more,
-	    paused);
-	d->accept_logged = now;
-	d->accept_unlogged = 0;
+	log_warnx_limited(&d->accept_log, "%s: accept: %s%s", __func__,
+	    strerror(err), starved ? "; not accepting for a moment" : "");
 }
 
 /* While draining: leave once every request has its answer, every write
@@ -519,7 +492,7 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	log_debug("signal %d: draining %d requests", (int)sig,
 	    http_in_flight());
 	evtimer_del(d->ev_resume);
-	worker_listeners_enable(d, 0);
+	worker_listeners(d, evconnlistener_disable);
 	http_set_draining();
 	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
 	d->deadline.tv_sec += d->timeout;

@@ -91,9 +91,9 @@ def test_out_of_descriptors_pauses_accepting(start_slotd):
         time.sleep(2)                   # a window to measure, not a wait
         assert cpu_seconds(procs[1:]) - before < 0.25
         assert s.log_text().count("\n") - lines < 50
-        wait_for(lambda: re.search(r"accept: Too many open files \(\d+ "
-                                   r"more times since the last such line\); "
-                                   r"not accepting for 100 ms$",
+        wait_for(lambda: re.search(r"accept: Too many open files; not "
+                                   r"accepting for a moment \(\d+ more "
+                                   r"times since the last such line\)$",
                                    s.log_text(), re.M),
                  what="a line that counts the failures not logged")
     finally:
