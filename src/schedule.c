@@ -26,16 +26,21 @@ in_break(const struct config *c, int start, int end)
 	return 0;
 }
 
-/* Fill out with the day's slots in order; returns how many there are.
- * A slot whose wall-clock start a clock change skips does not exist; an end
- * in the gap is the instant the gap ends. */
+/*
+ * The day's slots into out in start order; how many, at most max (a day
+ * with more says so in the log; SCHEDULE_DAY_MAX holds any day).  Slots
+ * start at the wall-clock times of the window's grid: none at a time that
+ * a clock change skips, one at each occurrence of a time that it repeats.
+ * Each lasts slot_minutes of real time, and one that would overlap the
+ * slot before it (an odd length around a clock change) is not made.
+ */
 size_t
 schedule_day(const struct config *c, int64_t day, struct slot_span *out,
     size_t max)
 {
-	int minute, s_ok;
-	size_t n = 0;
-	int64_t s, e;
+	int64_t t[2], len = (int64_t)c->slot_minutes * 60;
+	size_t n = 0, lost = 0, i, kept;
+	int minute, found, k, y, m, d;
 
 	if (!schedule_is_open_day(c, day))
 		return 0;
@@ -43,19 +48,27 @@ schedule_day(const struct config *c, int64_t day, struct slot_span *out,
 	    minute += c->slot_minutes) {
 		if (in_break(c, minute, minute + c->slot_minutes))
 			continue;
-		s = tz_local_to_utc(day, minute, &s_ok);
-		if (minute + c->slot_minutes == 24 * 60)
-			e = tz_day_start(day + 1);
-		else
-			e = tz_local_to_utc(day, minute + c->slot_minutes,
-			    NULL);
-		if (!s_ok || e <= s)
-			continue;
-		if (n < max) {
-			out[n].start = s;
-			out[n].end = e;
+		found = tz_local_to_utc(day, minute, t);
+		for (k = 0; k < found; k++) {
+			if (n == max) {
+				lost++;
+				continue;
+			}
+			/* A repeated hour starts before the previous starts. */
+			for (i = n; i > 0 && out[i - 1].start > t[k]; i--)
+				out[i] = out[i - 1];
+			out[i].start = t[k];
+			out[i].end = t[k] + len;
+			n++;
 		}
-		n++;
 	}
-	return n;
+	if (lost > 0) {
+		tz_civil_from_days(day, &y, &m, &d);
+		log_warnx("%s: %04d-%02d-%02d has %zu slots more than the %zu "
+		    "kept", __func__, y, m, d, lost, max);
+	}
+	for (i = kept = 0; i < n; i++)
+		if (kept == 0 || out[i].start >= out[kept - 1].end)
+			out[kept++] = out[i];
+	return kept;
 }

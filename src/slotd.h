@@ -62,7 +62,7 @@ void	 tz_civil_from_days(int64_t days, int *y, int *m, int *d);
 int	 tz_weekday(int64_t days);		/* 0 = Sunday */
 int	 tz_cmp_days(const void *, const void *);
 int	 tz_parse_date(const char *, size_t, int64_t *days);
-int64_t	 tz_local_to_utc(int64_t days, int minute, int *exists);
+int	 tz_local_to_utc(int64_t days, int minute, int64_t t[2]);
 int64_t	 tz_day_start(int64_t days);
 int64_t	 tz_today(int64_t now);
 size_t	 tz_format_rfc3339(int64_t t, char *buf, size_t len);
@@ -190,6 +190,9 @@ struct slot_span {
 	int64_t	start;
 	int64_t	end;
 };
+#define SCHEDULE_DAY_MAX	(26 * 60 / 5)	/* slots of >= 5 minutes in a day
+						 * of <= 26 hours (Antarctica/Troll
+						 * falls back 2 hours) */
 size_t	schedule_day(const struct config *, int64_t day,
 	    struct slot_span *out, size_t max);
 int	schedule_is_open_day(const struct config *, int64_t day);

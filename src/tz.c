@@ -181,54 +181,65 @@ tz_parse_date(const char *s, size_t len, int64_t *days)
 	return 0;
 }
 
-/* UTC seconds of a wall-clock time in the current zone; *exists is 0 when
- * that time is skipped by a clock change. */
-int64_t
-tz_local_to_utc(int64_t days, int minute, int *exists)
+/* The offset from UTC, in seconds, of the current zone at UTC second t. */
+static long
+tz_offset(int64_t t)
 {
-	struct tm tm, back;
-	time_t t;
-	int y, m, d;
+	time_t tt = (time_t)t;
+	struct tm tm;
 
-	tz_civil_from_days(days, &y, &m, &d);
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = m - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = minute / 60;
-	tm.tm_min = minute % 60;
-	tm.tm_isdst = -1;
-	t = mktime(&tm);
-	if (exists != NULL) {
-		localtime_r(&t, &back);
-		*exists = back.tm_year == y - 1900 && back.tm_mon == m - 1 &&
-		    back.tm_mday == d && back.tm_hour == minute / 60 &&
-		    back.tm_min == minute % 60;
-	}
-	return (int64_t)t;
+	localtime_r(&tt, &tm);
+	return tm.tm_gmtoff;
 }
 
-/* The first second of a local day (midnight may be skipped by DST). */
+/*
+ * The UTC seconds at which the wall clock of the current zone shows that
+ * minute of the local day, earliest first: none when a clock change skips
+ * it, two when one repeats it.  The candidates are the offsets in effect a
+ * day before and a day after (offsets are shorter than a day, and no zone
+ * changes twice within two days), each kept if the wall clock shows that
+ * minute at the instant it gives.  tm_isdst plays no part: some zones
+ * change their offset without it.  When both are kept, the first offset
+ * held until the change and the second from it, so the first is earlier.
+ */
+int
+tz_local_to_utc(int64_t days, int minute, int64_t t[2])
+{
+	int64_t wall = days * SECONDS_PER_DAY + minute * 60;
+	long before = tz_offset(wall - SECONDS_PER_DAY);
+	long after = tz_offset(wall + SECONDS_PER_DAY);
+	int n = 0;
+
+	if (tz_offset(wall - before) == before)
+		t[n++] = wall - before;
+	if (after != before && tz_offset(wall - after) == after)
+		t[n++] = wall - after;
+	return n;
+}
+
+/* The first second of a local day: its midnight, or when a clock change
+ * skips midnight, the instant of that change. */
 int64_t
 tz_day_start(int64_t days)
 {
-	int exists;
-	int64_t t = tz_local_to_utc(days, 0, &exists);
-	struct tm tm;
-	time_t tt;
-	int minute;
+	int64_t t[2], lo, hi, mid, wall = days * SECONDS_PER_DAY;
+	long after;
 
-	if (exists)
-		return t;
-	for (minute = 1; minute < 24 * 60; minute++) {
-		t = tz_local_to_utc(days, minute, &exists);
-		if (exists) {
-			tt = (time_t)t;
-			localtime_r(&tt, &tm);
-			return t - tm.tm_sec;
-		}
+	if (tz_local_to_utc(days, 0, t) > 0)
+		return t[0];
+	after = tz_offset(wall + SECONDS_PER_DAY);
+	/* Midnight under the new offset is before the change, under the
+	 * old one after it. */
+	lo = wall - after;
+	hi = wall - tz_offset(wall - SECONDS_PER_DAY);
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (tz_offset(mid) == after)
+			hi = mid;
+		else
+			lo = mid;
 	}
-	return t;
+	return hi;
 }
 
 /* The local day that contains UTC second now. */

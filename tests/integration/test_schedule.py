@@ -22,18 +22,58 @@ def upcoming(zone, weekday, after=1):
     return d
 
 
-def next_clock_change(zone, within=400):
-    """The first local date ahead whose UTC offset at 23:00 differs from
-    the one at 00:00 (a DST change), and the kind of change."""
+def day_length(zone, d):
+    """The real length of local date d: from its first second to the
+    next day's (zoneinfo's fold=0 puts a skipped midnight at the end of
+    the gap)."""
     z = ZoneInfo(zone)
+    n = d + dt.timedelta(days=1)
+    return (dt.datetime(n.year, n.month, n.day, tzinfo=z) -
+            dt.datetime(d.year, d.month, d.day, tzinfo=z).astimezone(
+                dt.timezone.utc))
+
+
+def next_clock_change(zone, kind=None, within=400):
+    """The first local date ahead that is shorter ("spring") or longer
+    ("autumn") than 24 hours, of the kind asked if any, and its kind."""
     d = today(zone) + dt.timedelta(days=1)
     for _ in range(within):
-        a = dt.datetime(d.year, d.month, d.day, 0, 0, tzinfo=z).utcoffset()
-        b = dt.datetime(d.year, d.month, d.day, 23, 0, tzinfo=z).utcoffset()
-        if a != b:
-            return d, "spring" if b > a else "autumn"
+        length = day_length(zone, d)
+        if length != dt.timedelta(days=1):
+            found = "spring" if length < dt.timedelta(days=1) else "autumn"
+            if kind in (None, found):
+                return d, found
         d += dt.timedelta(days=1)
-    raise AssertionError("no clock change ahead in " + zone)
+    raise AssertionError(f"no {kind or 'clock'} change ahead in {zone}")
+
+
+def expected_slots(zone, day, start, end, minutes):
+    """The slots of day computed with zoneinfo: a slot at each occurrence
+    (fold 0 and 1) of each wall time of the grid that exists, lasting its
+    minutes, unless it overlaps the slot before it."""
+    z = ZoneInfo(zone)
+    starts = set()
+    for m in range(start, end - minutes + 1, minutes):
+        wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=m)
+        for fold in (0, 1):
+            t = wall.replace(tzinfo=z, fold=fold)
+            if t.astimezone(dt.timezone.utc).astimezone(z).replace(
+                    tzinfo=None) == wall:
+                starts.add(t.astimezone(dt.timezone.utc))
+    out = []
+    for t in sorted(starts):
+        if not out or t >= out[-1][1]:
+            out.append((t, t + dt.timedelta(minutes=minutes)))
+    return [(a.astimezone(z).isoformat(), b.astimezone(z).isoformat())
+            for a, b in out]
+
+
+def faked_clock(at):
+    """The environment that starts slotd's clock at `at` (UTC)."""
+    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": f"@{at}",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+            ":verify_asan_link_order=0"}
 
 
 def times(slotd, day):
@@ -85,13 +125,55 @@ def test_clock_change_day(start_slotd):
                           "03:00:00+02:00", "04:00:00+02:00"]
         assert doc["slots"][1]["endTime"][11:] == "03:00:00+02:00"
     else:
-        # 02:00 happens twice; the wall-clock slots exist once each.
-        assert [x[:5] for x in starts] == ["00:00", "01:00", "02:00",
-                                           "03:00", "04:00"]
-        assert starts[4].endswith("+01:00")
+        # 02:00 happens twice and starts a slot each time.
+        assert starts == ["00:00:00+02:00", "01:00:00+02:00",
+                          "02:00:00+02:00", "02:00:00+01:00",
+                          "03:00:00+01:00", "04:00:00+01:00"]
+    assert all(dt.datetime.fromisoformat(x["endTime"]) -
+               dt.datetime.fromisoformat(x["startTime"]) ==
+               dt.timedelta(hours=1) for x in doc["slots"])
     # The day before and after keep their ordinary hours.
     for other in (day - dt.timedelta(days=1), day + dt.timedelta(days=1)):
         assert len(times(s, other)) == 5
+
+
+@pytest.mark.parametrize("zone,minutes,kind,count", [
+    ("America/Santiago", 60, "autumn", 25),
+    ("America/Santiago", 60, "spring", 23),
+    ("Australia/Lord_Howe", 30, "autumn", 49),
+    ("Australia/Lord_Howe", 30, "spring", 47)])
+def test_slots_last_their_length_when_the_clocks_change(
+        pg, db, start_slotd, zone, minutes, kind, count):
+    """Santiago changes at midnight, Lord Howe by half an hour: on the day
+    the clocks go back a repeated time starts a slot each time, on the day
+    they go forward a skipped one starts none, and every slot lasts its
+    minutes.  A change further ahead than a month is reached by starting
+    slotd two days before it on a clock faked by libfaketime."""
+    day = next_clock_change(zone, kind)[0]
+    env = None
+    if day - today(zone) > dt.timedelta(days=30):
+        if not os.path.exists(LIBFAKETIME):
+            pytest.skip("libfaketime is not installed")
+        env = faked_clock(f"{day - dt.timedelta(days=2)} 12:00:00")
+        horizon = 5
+    else:
+        horizon = (day - today(zone)).days + 2
+    s = start_slotd(schedule={"timezone": zone, "days": "mon-sun",
+                              "hours": "00:00-24:00",
+                              "slot_minutes": str(minutes), "breaks": "",
+                              "horizon_days": str(horizon)}, env=env)
+    for d in (day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)):
+        want = expected_slots(zone, d, 0, 24 * 60, minutes)
+        _, _, doc = s.get_json(f"/slots?date={d}")
+        got = [(x["startTime"], x["endTime"]) for x in doc["slots"]]
+        assert got == want, d
+        assert len(got) == (count if d == day else 24 * 60 // minutes), d
+    first = dt.datetime.combine(day, dt.time(), ZoneInfo(zone)) \
+        .astimezone(dt.timezone.utc)
+    n = pg.psql(db, "SELECT count(*), count(DISTINCT end_at - start_at) "
+                f"FROM slots WHERE start_at >= '{first}' AND start_at < "
+                f"'{first + day_length(zone, day)}'")
+    assert n == [[str(count), "1"]], n
 
 
 def test_generation_is_idempotent_across_restarts_and_instances(
@@ -134,11 +216,7 @@ def test_horizon_rolls_forward_at_midnight(start_slotd):
     s = start_slotd(
         schedule={"timezone": "UTC", "days": "mon-sun", "breaks": "",
                   "horizon_days": "2"},
-        env={"LD_PRELOAD": LIBFAKETIME,
-             "FAKETIME": f"@{day} 23:59:57",
-             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
-             ":verify_asan_link_order=0"})
+        env=faked_clock(f"{day} 23:59:57"))
     assert len(times(s, day)) == 18
     assert len(times(s, day + dt.timedelta(days=1))) == 18
     assert times(s, day + dt.timedelta(days=2)) == []

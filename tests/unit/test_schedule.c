@@ -116,13 +116,18 @@ Test(schedule, clock_changes)
 	tz_format_rfc3339(s[2].start, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "2027-03-28T03:00:00+02:00");
 	cr_assert_eq(s[1].end - s[1].start, 3600);
-	/* Autumn: every wall-clock hour yields one slot, in order. */
+	/* Autumn: 02:00 happens twice and starts a slot each time. */
 	n = schedule_day(&c, tz_days_from_civil(2027, 10, 31), s, 64);
-	cr_assert_eq(n, 6);
+	cr_assert_eq(n, 7);
 	tz_format_rfc3339(s[0].start, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "2027-10-31T00:00:00+02:00");
-	tz_format_rfc3339(s[4].start, buf, sizeof(buf));
+	tz_format_rfc3339(s[2].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2027-10-31T02:00:00+02:00");
+	tz_format_rfc3339(s[3].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2027-10-31T02:00:00+01:00");
+	tz_format_rfc3339(s[5].start, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "2027-10-31T04:00:00+01:00");
+	cr_assert_eq(s[2].end - s[2].start, 3600);
 	/* Working hours on DST days keep their wall-clock times. */
 	c = demo("Europe/Berlin");
 	n = schedule_day(&c, tz_days_from_civil(2027, 3, 29), s, 64);
@@ -134,12 +139,166 @@ Test(schedule, clock_changes)
 	cr_assert_str_eq(buf, "2027-03-26T09:00:00+01:00");
 }
 
+/* A day of slots from..to (minutes) each minutes long in zone. */
+static size_t
+whole_day(const char *zone, int y, int m, int d, int from, int to,
+    int minutes, struct slot_span *s, size_t max)
+{
+	struct config c = demo(zone);
+
+	c.days = 0x7f;
+	c.hours.start = from;
+	c.hours.end = to;
+	c.slot_minutes = minutes;
+	c.nbreaks = 0;
+	return schedule_day(&c, tz_days_from_civil(y, m, d), s, max);
+}
+
+/* Slot i starts at the RFC 3339 time want; every slot lasts its minutes,
+ * and with contiguous set each starts where the one before ends. */
+static void
+check_slots(const struct slot_span *s, size_t n, int minutes, int contiguous)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		cr_assert_eq(s[i].end - s[i].start, minutes * 60, "slot %zu", i);
+		if (i > 0 && contiguous)
+			cr_assert_eq(s[i].start, s[i - 1].end, "slot %zu", i);
+		if (i > 0)
+			cr_assert_geq(s[i].start, s[i - 1].end, "slot %zu", i);
+	}
+}
+
+static void
+starts_at(const struct slot_span *s, size_t i, const char *want)
+{
+	char buf[40];
+
+	tz_format_rfc3339(s[i].start, buf, sizeof(buf));
+	cr_assert_str_eq(buf, want, "slot %zu", i);
+}
+
+/*
+ * The next clock changes of two zones that change at odd times: America/
+ * Santiago at midnight (2027-04-03 24:00 -03 back to 23:00 -04; 2027-09-05
+ * 00:00 -04 on to 01:00 -03) and Australia/Lord_Howe by half an hour
+ * (2027-04-04 02:00 +11 back to 01:30 +10:30; 2027-10-03 02:00 +10:30 on to
+ * 02:30 +11).  Expectations from Python's zoneinfo, fold 0 and 1.
+ */
+Test(schedule, repeated_time_makes_a_slot_each_time)
+{
+	struct slot_span s[SCHEDULE_DAY_MAX];
+	size_t n;
+
+	n = whole_day("America/Santiago", 2027, 4, 3, 0, 24 * 60, 60, s, 64);
+	cr_assert_eq(n, 25);
+	check_slots(s, n, 60, 1);
+	starts_at(s, 0, "2027-04-03T00:00:00-03:00");
+	starts_at(s, 23, "2027-04-03T23:00:00-03:00");
+	starts_at(s, 24, "2027-04-03T23:00:00-04:00");
+	cr_assert_eq(s[24].end, tz_day_start(tz_days_from_civil(2027, 4, 4)));
+	n = whole_day("America/Santiago", 2027, 4, 4, 0, 24 * 60, 60, s, 64);
+	cr_assert_eq(n, 24);
+	check_slots(s, n, 60, 1);
+	starts_at(s, 0, "2027-04-04T00:00:00-04:00");
+
+	n = whole_day("Australia/Lord_Howe", 2027, 4, 4, 0, 24 * 60, 30, s,
+	    64);
+	cr_assert_eq(n, 49);
+	check_slots(s, n, 30, 1);
+	starts_at(s, 3, "2027-04-04T01:30:00+11:00");
+	starts_at(s, 4, "2027-04-04T01:30:00+10:30");
+	starts_at(s, 5, "2027-04-04T02:00:00+10:30");
+	starts_at(s, 48, "2027-04-04T23:30:00+10:30");
+}
+
+Test(schedule, skipped_time_makes_no_slot)
+{
+	struct slot_span s[SCHEDULE_DAY_MAX];
+	size_t n;
+
+	n = whole_day("America/Santiago", 2027, 9, 5, 0, 24 * 60, 60, s, 64);
+	cr_assert_eq(n, 23);
+	check_slots(s, n, 60, 1);
+	starts_at(s, 0, "2027-09-05T01:00:00-03:00");
+	cr_assert_eq(s[0].start, tz_day_start(tz_days_from_civil(2027, 9, 5)));
+	starts_at(s, 22, "2027-09-05T23:00:00-03:00");
+
+	n = whole_day("Australia/Lord_Howe", 2027, 10, 3, 0, 24 * 60, 30, s,
+	    64);
+	cr_assert_eq(n, 47);
+	check_slots(s, n, 30, 1);
+	starts_at(s, 3, "2027-10-03T01:30:00+10:30");
+	starts_at(s, 4, "2027-10-03T02:30:00+11:00");
+}
+
+/* 45-minute slots: the second 01:30 would overlap the first one. */
+Test(schedule, no_slot_overlaps_the_one_before)
+{
+	struct slot_span s[SCHEDULE_DAY_MAX];
+	size_t n;
+
+	n = whole_day("Australia/Lord_Howe", 2027, 4, 4, 0, 3 * 60, 45, s, 64);
+	cr_assert_eq(n, 4);
+	check_slots(s, n, 45, 0);
+	starts_at(s, 0, "2027-04-04T00:00:00+11:00");
+	starts_at(s, 1, "2027-04-04T00:45:00+11:00");
+	starts_at(s, 2, "2027-04-04T01:30:00+11:00");
+	starts_at(s, 3, "2027-04-04T02:15:00+10:30");
+}
+
+/* Antarctica/Troll falls back two hours: the longest day there is. */
+Test(schedule, the_longest_day_fits)
+{
+	struct slot_span s[SCHEDULE_DAY_MAX];
+	size_t n;
+
+	n = whole_day("Antarctica/Troll", 2027, 10, 31, 0, 24 * 60, 5, s,
+	    SCHEDULE_DAY_MAX);
+	cr_assert_eq(n, 312);
+	cr_assert_eq(n, SCHEDULE_DAY_MAX);
+	check_slots(s, n, 5, 1);
+	n = whole_day("Antarctica/Troll", 2027, 10, 31, 0, 24 * 60, 5, s, 10);
+	cr_assert_eq(n, 10);
+	check_slots(s, n, 5, 1);
+}
+
+/* Europe/Volgograd went from +04 to +03 on 2020-12-27 at 02:00, standard
+ * time both, so tm_isdst says nothing; Pacific/Apia skipped 2011-12-30. */
+Test(tz, offset_changes_without_dst)
+{
+	int64_t t[2];
+	char buf[40];
+
+	cr_assert_eq(tz_use("Europe/Volgograd"), 0);
+	cr_assert_eq(tz_local_to_utc(tz_days_from_civil(2020, 12, 27), 90, t),
+	    2);
+	tz_format_rfc3339(t[0], buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2020-12-27T01:30:00+04:00");
+	tz_format_rfc3339(t[1], buf, sizeof(buf));
+	cr_assert_str_eq(buf, "2020-12-27T01:30:00+03:00");
+	cr_assert_eq(tz_local_to_utc(tz_days_from_civil(2020, 12, 27), 120, t),
+	    1);
+	cr_assert_eq(tz_use("Pacific/Apia"), 0);
+	cr_assert_eq(tz_local_to_utc(tz_days_from_civil(2011, 12, 30), 720, t),
+	    0);
+	cr_assert_eq(tz_day_start(tz_days_from_civil(2011, 12, 30)),
+	    tz_day_start(tz_days_from_civil(2011, 12, 31)));
+	tz_format_rfc3339(tz_day_start(tz_days_from_civil(2011, 12, 31)), buf,
+	    sizeof(buf));
+	cr_assert_str_eq(buf, "2011-12-31T00:00:00+14:00");
+}
+
 Test(tz, day_boundaries)
 {
 	cr_assert_eq(tz_use("America/New_York"), 0);
 	/* 2026-11-01 has 25 hours in New York. */
 	cr_assert_eq(tz_day_start(tz_days_from_civil(2026, 11, 2)) -
 	    tz_day_start(tz_days_from_civil(2026, 11, 1)), 25 * 3600);
+	cr_assert_eq(tz_use("Australia/Lord_Howe"), 0);
+	cr_assert_eq(tz_day_start(tz_days_from_civil(2027, 4, 5)) -
+	    tz_day_start(tz_days_from_civil(2027, 4, 4)), 24 * 3600 + 1800);
 	cr_assert_eq(tz_use("Nope/Nowhere"), -1);
 	cr_assert_eq(tz_valid_name("../etc"), 0);
 }
