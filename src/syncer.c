@@ -134,7 +134,7 @@ static void
 syncer_send_generate(struct syncer *s)
 {
 	struct evbuffer *starts = evbuffer_new(), *ends = evbuffer_new();
-	struct slot_span spans[24 * 60 / 5];
+	struct slot_span spans[SCHEDULE_DAY_MAX];
 	const char *values[5];
 	char capacity[16], from[24], to[24];
 	int64_t today, day;
