@@ -141,7 +141,8 @@ def test_clock_change_day(start_slotd):
     ("America/Santiago", 60, "autumn", 25),
     ("America/Santiago", 60, "spring", 23),
     ("Australia/Lord_Howe", 30, "autumn", 49),
-    ("Australia/Lord_Howe", 30, "spring", 47)])
+    ("Australia/Lord_Howe", 30, "spring", 47),
+    ("America/Santiago", 5, "autumn", 300)])
 def test_slots_last_their_length_when_the_clocks_change(
         pg, db, start_slotd, zone, minutes, kind, count):
     """Santiago changes at midnight, Lord Howe by half an hour: on the day
@@ -174,6 +175,7 @@ def test_slots_last_their_length_when_the_clocks_change(
                 f"FROM slots WHERE start_at >= '{first}' AND start_at < "
                 f"'{first + day_length(zone, day)}'")
     assert n == [[str(count), "1"]], n
+    assert "slots more than" not in s.log_text()
 
 
 def test_generation_is_idempotent_across_restarts_and_instances(
