@@ -152,6 +152,13 @@ outer_end(const jsmntok_t *t)
 
 /* Between two tokens only white space and exactly the separator sep (or
  * nothing when sep is 0): jsmn lets "[1,]" and "{"a":1,}" through. */
+/* JSON's whitespace (RFC 8259): never NUL, which strchr() would find. */
+static int
+json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static int
 gap_ok(const char *text, int from, int to, char sep)
 {
@@ -160,7 +167,7 @@ gap_ok(const char *text, int from, int to, char sep)
 	for (; from < to; from++) {
 		if (text[from] == sep && !seen)
 			seen = 1;
-		else if (strchr(" \t\r\n", text[from]) == NULL)
+		else if (!json_space(text[from]))
 			return 0;
 	}
 	return seen == (sep != 0);
@@ -219,7 +226,7 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 		goto bad;
 	}
 	end = len;
-	while (end > 0 && strchr(" \t\r\n", text[end - 1]) != NULL)
+	while (end > 0 && json_space(text[end - 1]))
 		end--;
 	if (json_skip(d, 0) != d->ntok || (size_t)outer_end(&d->tok[0]) != end) {
 		snprintf(err, errlen, "the body holds more than one JSON value");

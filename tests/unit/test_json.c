@@ -35,6 +35,26 @@ Test(json, syntax)
 		cr_assert(!valid(bad[i]), "accepted: %s", bad[i]);
 }
 
+/* NUL is no whitespace: a body with NUL bytes after or between its
+ * tokens is refused. */
+Test(json, nul_is_no_space)
+{
+	const char *bad[] = { "{\"a\":1}\0", "{\"a\":\0 1}", "[1,\0 2]",
+	    "\0{}" };
+	const size_t len[] = { 8, 9, 7, 3 };
+	char err[128];
+	struct json_doc *d;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		d = json_parse(bad[i], len[i], err, sizeof(err));
+		cr_assert_null(d, "accepted body %zu", i);
+	}
+	d = json_parse("{\"a\":1} ", 8, err, sizeof(err));
+	cr_assert_not_null(d);
+	json_free(d);
+}
+
 Test(json, utf8)
 {
 	cr_assert(json_utf8_valid("h\xc3\xa9llo \xe6\x97\xa5 \xf0\x9f\x98\x80",
