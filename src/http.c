@@ -483,6 +483,39 @@ http_header_once(struct evhttp_request *req, const char *name,
 	return 0;
 }
 
+/* A list header's lines joined by ", " into one value (RFC 9110 section
+ * 5.3), or NULL when absent.  *joined is the storage to free when the
+ * request gave more than one line, else NULL. */
+const char *
+http_header_list(struct evhttp_request *req, const char *name,
+    char **joined)
+{
+	struct evbuffer *all = NULL;
+	struct evkeyval *h;
+	const char *first = NULL;
+
+	*joined = NULL;
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+		if (strcasecmp(h->key, name) != 0)
+			continue;
+		if (first == NULL) {
+			first = h->value;
+			continue;
+		}
+		if (all == NULL) {
+			all = evbuffer_new();
+			evbuffer_add(all, first, strlen(first));
+		}
+		evbuffer_add_printf(all, ", %s", h->value);
+	}
+	if (all == NULL)
+		return first;
+	evbuffer_add(all, "", 1);
+	*joined = xstrdup((const char *)evbuffer_pullup(all, -1));
+	evbuffer_free(all);
+	return *joined;
+}
+
 /* If-None-Match: "*" or a list of (possibly weak) tags; weak comparison. */
 int
 http_etag_matches(struct evhttp_request *req, const char *etag)

@@ -371,6 +371,8 @@ int	 http_in_flight(void);
 void	 http_method_not_allowed(struct evhttp_request *, int allowed);
 int	 http_header_once(struct evhttp_request *, const char *name,
 	    const char **value);
+const char	*http_header_list(struct evhttp_request *, const char *name,
+	    char **joined);
 int	 http_etag_matches(struct evhttp_request *, const char *etag);
 int	 http_parse_id(const char *, int64_t *);
 int	 http_item(struct evhttp_request *, const char *rest);

@@ -229,8 +229,7 @@ unauthorized(struct evhttp_request *req, const char *why)
 static int
 worker_authorize(struct evhttp_request *req, struct worker_ctx *w, int route)
 {
-	const char *header = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Authorization");
+	const char *header;
 	int admin_call = route == ROUTE_SLOTS_ADMIN, rc;
 	char why[128];
 
@@ -247,6 +246,9 @@ worker_authorize(struct evhttp_request *req, struct worker_ctx *w, int route)
 		}
 		return 0;
 	}
+	/* Two credentials: which one is meant is anybody's guess. */
+	if (http_header_once(req, "Authorization", &header) == -1)
+		return -1;
 	if ((rc = auth_check(w->conf, header, &w->who, why, sizeof(why))) ==
 	    AUTH_BAD) {
 		unauthorized(req, why);
@@ -271,7 +273,7 @@ worker_rate_limit(struct evhttp_request *req, struct worker_ctx *w,
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	const struct config *c = w->conf;
-	char client[128], buf[128], *peer = NULL;
+	char client[128], buf[128], *peer = NULL, *forwarded;
 	int reads = route == ROUTE_SLOTS || route == ROUTE_SLOT, left;
 	int rate = reads ? c->reads_per_second : c->writes_per_second;
 	int burst = reads ? c->reads_burst : c->writes_burst;
@@ -285,9 +287,10 @@ worker_rate_limit(struct evhttp_request *req, struct worker_ctx *w,
 		return 0;
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
 	    &port);
-	ratelimit_client(c, peer != NULL ? peer : "-", evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "X-Forwarded-For"), client,
-	    sizeof(client));
+	/* Every line: a proxy may add its own (HAProxy's forwardfor). */
+	ratelimit_client(c, peer != NULL ? peer : "-", http_header_list(req,
+	    "X-Forwarded-For", &forwarded), client, sizeof(client));
+	free(forwarded);
 	if (ratelimit_take(client, reads ? RL_READS : RL_WRITES, rate, burst,
 	    ratelimit_now_ms(), &wait_ms, &left))
 		return 0;

@@ -228,6 +228,24 @@ class Slotd:
         finally:
             conn.close()
 
+    def request_lines(self, method, path, lines, body=None, timeout=10):
+        """A request whose headers are a list of (name, value): a name may
+        come more than once."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                          timeout=timeout)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in lines:
+                conn.putheader(name, value)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            conn.close()
+
     def get(self, path, headers=None):
         status, hdrs, data = self.request("GET", path, headers=headers)
         return status, hdrs, data

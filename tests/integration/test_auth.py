@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from harness import SLOTD_BIN, weekday_ahead
+from harness import SLOTD_BIN, problem, weekday_ahead
 
 SECRET = b"0123456789abcdef0123456789abcdef-secret"
 
@@ -174,6 +174,24 @@ def test_base64url_is_decoded_strictly(secured, pg, db):
         expect_401(s.post("/appointments", {"slotId": sid}, bearer(token)))
     assert s.slot(sid)["booked"] == 0
     assert s.post("/appointments", {"slotId": sid}, bearer(good))[0] == 201
+
+
+def test_authorization_given_twice(secured, pg, db):
+    """Two credentials on one request: refused, whichever is valid."""
+    sid = slot_ids(secured)[0]
+    body = json.dumps({"slotId": sid}).encode()
+    good, other = bearer(hs())["Authorization"], "Bearer x.y.z"
+    for lines in ([good, other], [other, good], [good, good]):
+        got = secured.request_lines(
+            "POST", "/appointments",
+            [("Content-Type", "application/json")] +
+            [("Authorization", v) for v in lines], body)
+        problem(got, 400, "bad-request")
+        assert "Authorization" in json.loads(got[2])["detail"]
+    assert secured.slot(sid)["booked"] == 0
+    assert pg.psql(db, "SELECT count(*) FROM appointments") == [["0"]]
+    assert secured.post("/appointments", {"slotId": sid},
+                        bearer(hs()))[0] == 201
 
 
 def test_owners_and_admins(secured, pg, db):

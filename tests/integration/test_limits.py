@@ -78,6 +78,23 @@ def test_forwarded_for_that_is_no_address_counts_as_the_proxy(start_slotd):
                  {"X-Forwarded-For": "198.51.100.9"})[0] == 200
 
 
+def test_forwarded_for_of_several_lines_is_read_from_its_last(start_slotd):
+    """A proxy may add its own X-Forwarded-For line after the client's:
+    the lines are one list, read from its end, so a client varying the
+    first line escapes nothing."""
+    day = weekday_ahead(3)
+    s = limited(start_slotd, workers=1, reads_burst="2",
+                trusted_proxies="127.0.0.0/8")
+    got = [s.request_lines("GET", f"/slots?date={day}", [
+        ("X-Forwarded-For", f"10.9.9.{i}"),
+        ("X-Forwarded-For", "198.51.100.7")])[0] for i in range(5)]
+    assert got == [200, 200, 429, 429, 429]
+    assert s.get(f"/slots?date={day}",
+                 {"X-Forwarded-For": "198.51.100.7"})[0] == 429
+    assert s.get(f"/slots?date={day}",
+                 {"X-Forwarded-For": "10.9.9.0"})[0] == 200
+
+
 def test_no_section_no_limits(start_slotd):
     s = start_slotd(workers=1)
     day = weekday_ahead(4)
