@@ -186,31 +186,42 @@ static const struct {
 	int		 nparams;
 	enum db_stmt	 batch;		/* 0: none */
 } db_statements[DB_NSTMTS] = {
-	[DB_BOOK] = { "SELECT * FROM slotd_book($1::bigint, $2::integer, $3, "
-	    "$4, $5, $6, $7, $8, $9::uuid)", 9 },
-	[DB_CANCEL] = { "SELECT * FROM slotd_cancel($1::bigint, $2, "
-	    "$3::boolean)", 3 },
-	[DB_HOLD] = { "SELECT * FROM slotd_hold($1::bigint, $2::integer, $3, "
-	    "$4::integer)", 4 },
-	[DB_RELEASE] = { "SELECT * FROM slotd_release($1::uuid, $2)", 2 },
-	[DB_CREATE_SLOTS] = { "SELECT * FROM slotd_create_slots($1::bigint[], "
-	    "$2::bigint[], $3::integer[])", 3 },
-	[DB_SET_CAPACITY] = { "SELECT * FROM slotd_set_capacity($1::bigint, "
-	    "$2::integer)", 2 },
-	[DB_DELETE_SLOT] = { "SELECT * FROM slotd_delete_slot($1::bigint)", 1 },
-	[DB_GET_APPOINTMENT] = { "SELECT id, slot_ids, "
+	[DB_BOOK] = { .nparams = 9, .sql =
+	    "SELECT * FROM slotd_book($1::bigint, $2::integer, $3, "
+	    "$4, $5, $6, $7, $8, $9::uuid)" },
+	[DB_CANCEL] = { .nparams = 3, .sql =
+	    "SELECT * FROM slotd_cancel($1::bigint, $2, "
+	    "$3::boolean)" },
+	[DB_HOLD] = { .nparams = 4, .sql =
+	    "SELECT * FROM slotd_hold($1::bigint, $2::integer, $3, "
+	    "$4::integer)" },
+	[DB_RELEASE] = { .nparams = 2, .sql =
+	    "SELECT * FROM slotd_release($1::uuid, $2)" },
+	[DB_CREATE_SLOTS] = { .nparams = 3, .sql =
+	    "SELECT * FROM slotd_create_slots($1::bigint[], "
+	    "$2::bigint[], $3::integer[])" },
+	[DB_SET_CAPACITY] = { .nparams = 2, .sql =
+	    "SELECT * FROM slotd_set_capacity($1::bigint, "
+	    "$2::integer)" },
+	[DB_DELETE_SLOT] = { .nparams = 1, .sql =
+	    "SELECT * FROM slotd_delete_slot($1::bigint)" },
+	[DB_GET_APPOINTMENT] = { .nparams = 3, .sql =
+	    "SELECT id, slot_ids, "
 	    "floor(extract(epoch FROM start_at))::bigint, "
 	    "floor(extract(epoch FROM end_at))::bigint, status, name, email, "
 	    "note, floor(extract(epoch FROM created_at))::bigint "
 	    "FROM appointments WHERE id = $1::bigint "
-	    "AND ($2 = owner OR $3::boolean)", 3 },
-	[DB_ANNOUNCE] = { "SELECT slotd_announce($1)", 1 },
-	[DB_BOOK_ONE] = { "SELECT * FROM slotd_book_one($1::bigint, $2, $3, "
-	    "$4, $5, $6, $7)", 7 },
+	    "AND ($2 = owner OR $3::boolean)" },
+	[DB_ANNOUNCE] = { .nparams = 1, .sql =
+	    "SELECT slotd_announce($1)" },
+	[DB_BOOK_ONE] = { .nparams = 7, .sql =
+	    "SELECT * FROM slotd_book_one($1::bigint, $2, $3, "
+	    "$4, $5, $6, $7)" },
 	/* One slot, no hold, no idempotency key: one plain statement that
 	 * locks the row, books only if the seat is free and the slot ahead,
 	 * and answers as slotd_book does. */
-	[DB_BOOK_LEAN] = { "WITH s AS (SELECT * FROM slots WHERE id = "
+	[DB_BOOK_LEAN] = { .nparams = 5, .batch = DB_BOOK_BATCH, .sql =
+	    "WITH s AS (SELECT * FROM slots WHERE id = "
 	    "$1::bigint FOR UPDATE), "
 	    "ok AS (SELECT * FROM s WHERE start_at > now() AND "
 	    "booked < capacity), "
@@ -233,12 +244,13 @@ static const struct {
 	    "coalesce(u.capacity, s.capacity), coalesce(u.booked, s.booked), "
 	    "coalesce(u.version, s.version) "
 	    "FROM (SELECT 1) one LEFT JOIN s ON true LEFT JOIN u ON true "
-	    "LEFT JOIN a ON true", 5, DB_BOOK_BATCH },
+	    "LEFT JOIN a ON true" },
 	/* book_lean for several queries in one statement and one commit.
 	 * Slot rows are locked in id order, as every writer does; requests
 	 * for one slot get its free seats in the order they came; the
 	 * appointments' ids are drawn first to tie each to its request. */
-	[DB_BOOK_BATCH] = { "WITH req AS (SELECT r.*, row_number() OVER "
+	[DB_BOOK_BATCH] = { .nparams = 5, .sql =
+	    "WITH req AS (SELECT r.*, row_number() OVER "
 	    "(PARTITION BY r.slot_id ORDER BY r.n) AS rank FROM "
 	    "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], "
 	    "$5::text[]) WITH ORDINALITY AS r(slot_id, name, email, note, "
@@ -274,7 +286,7 @@ static const struct {
 	    "coalesce(u.version, g.version) "
 	    "FROM req LEFT JOIN g ON g.id = req.slot_id LEFT JOIN u ON "
 	    "u.id = req.slot_id LEFT JOIN ids ON ids.n = req.n LEFT JOIN a ON "
-	    "a.id = ids.id ORDER BY req.n", 5 },
+	    "a.id = ids.id ORDER BY req.n" },
 };
 
 static const char *
