@@ -69,7 +69,7 @@ tz_valid_name(const char *name)
 	return tz_check_name(name, &why) == 0;
 }
 
-/* Make name the zone of localtime_r/mktime in this process. */
+/* Make name the zone of localtime_r in this process. */
 int
 tz_use(const char *name)
 {
