@@ -320,9 +320,10 @@ static int
 parse_timezone(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
-	if (!tz_valid_name(v))
-		return fail(err, errlen, "'%s' is not a known IANA time zone",
-		    v);
+	const char *why;
+
+	if (tz_check_name(v, &why) == -1)
+		return fail(err, errlen, "'%s': %s", v, why);
 	return parse_string(p, v, c, err, errlen);
 }
 

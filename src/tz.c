@@ -15,6 +15,24 @@
 
 static char	tz_current[128];
 
+/* Does path begin as a compiled zone does ("TZif", RFC 8536)?  The zone
+ * directory also holds text files (leapseconds, zone.tab) that the C
+ * library would take for UTC. */
+static int
+tz_is_zone_file(const char *path)
+{
+	char magic[4];
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (f == NULL)
+		return 0;
+	ok = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
+	    memcmp(magic, "TZif", sizeof(magic)) == 0;
+	fclose(f);
+	return ok;
+}
+
 /*
  * An IANA name: letters, digits, '_', '-', '+', '/', no "..", and a file in
  * the zone database; -1 with *why when it is not one.  The right/ variants
@@ -49,7 +67,8 @@ tz_check_name(const char *name, const char **why)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
 		return -1;
-	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    !tz_is_zone_file(path))
 		return -1;
 	if (strncmp(name, "right/", 6) == 0 ||
 	    strncmp(name, "posix/", 6) == 0) {

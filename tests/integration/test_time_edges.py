@@ -48,14 +48,17 @@ def test_right_and_posix_zones_are_refused(slotd):
         assert doc["detail"] == ("tz: the right/ and posix/ variants of "
                                  "zones are not supported: use the plain "
                                  "name"), doc
-    doc = problem(slotd.get(f"/slots?date={day}&tz=right/Nowhere"), 400,
-                  "bad-request")
-    assert doc["detail"] == "tz: must be a known IANA time zone", doc
+    # Files of the zone directory that are no compiled zone.
+    for zone in ("right/Nowhere", "leapseconds", "zone.tab", "tzdata.zi"):
+        doc = problem(slotd.get(f"/slots?date={day}&tz={zone}"), 400,
+                      "bad-request")
+        assert doc["detail"] == "tz: must be a known IANA time zone", doc
     assert slotd.get_json(f"/slots?date={day}&tz=UTC")[2] == plain
     for zone in ("right/UTC", "posix/Asia/Singapore"):
         slotd.rewrite({"schedule": {"timezone": zone}})
         r = slotd.command("-t")
         assert r.returncode == 1 and "timezone" in r.stderr, r.stderr
+        assert "right/ and posix/ variants" in r.stderr, r.stderr
     slotd.rewrite({"schedule": {"timezone": "Asia/Singapore"}})
     assert slotd.command("-t").returncode == 0
 
