@@ -3,11 +3,12 @@
 -- connection dropped, between the commit and the announcement left other
 -- instances with the old seats until the slot changed again.  Now every
 -- statement that changes slots also writes the ids it changed into
--- slot_changes, in its own transaction; each syncer reads, a few times a
--- second, the rows of the transactions that its previous read could not
--- see (by snapshot, so transactions that commit out of order are not
--- missed), and re-reads those slots.  Syncers prune rows every instance
--- has certainly read.
+-- slot_changes, in its own transaction: the workers' statements in
+-- themselves (see db.c), every other session's through the triggers below.
+-- Each syncer reads, a few times a second, the rows of the transactions
+-- that its previous read could not see (by snapshot, so transactions that
+-- commit out of order are not missed), and re-reads those slots.  Syncers
+-- prune rows every instance has certainly read.
 
 CREATE TABLE slot_changes (
     xid      xid8     NOT NULL DEFAULT pg_current_xact_id(),
@@ -15,8 +16,10 @@ CREATE TABLE slot_changes (
 );
 CREATE INDEX slot_changes_xid ON slot_changes (xid);
 
--- One row per statement, whatever the statement (a booking batch, an
--- admin's SQL, the schedule), so no writer can be forgotten.
+-- One row per statement of every session but the workers' quiet ones (an
+-- admin's SQL, the schedule, hold expiry).  The workers' statements log
+-- their slots in the statement itself: a trigger costs a booking batch
+-- about 7 % of its rate, a clause of the statement nothing measurable.
 CREATE FUNCTION slots_log_changes() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -27,14 +30,17 @@ END
 $$;
 
 CREATE TRIGGER slots_log_insert AFTER INSERT ON slots
-    REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION slots_log_changes();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
+    WHEN (current_setting('slotd.quiet', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION slots_log_changes();
 CREATE TRIGGER slots_log_update AFTER UPDATE ON slots
-    REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION slots_log_changes();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
+    WHEN (current_setting('slotd.quiet', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION slots_log_changes();
 CREATE TRIGGER slots_log_delete AFTER DELETE ON slots
-    REFERENCING OLD TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION slots_log_changes();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT
+    WHEN (current_setting('slotd.quiet', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION slots_log_changes();
 
 -- The slots changed by transactions that snapshot p did not see, as they
 -- are now (NULL columns: deleted), and the snapshot they were read in,

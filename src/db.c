@@ -177,6 +177,23 @@ db_link_free(struct db_link *l)
 
 /* ---- prepared statements ---- */
 
+/*
+ * Workers' connections are quiet (migration 0004): the table's triggers
+ * neither notify nor log their changes.  So each statement of theirs that
+ * changes slots writes, in its own transaction, the ids of the slots it
+ * answers for into the change log (migration 0008) that the syncers read:
+ * a change is never lost, even when its announcement is.  A refusal's
+ * slot is logged too, which costs a needless re-read, no more.
+ */
+#define DB_LOGGED(call)							\
+	"WITH r AS (" call "), l AS (INSERT INTO slot_changes (slot_ids) "\
+	"SELECT array_agg(CASE WHEN outcome = 'deleted' THEN ref::bigint "\
+	"ELSE id END) FROM r WHERE id IS NOT NULL OR outcome = 'deleted' "\
+	"HAVING count(*) > 0) SELECT * FROM r"
+#define DB_LOG_UPDATED							\
+	"l AS (INSERT INTO slot_changes (slot_ids) SELECT array_agg(id) "\
+	"FROM u HAVING count(*) > 0) "
+
 /* A statement with a batch form may run, when several wait, as part of
  * one execution of that form: it takes one array per parameter (the
  * values of each query in turn) and returns one row per query, in order,
@@ -187,24 +204,24 @@ static const struct {
 	enum db_stmt	 batch;		/* 0: none */
 } db_statements[DB_NSTMTS] = {
 	[DB_BOOK] = { .nparams = 9, .sql =
-	    "SELECT * FROM slotd_book($1::bigint, $2::integer, $3, "
-	    "$4, $5, $6, $7, $8, $9::uuid)" },
+	    DB_LOGGED("SELECT * FROM slotd_book($1::bigint, $2::integer, $3, "
+	    "$4, $5, $6, $7, $8, $9::uuid)") },
 	[DB_CANCEL] = { .nparams = 3, .sql =
-	    "SELECT * FROM slotd_cancel($1::bigint, $2, "
-	    "$3::boolean)" },
+	    DB_LOGGED("SELECT * FROM slotd_cancel($1::bigint, $2, "
+	    "$3::boolean)") },
 	[DB_HOLD] = { .nparams = 4, .sql =
-	    "SELECT * FROM slotd_hold($1::bigint, $2::integer, $3, "
-	    "$4::integer)" },
+	    DB_LOGGED("SELECT * FROM slotd_hold($1::bigint, $2::integer, $3, "
+	    "$4::integer)") },
 	[DB_RELEASE] = { .nparams = 2, .sql =
-	    "SELECT * FROM slotd_release($1::uuid, $2)" },
+	    DB_LOGGED("SELECT * FROM slotd_release($1::uuid, $2)") },
 	[DB_CREATE_SLOTS] = { .nparams = 3, .sql =
-	    "SELECT * FROM slotd_create_slots($1::bigint[], "
-	    "$2::bigint[], $3::integer[])" },
+	    DB_LOGGED("SELECT * FROM slotd_create_slots($1::bigint[], "
+	    "$2::bigint[], $3::integer[])") },
 	[DB_SET_CAPACITY] = { .nparams = 2, .sql =
-	    "SELECT * FROM slotd_set_capacity($1::bigint, "
-	    "$2::integer)" },
+	    DB_LOGGED("SELECT * FROM slotd_set_capacity($1::bigint, "
+	    "$2::integer)") },
 	[DB_DELETE_SLOT] = { .nparams = 1, .sql =
-	    "SELECT * FROM slotd_delete_slot($1::bigint)" },
+	    DB_LOGGED("SELECT * FROM slotd_delete_slot($1::bigint)") },
 	[DB_GET_APPOINTMENT] = { .nparams = 3, .sql =
 	    "SELECT id, slot_ids, "
 	    "floor(extract(epoch FROM start_at))::bigint, "
@@ -215,8 +232,8 @@ static const struct {
 	[DB_ANNOUNCE] = { .nparams = 1, .sql =
 	    "SELECT slotd_announce($1)" },
 	[DB_BOOK_ONE] = { .nparams = 7, .sql =
-	    "SELECT * FROM slotd_book_one($1::bigint, $2, $3, "
-	    "$4, $5, $6, $7)" },
+	    DB_LOGGED("SELECT * FROM slotd_book_one($1::bigint, $2, $3, "
+	    "$4, $5, $6, $7)") },
 	/* One slot, no hold, no idempotency key: one plain statement that
 	 * locks the row, books only if the seat is free and the slot ahead,
 	 * and answers as slotd_book does. */
@@ -231,7 +248,7 @@ static const struct {
 	    "end_at), "
 	    "u AS (UPDATE slots x SET booked = x.booked + 1, "
 	    "version = x.version + 1 FROM ok WHERE x.id = ok.id "
-	    "RETURNING x.*) "
+	    "RETURNING x.*), " DB_LOG_UPDATED
 	    "SELECT CASE WHEN s.id IS NULL THEN 'slot-not-found' "
 	    "WHEN u.id IS NOT NULL THEN 'booked' "
 	    "WHEN s.start_at <= now() THEN 'slot-in-past' "
@@ -263,7 +280,7 @@ static const struct {
 	    "FROM s JOIN want ON want.slot_id = s.id), "
 	    "u AS (UPDATE slots x SET booked = x.booked + g.granted, "
 	    "version = x.version + 1 FROM g WHERE x.id = g.id AND "
-	    "g.granted > 0 RETURNING x.*), "
+	    "g.granted > 0 RETURNING x.*), " DB_LOG_UPDATED ", "
 	    "ids AS (SELECT req.n, nextval('appointments_id_seq') AS id "
 	    "FROM req JOIN g ON g.id = req.slot_id WHERE req.rank <= "
 	    "g.granted), "

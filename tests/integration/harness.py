@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from zoneinfo import ZoneInfo
@@ -308,6 +309,58 @@ def metric(s, name):
         if line.split(" ")[0] == name:
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"no metric {name}")
+
+
+class RowLock:
+    """A psql session holding FOR UPDATE on one slot until released."""
+
+    def __init__(self, pg, db, sid):
+        self.pg, self.db = pg, db
+        self.proc = subprocess.Popen(
+            [os.path.join(pg.bindir, "psql"), "-X", "-q", "-h", "127.0.0.1",
+             "-p", str(pg.port), "-U", "postgres", "-d", db],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.proc.stdin.write(
+            f"BEGIN; SELECT 1 FROM slots WHERE id = {sid} FOR UPDATE;\n")
+        self.proc.stdin.flush()
+        wait_for(lambda: pg.psql(db, "SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE state = 'idle in transaction'")
+                 == [["1"]], what="the row lock")
+
+    def release(self):
+        self.proc.stdin.write("COMMIT;\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def queue_behind_lock(pg, db, s, sid, bookings):
+    """Hold the only database connection with a booking stuck on a row
+    lock, queue `bookings` (bodies) behind it, then let them all go: they
+    reach the database together.  Returns (stuck result, their results)."""
+    lock = RowLock(pg, db, sid)
+    stuck = {}
+    t = threading.Thread(target=lambda: stuck.setdefault(
+        "r", s.post("/appointments", {"slotId": sid}, timeout=30)))
+    t.start()
+    wait_for(lambda: pg.psql(db, "SELECT count(*) FROM pg_stat_activity "
+                             "WHERE wait_event_type = 'Lock'") == [["1"]],
+             what="the booking waiting for the row lock")
+    waits = metric(s, "slotd_db_pool_waits_total")
+    results = [None] * len(bookings)
+
+    def run(i):
+        results[i] = s.post("/appointments", bookings[i], timeout=30)
+    threads = [threading.Thread(target=run, args=(i,))
+               for i in range(len(bookings))]
+    for th in threads:
+        th.start()
+    wait_for(lambda: metric(s, "slotd_db_pool_waits_total") ==
+             waits + len(bookings), what="every booking queued")
+    lock.release()
+    t.join()
+    for th in threads:
+        th.join()
+    return stuck["r"], results
 
 
 def slot_rows(pg, db, where="true"):

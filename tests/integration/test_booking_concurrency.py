@@ -1,14 +1,13 @@
 """Concurrency and failure: no oversell across instances, every 201 is a
 committed row, a stuck booking never delays reads, a full pool or an
 unreachable database answers 503 at once."""
-import os
-import subprocess
 import threading
 import time
 
 import pytest
 
-from harness import metric, wait_for, weekday_ahead
+from harness import (RowLock, metric, queue_behind_lock, wait_for,
+                     weekday_ahead)
 
 BOOKING = {"max_slots_per_appointment": "2"}
 
@@ -37,28 +36,6 @@ def race(clients):
 def committed_ids(pg, db):
     return {int(r[0]) for r in pg.psql(
         db, "SELECT id FROM appointments WHERE status = 'booked'")}
-
-
-class RowLock:
-    """A psql session holding FOR UPDATE on one slot until released."""
-
-    def __init__(self, pg, db, sid):
-        self.pg, self.db = pg, db
-        self.proc = subprocess.Popen(
-            [os.path.join(pg.bindir, "psql"), "-X", "-q", "-h", "127.0.0.1",
-             "-p", str(pg.port), "-U", "postgres", "-d", db],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        self.proc.stdin.write(
-            f"BEGIN; SELECT 1 FROM slots WHERE id = {sid} FOR UPDATE;\n")
-        self.proc.stdin.flush()
-        wait_for(lambda: pg.psql(db, "SELECT count(*) FROM pg_stat_activity "
-                                 "WHERE state = 'idle in transaction'")
-                 == [["1"]], what="the row lock")
-
-    def release(self):
-        self.proc.stdin.write("COMMIT;\n")
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize("pool", ["4", "1"])
@@ -217,36 +194,6 @@ def test_database_down_writes_503_reads_served(pg, db, start_slotd):
     wait_for(lambda: s.post("/appointments", {"slotId": sid})[0] == 201,
              timeout=20, interval=0.2, what="bookings after recovery")
     wait_for(lambda: s.slot(sid)["booked"] == 2, timeout=5)
-
-
-def queue_behind_lock(pg, db, s, sid, bookings):
-    """Hold the only database connection with a booking stuck on a row
-    lock, queue `bookings` (bodies) behind it, then let them all go: they
-    reach the database together.  Returns (stuck result, their results)."""
-    lock = RowLock(pg, db, sid)
-    stuck = {}
-    t = threading.Thread(target=lambda: stuck.setdefault(
-        "r", s.post("/appointments", {"slotId": sid}, timeout=30)))
-    t.start()
-    wait_for(lambda: pg.psql(db, "SELECT count(*) FROM pg_stat_activity "
-                             "WHERE wait_event_type = 'Lock'") == [["1"]],
-             what="the booking waiting for the row lock")
-    waits = metric(s, "slotd_db_pool_waits_total")
-    results = [None] * len(bookings)
-
-    def run(i):
-        results[i] = s.post("/appointments", bookings[i], timeout=30)
-    threads = [threading.Thread(target=run, args=(i,))
-               for i in range(len(bookings))]
-    for th in threads:
-        th.start()
-    wait_for(lambda: metric(s, "slotd_db_pool_waits_total") ==
-             waits + len(bookings), what="every booking queued")
-    lock.release()
-    t.join()
-    for th in threads:
-        th.join()
-    return stuck["r"], results
 
 
 def test_waiting_bookings_share_one_statement(pg, db, start_slotd):

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from harness import metric, wait_for, weekday_ahead
+from harness import metric, queue_behind_lock, wait_for, weekday_ahead
 
 
 def day_view(s, day):
@@ -259,53 +259,81 @@ def test_change_survives_connection_dropped_before_announcement(
 
 
 def test_lost_notifications_are_made_up(pg, db, start_slotd):
-    """Announcements that never arrive: bookings, capacity changes,
-    created and deleted slots all reach the other instance."""
-    a = start_slotd()
-    b = start_slotd()
+    """Announcements that never arrive: whichever statement made the change
+    (a booking alone, with a key, of two slots, in a batch; a hold, its
+    release, a cancel; an admin's creation, capacity change or deletion),
+    the other instance shows it within a second."""
+    sched = {"max_slots_per_appointment": "2"}
+    a = start_slotd(schedule=sched, workers=1,
+                    extra={"database": {"pool_size": "1"}})
+    b = start_slotd(schedule=sched)
     day = weekday_ahead(4)
     ids = [x[0] for x in day_view(a, day)]
+    status, _, held = a.post("/holds", {"slotId": ids[7]})
+    assert status == 201
+    status, _, appt = a.post("/appointments", {"slotId": ids[8]})
+    assert status == 201
+    wait_for(lambda: booked(b, ids[7]) == booked(b, ids[8]) == 1, timeout=5)
     pg.psql(db, DROP_ANNOUNCE)
+    batches = metric(a, "slotd_db_batches_total")
+
     assert a.post("/appointments", {"slotId": ids[0]})[0] == 201
-    assert a.send_json("PATCH", f"/slots/{ids[1]}", {"capacity": 9})[0] \
+    assert a.post("/appointments", {"slotId": ids[1]},
+                  {"Idempotency-Key": "once"})[0] == 201
+    assert a.post("/appointments", {"slotId": ids[2], "slots": 2})[0] == 201
+    assert a.post("/holds", {"slotId": ids[4]})[0] == 201
+    assert a.request("DELETE", f"/holds/{held['id']}")[0] == 204
+    assert a.request("DELETE", f"/appointments/{appt['id']}")[0] == 204
+    assert a.send_json("PATCH", f"/slots/{ids[5]}", {"capacity": 9})[0] \
         == 200
-    assert a.request("DELETE", f"/slots/{ids[2]}")[0] == 204
+    assert a.request("DELETE", f"/slots/{ids[6]}")[0] == 204
     status, _, made = a.post("/slots", {"startTime": f"{day}T20:00:00+08:00",
                                         "endTime": f"{day}T20:30:00+08:00",
                                         "capacity": 2})
     assert status == 201
+    stuck, queued = queue_behind_lock(pg, db, a, ids[9], [
+        {"slotId": ids[10]}, {"slotId": ids[11]}])
+    assert [stuck[0]] + [r[0] for r in queued] == [201] * 3
+    assert metric(a, "slotd_db_batches_total") == batches + 1
     t0 = time.monotonic()
     within_a_second([b], lambda s: day_view(s, day) == db_view(pg, db, day),
                     t0, "every change seen by the other instance")
     view = day_view(b, day)
-    assert (ids[0], 3, 1) in view and (ids[1], 9, 0) in view
-    assert ids[2] not in [x[0] for x in view]
+    assert [(x[0], x[2]) for x in view[:5]] == [
+        (ids[0], 1), (ids[1], 1), (ids[2], 1), (ids[3], 1), (ids[4], 1)]
+    assert (ids[5], 9, 0) in view and ids[6] not in [x[0] for x in view]
+    assert (ids[7], 3, 0) in view and (ids[8], 3, 0) in view
+    assert [x for x in view if x[0] in ids[9:12]] == [
+        (sid, 3, 1) for sid in ids[9:12]]
     assert (made["id"], 2, 0) in view
 
 
 def test_change_committed_after_a_later_one_is_not_skipped(pg, db,
                                                            start_slotd):
-    """Two silent writers (as slotd's own connections are: no notification
-    from the trigger): the first takes its transaction id, the second
-    commits and is seen, then the first commits.  A log read by "ids after
-    the last one seen" would skip the first for good."""
+    """Two silent writers that log their changes as slotd's workers do (no
+    notification, no trigger: the statement writes the change log): the
+    first takes its transaction id, the second commits and is seen, then
+    the first commits.  A log read by "ids after the last one seen" would
+    skip the first for good."""
     a = start_slotd()
     day = weekday_ahead(1)
     first, second = [x[0] for x in day_view(a, day)[:2]]
     quiet = "SET slotd.quiet = on; "
+
+    def change(sid, capacity):
+        return (f"UPDATE slots SET capacity = {capacity} WHERE id = {sid}; "
+                f"INSERT INTO slot_changes (slot_ids) VALUES (ARRAY[{sid}]);")
     slow = subprocess.Popen(
         [os.path.join(pg.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
          "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", db],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        slow.stdin.write(f"{quiet} BEGIN; UPDATE slots SET capacity = 5 "
-                         f"WHERE id = {first};\n")
+        slow.stdin.write(f"{quiet} BEGIN; {change(first, 5)}\n")
         slow.stdin.flush()
         wait_for(lambda: pg.psql(db, "SELECT 1 FROM pg_stat_activity WHERE "
                                  "state = 'idle in transaction' AND "
                                  "backend_xid IS NOT NULL"), timeout=5)
-        pg.psql(db, f"{quiet} UPDATE slots SET capacity = 6 "
-                f"WHERE id = {second}")
+        pg.psql(db, f"{quiet} BEGIN; {change(second, 6)} COMMIT")
         wait_for(lambda: a.slot(second)["capacity"] == 6, timeout=2)
         time.sleep(0.6)        # a few more reads of the log go by
         assert a.slot(first)["capacity"] == 3
