@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: raw bytes sent to a worker's HTTP front end, in this
- * process: a real listening socket, libevent's parser and slotd's routes
- * (the database is out of reach, so writes answer 503).
+ * process: a real listening socket, slotd's HTTP layer (llhttp) and its
+ * routes (the database is out of reach, so writes answer 503).
  */
 #include <sys/socket.h>
 
@@ -14,14 +14,12 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include "slotd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct event_base	*base;
-static struct evhttp		*http;
 static struct worker_ctx	 w;
 static struct sockaddr_in	 addr;
 
@@ -47,7 +45,6 @@ setup(void)
 	slot_table_set_flag(w.table, SLOT_FLAG_LOADED, 1);
 	metrics_init();
 	ratelimit_init(1024);
-	http_set_limits(w.conf);
 	http_set_access_log(0);
 	tz_use("UTC");
 	w.slots_cap = 64;
@@ -55,9 +52,6 @@ setup(void)
 	w.owner = w.who.sub;
 	w.db = db_pool_new(base, w.conf->conninfo, 1, 4,
 	    metrics_pool_counters());
-	http = evhttp_new(base);
-	evhttp_set_allowed_methods(http, 0x1ff);
-	evhttp_set_gencb(http, worker_request, &w);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -65,7 +59,7 @@ setup(void)
 	listen(fd, 16);
 	getsockname(fd, (struct sockaddr *)&addr, &len);
 	evutil_make_socket_nonblocking(fd);
-	evhttp_accept_socket(http, fd);
+	http_server_new(base, w.conf, fd, NULL, worker_request, &w);
 }
 
 int

@@ -5,7 +5,6 @@
  */
 #include <string.h>
 
-#include <event2/http.h>
 
 #include "slotd.h"
 
@@ -36,11 +35,9 @@ cors_allowed(const char *list, const char *origin)
 /* Add the CORS headers req's origin is entitled to.  A preflight is
  * answered (204) here, and -1 returned. */
 int
-cors_apply(struct evhttp_request *req, const struct config *c)
+cors_apply(struct http_request *req, const struct config *c)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	const char *origin = evhttp_find_header(in, "Origin");
+	const char *origin = http_header(req, "Origin");
 	int allowed;
 
 	if (c->cors_origins[0] != '\0')
@@ -48,21 +45,21 @@ cors_apply(struct evhttp_request *req, const struct config *c)
 	allowed = origin != NULL && c->cors_origins[0] != '\0' &&
 	    cors_allowed(c->cors_origins, origin);
 	if (allowed)
-		evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
-	if (http_method(req) != HTTP_OPTIONS) {
+		http_add_header(req, "Access-Control-Allow-Origin", origin);
+	if (http_method(req) != HTTP_METHOD_OPTIONS) {
 		if (allowed)
-			evhttp_add_header(out, "Access-Control-Expose-Headers",
+			http_add_header(req, "Access-Control-Expose-Headers",
 			    CORS_EXPOSE);
 		return 0;
 	}
 	if (allowed) {
-		evhttp_add_header(out, "Access-Control-Allow-Methods",
+		http_add_header(req, "Access-Control-Allow-Methods",
 		    CORS_METHODS);
-		evhttp_add_header(out, "Access-Control-Allow-Headers",
+		http_add_header(req, "Access-Control-Allow-Headers",
 		    CORS_HEADERS);
-		evhttp_add_header(out, "Access-Control-Max-Age", "600");
+		http_add_header(req, "Access-Control-Max-Age", "600");
 	}
-	evhttp_add_header(out, "Allow", CORS_METHODS ", OPTIONS");
+	http_add_header(req, "Allow", CORS_METHODS ", OPTIONS");
 	http_reply(req, 204, NULL);
 	return -1;
 }

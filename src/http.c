@@ -1,6 +1,7 @@
 /*
- * http: helpers every route shares: methods, content negotiation, problem
- * details (RFC 9457), conditional requests and strict query strings.
+ * http: what every route asks of a request: its method, path, query,
+ * header fields and body; content negotiation, conditional requests,
+ * answers that come later (after a database round trip).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -9,75 +10,135 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <sys/queue.h>
 
-#include <event2/keyvalq_struct.h>
-
-#include "slotd.h"
-
-static const struct {
-	const char	*code;
-	const char	*title;
-} problem_titles[] = {
-	{ "bad-request", "Bad request" },
-	{ "invalid-date", "Invalid date" },
-	{ "invalid-field", "Invalid field" },
-	{ "unknown-field", "Unknown field" },
-	{ "invalid-json", "Invalid JSON" },
-	{ "unsupported-media-type", "Unsupported media type" },
-	{ "payload-too-large", "Payload too large" },
-	{ "uri-too-long", "URI too long" },
-	{ "headers-too-large", "Request headers too large" },
-	{ "not-found", "Not found" },
-	{ "slot-not-found", "Slot not found" },
-	{ "slot-full", "Slot is full" },
-	{ "slot-in-past", "Slot has started" },
-	{ "slot-overlap", "Slots overlap" },
-	{ "slot-has-bookings", "Slot has bookings" },
-	{ "capacity-below-booked", "Capacity below seats taken" },
-	{ "not-consecutive", "Slots are not consecutive" },
-	{ "too-many-slots", "Too many slots" },
-	{ "hold-expired", "Hold expired" },
-	{ "idempotency-key-reused", "Idempotency key reused" },
-	{ "unauthorized", "Unauthorized" },
-	{ "forbidden", "Forbidden" },
-	{ "rate-limited", "Too many requests" },
-	{ "method-not-allowed", "Method not allowed" },
-	{ "unavailable", "Service unavailable" },
-	{ "internal", "Internal error" },
-};
+#include "http_conn.h"
 
 static const struct {
 	int		 bit;
 	const char	*name;
 } method_names[] = {
-	{ HTTP_GET, "GET" }, { HTTP_HEAD, "HEAD" }, { HTTP_POST, "POST" },
-	{ HTTP_PUT, "PUT" }, { HTTP_DELETE, "DELETE" },
-	{ HTTP_PATCH, "PATCH" }, { HTTP_OPTIONS, "OPTIONS" },
+	{ HTTP_METHOD_GET, "GET" }, { HTTP_METHOD_HEAD, "HEAD" },
+	{ HTTP_METHOD_POST, "POST" }, { HTTP_METHOD_PUT, "PUT" },
+	{ HTTP_METHOD_DELETE, "DELETE" }, { HTTP_METHOD_PATCH, "PATCH" },
+	{ HTTP_METHOD_OPTIONS, "OPTIONS" },
 };
 
+/* The request's method as an HTTP_METHOD_* bit; 0 for any other. */
 int
-http_method(struct evhttp_request *req)
+http_method(struct http_request *r)
 {
-	switch (evhttp_request_get_command(req)) {
-	case EVHTTP_REQ_GET:
-		return HTTP_GET;
-	case EVHTTP_REQ_HEAD:
-		return HTTP_HEAD;
-	case EVHTTP_REQ_POST:
-		return HTTP_POST;
-	case EVHTTP_REQ_PUT:
-		return HTTP_PUT;
-	case EVHTTP_REQ_DELETE:
-		return HTTP_DELETE;
-	case EVHTTP_REQ_PATCH:
-		return HTTP_PATCH;
-	case EVHTTP_REQ_OPTIONS:
-		return HTTP_OPTIONS;
-	default:
-		return 0;
+	return r->method;
+}
+
+/* The target's path (as sent, not decoded) and query (NULL: none). */
+const char *
+http_path(struct http_request *r)
+{
+	return r->conn->in + r->target.off;
+}
+
+const char *
+http_query(struct http_request *r)
+{
+	return r->query != 0 ? r->conn->in + r->query : NULL;
+}
+
+/* The client's address. */
+const char *
+http_peer(struct http_request *r)
+{
+	return r->conn->peer;
+}
+
+/* The value of the first header field of that name, or NULL. */
+const char *
+http_header(struct http_request *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < r->nfields; i++)
+		if (strcasecmp(r->conn->in + r->fields[i].name.off, name) == 0)
+			return r->conn->in + r->fields[i].value.off;
+	return NULL;
+}
+
+/* Which route answers the request (for the metrics). */
+void
+http_set_route(struct http_request *r, int route)
+{
+	r->route = route;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 32) >= 'a' && (c | 32) <= 'f')
+		return (c | 32) - 'a' + 10;
+	return -1;
+}
+
+/* Decode one part of a query (up to stop or the end) into out: %XX and
+ * '+' for a space.  -1 for a bad escape, a NUL, or no room. */
+static int
+query_decode(const char **p, const char *stop, char *out, size_t len)
+{
+	const char *s = *p;
+	size_t n = 0;
+	int hi, lo;
+	char c;
+
+	for (; *s != '\0' && *s != '&' && strchr(stop, *s) == NULL; s++) {
+		c = *s;
+		if (c == '+')
+			c = ' ';
+		else if (c == '%') {
+			if ((hi = hex_value(s[1])) == -1 ||
+			    (lo = hex_value(s[2])) == -1)
+				return -1;
+			c = (char)(hi << 4 | lo);
+			s += 2;
+		}
+		if (c == '\0' || n + 1 >= len)
+			return -1;
+		out[n++] = c;
 	}
+	out[n] = '\0';
+	*p = s;
+	return 0;
+}
+
+/* The next key=value pair of the query at *cursor, decoded: 1, or 0 at
+ * the end, -1 when malformed (a bad escape, a NUL byte, too long). */
+int
+http_query_next(const char **cursor, char *key, size_t klen, char *value,
+    size_t vlen)
+{
+	const char *p = *cursor;
+
+	while (*p == '&')
+		p++;
+	if (*p == '\0')
+		return 0;
+	if (query_decode(&p, "=", key, klen) == -1)
+		return -1;
+	value[0] = '\0';
+	if (*p == '=') {
+		p++;
+		if (query_decode(&p, "", value, vlen) == -1)
+			return -1;
+	}
+	*cursor = p;
+	return 1;
+}
+
+/* The body (decoded from chunks if it came so); *len its length. */
+const char *
+http_body(struct http_request *r, size_t *len)
+{
+	*len = r->body.len;
+	return r->conn->in + r->body.off;
 }
 
 /* What a media range of Accept counts for. */
@@ -170,10 +231,9 @@ accept_weight(const char *p, const char *end)
  * wildcard.  MessagePack wins when it is named with a q above 0 and not
  * below JSON's; otherwise, acceptable or not, the answer is JSON. */
 int
-http_wants_msgpack(struct evhttp_request *req)
+http_wants_msgpack(struct http_request *req)
 {
-	const char *p = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Accept"), *b, *e, *end;
+	const char *p = http_header(req, "Accept"), *b, *e, *end;
 	int q[ACCEPT_KINDS], json, w, k;
 	size_t i, n;
 
@@ -202,249 +262,8 @@ http_wants_msgpack(struct evhttp_request *req)
 	return q[ACCEPT_MSGPACK] > 0 && q[ACCEPT_MSGPACK] >= json;
 }
 
-/* One request from dispatch to answer: for metrics, the access log and
- * draining.  It ends when the answer is sent, or as 499 when the
- * connection is freed first (libevent notices a vanished client only when
- * the answer is written, or when we drop the connection ourselves). */
-struct http_exchange {
-	struct timespec			 start;
-	int				 route;
-	struct evhttp_request		*req;
-	struct evhttp_connection	*conn;
-	struct http_pending		*pending;
-};
-
-static int	http_pending_count;	/* requests not answered yet */
-static int	http_max_body = 16 * 1024;
-static int	http_max_uri = 8 * 1024;
-static int	http_max_header_bytes = 16 * 1024;
-static int	http_max_headers = 100;
-static int	http_log_access = 1;
-static int	http_draining;
-static struct http_exchange *http_current;	/* being dispatched */
-
 void
-http_set_access_log(int on)
-{
-	http_log_access = on;
-}
-
-/* The [server] limits requests are held to. */
-void
-http_set_limits(const struct config *c)
-{
-	http_max_body = c->max_body_bytes;
-	http_max_uri = c->max_uri_bytes;
-	http_max_header_bytes = c->max_header_bytes;
-	http_max_headers = c->max_headers;
-}
-
-/* 414 for a long URI, 431 for too many or too large headers (-1). */
-int
-http_check_limits(struct evhttp_request *req)
-{
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evkeyval *h;
-	size_t bytes = 0;
-	int n = 0;
-
-	if (strlen(evhttp_request_get_uri(req)) > (size_t)http_max_uri) {
-		http_problem(req, 414, "uri-too-long", "the URI may have at "
-		    "most %d bytes", http_max_uri);
-		return -1;
-	}
-	TAILQ_FOREACH(h, in, next) {
-		n++;
-		bytes += strlen(h->key) + strlen(h->value) + 4;
-	}
-	if (n > http_max_headers || bytes > (size_t)http_max_header_bytes) {
-		http_problem(req, 431, "headers-too-large", "at most %d header "
-		    "fields and %d bytes of them", http_max_headers,
-		    http_max_header_bytes);
-		return -1;
-	}
-	return 0;
-}
-
-/* From now on every answer closes its connection. */
-void
-http_set_draining(void)
-{
-	http_draining = 1;
-}
-
-int
-http_in_flight(void)
-{
-	return http_pending_count;
-}
-
-static uint64_t
-elapsed_us(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)((now.tv_sec - start->tv_sec) * 1000000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000);
-}
-
-static void
-http_exchange_end(struct http_exchange *x, int status)
-{
-	struct evhttp_request *req = x->req;
-	const char *length, *method = "?";
-	uint64_t us = elapsed_us(&x->start);
-	char *peer = NULL;
-	ev_uint16_t port = 0;
-	int m = http_method(req);
-	size_t i;
-
-	metrics_request(x->route, status, us);
-	if (http_log_access) {
-		length = evhttp_find_header(
-		    evhttp_request_get_output_headers(req), "Content-Length");
-		for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]);
-		    i++)
-			if (m == method_names[i].bit)
-				method = method_names[i].name;
-		evhttp_connection_get_peer(x->conn, &peer, &port);
-		log_info("access %s \"%s %.200s\" %d %s %.3fms",
-		    peer != NULL ? peer : "-", method,
-		    evhttp_request_get_uri(req), status,
-		    length != NULL ? length : "-", (double)us / 1000);
-	}
-	if (x->pending != NULL) {
-		x->pending->req = NULL;
-		x->pending->exchange = NULL;
-	}
-	http_pending_count--;
-	free(x);
-}
-
-static void
-http_exchange_done(struct evhttp_request *req, void *arg)
-{
-	struct http_exchange *x = arg;
-
-	evhttp_connection_set_closecb(x->conn, NULL, NULL);
-	http_exchange_end(x, evhttp_request_get_response_code(req));
-}
-
-static void
-http_exchange_closed(struct evhttp_connection *conn, void *arg)
-{
-	struct http_exchange *x = arg;
-
-	(void)conn;
-	evhttp_request_set_on_complete_cb(x->req, NULL, NULL);
-	http_exchange_end(x, 499);
-}
-
-/* Start timing req until it is answered or its client is gone. */
-void
-http_exchange_begin(struct evhttp_request *req, int route)
-{
-	struct http_exchange *x = xcalloc(1, sizeof(*x));
-
-	clock_gettime(CLOCK_MONOTONIC, &x->start);
-	x->route = route;
-	x->req = req;
-	x->conn = evhttp_request_get_connection(req);
-	http_pending_count++;
-	http_current = x;
-	evhttp_request_set_on_complete_cb(req, http_exchange_done, x);
-	evhttp_connection_set_closecb(x->conn, http_exchange_closed, x);
-}
-
-/* Send the answer (every route's answers pass here). */
-void
-http_reply(struct evhttp_request *req, int status, struct evbuffer *body)
-{
-	if (http_draining)
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Connection", "close");
-	evhttp_send_reply(req, status, NULL, body);
-}
-
-void
-http_send(struct evhttp_request *req, int status, const char *content_type,
-    struct evbuffer *body)
-{
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-
-	if (content_type != NULL)
-		evhttp_add_header(out, "Content-Type", content_type);
-	http_reply(req, status, body);
-}
-
-/* Add name to the response's Vary header (one header, comma separated). */
-void
-http_vary(struct evhttp_request *req, const char *name)
-{
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-	const char *old = evhttp_find_header(out, "Vary");
-	char buf[256];
-
-	if (old == NULL) {
-		evhttp_add_header(out, "Vary", name);
-		return;
-	}
-	snprintf(buf, sizeof(buf), "%s, %s", old, name);
-	evhttp_remove_header(out, "Vary");
-	evhttp_add_header(out, "Vary", buf);
-}
-
-/* A document made with emit: its content type, and Location when given. */
-void
-http_send_doc(struct evhttp_request *req, int status, struct evbuffer *body,
-    int msgpack, const char *location)
-{
-	if (location != NULL)
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Location", location);
-	http_send(req, status, msgpack ? "application/msgpack" :
-	    "application/json", body);
-}
-
-static const char *
-problem_title(const char *code)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(problem_titles) / sizeof(problem_titles[0]);
-	    i++)
-		if (strcmp(problem_titles[i].code, code) == 0)
-			return problem_titles[i].title;
-	return "Error";
-}
-
-/* Answer with an application/problem+json body carrying a stable code. */
-void
-http_problem(struct evhttp_request *req, int status, const char *code,
-    const char *fmt, ...)
-{
-	struct evbuffer *body = evbuffer_new();
-	char detail[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	evbuffer_add_printf(body, "{\"type\":\"/problems/%s\",\"title\":", code);
-	emit_json_string(body, problem_title(code), strlen(problem_title(code)));
-	evbuffer_add_printf(body, ",\"status\":%d,\"detail\":", status);
-	emit_json_string(body, detail, strlen(detail));
-	evbuffer_add_printf(body, ",\"code\":\"%s\"}", code);
-	if (status == 503)
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Retry-After", "1");
-	http_send(req, status, "application/problem+json", body);
-	evbuffer_free(body);
-}
-
-void
-http_method_not_allowed(struct evhttp_request *req, int allowed)
+http_method_not_allowed(struct http_request *req, int allowed)
 {
 	char allow[64];
 	size_t i, n = 0;
@@ -456,29 +275,29 @@ http_method_not_allowed(struct evhttp_request *req, int allowed)
 		n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s",
 		    n ? ", " : "", method_names[i].name);
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-	    allow);
+	http_add_header(req, "Allow", allow);
 	http_problem(req, 405, "method-not-allowed", "allowed: %s", allow);
 }
 
 /* The value of header name in *value (NULL when absent); -1, answered
  * 400, when the request gives it more than once. */
 int
-http_header_once(struct evhttp_request *req, const char *name,
+http_header_once(struct http_request *req, const char *name,
     const char **value)
 {
-	struct evkeyval *h;
+	int i;
 
 	*value = NULL;
-	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
-		if (strcasecmp(h->key, name) != 0)
+	for (i = 0; i < req->nfields; i++) {
+		if (strcasecmp(req->conn->in + req->fields[i].name.off,
+		    name) != 0)
 			continue;
 		if (*value != NULL) {
 			http_problem(req, 400, "bad-request", "the %s header "
 			    "was given more than once", name);
 			return -1;
 		}
-		*value = h->value;
+		*value = req->conn->in + req->fields[i].value.off;
 	}
 	return 0;
 }
@@ -487,26 +306,28 @@ http_header_once(struct evhttp_request *req, const char *name,
  * 5.3), or NULL when absent.  *joined is the storage to free when the
  * request gave more than one line, else NULL. */
 const char *
-http_header_list(struct evhttp_request *req, const char *name,
+http_header_list(struct http_request *req, const char *name,
     char **joined)
 {
 	struct evbuffer *all = NULL;
-	struct evkeyval *h;
-	const char *first = NULL;
+	const char *first = NULL, *v;
+	int i;
 
 	*joined = NULL;
-	TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
-		if (strcasecmp(h->key, name) != 0)
+	for (i = 0; i < req->nfields; i++) {
+		if (strcasecmp(req->conn->in + req->fields[i].name.off,
+		    name) != 0)
 			continue;
+		v = req->conn->in + req->fields[i].value.off;
 		if (first == NULL) {
-			first = h->value;
+			first = v;
 			continue;
 		}
 		if (all == NULL) {
 			all = evbuffer_new();
 			evbuffer_add(all, first, strlen(first));
 		}
-		evbuffer_add_printf(all, ", %s", h->value);
+		evbuffer_add_printf(all, ", %s", v);
 	}
 	if (all == NULL)
 		return first;
@@ -518,10 +339,9 @@ http_header_list(struct evhttp_request *req, const char *name,
 
 /* If-None-Match: "*" or a list of (possibly weak) tags; weak comparison. */
 int
-http_etag_matches(struct evhttp_request *req, const char *etag)
+http_etag_matches(struct http_request *req, const char *etag)
 {
-	const char *inm = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "If-None-Match"), *p;
+	const char *inm = http_header(req, "If-None-Match"), *p;
 	size_t len = strlen(etag), n;
 
 	if (inm == NULL)
@@ -544,7 +364,7 @@ http_etag_matches(struct evhttp_request *req, const char *etag)
 /* rest is what follows a collection's path: 0 for the collection itself,
  * 1 for "/{id}", -1 (answered 404) for anything else. */
 int
-http_item(struct evhttp_request *req, const char *rest)
+http_item(struct http_request *req, const char *rest)
 {
 	if (rest[0] == '\0')
 		return 0;
@@ -574,13 +394,11 @@ http_parse_id(const char *s, int64_t *out)
 /* The request's JSON body, parsed; answers 415, 413 or 400 itself and
  * returns NULL.  *body is NUL-terminated and owned by the caller. */
 struct json_doc *
-http_json_body(struct evhttp_request *req, char **body)
+http_json_body(struct http_request *req, char **body)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	const char *ct = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Content-Type");
+	const char *ct = http_header(req, "Content-Type"), *in;
 	struct json_doc *doc;
-	size_t len = evbuffer_get_length(in), n;
+	size_t len, n;
 	char err[128];
 
 	*body = NULL;
@@ -590,13 +408,9 @@ http_json_body(struct evhttp_request *req, char **body)
 		    "the body must be application/json");
 		return NULL;
 	}
-	if (len > (size_t)http_max_body) {
-		http_problem(req, 413, "payload-too-large",
-		    "the body may have at most %d bytes", http_max_body);
-		return NULL;
-	}
+	in = http_body(req, &len);
 	*body = xcalloc(1, len + 1);
-	evbuffer_copyout(in, *body, len);
+	memcpy(*body, in, len);
 	if ((doc = json_parse(*body, len, err, sizeof(err))) == NULL) {
 		http_problem(req, 400, "invalid-json", "%s", err);
 		free(*body);
@@ -607,29 +421,27 @@ http_json_body(struct evhttp_request *req, char **body)
 
 /* 400 for a body json_object() refused, naming the member. */
 void
-http_field_problem(struct evhttp_request *req, const struct json_error *e)
+http_field_problem(struct http_request *req, const struct json_error *e)
 {
 	http_problem(req, 400, e->code, "%s%s%s", e->field,
 	    e->field[0] != '\0' ? ": " : "", e->detail);
 }
 
-/* The answer to req will come later (the request must be the one being
- * dispatched); p->req turns NULL if the client goes away meanwhile. */
+/* The answer to req will come later (after a database round trip);
+ * p->req turns NULL if the client goes away meanwhile. */
 void
-http_pending_start(struct http_pending *p, struct evhttp_request *req)
+http_pending_start(struct http_pending *p, struct http_request *req)
 {
 	p->req = req;
-	p->exchange = http_current;
-	if (p->exchange != NULL)
-		p->exchange->pending = p;
+	req->pending = p;
 }
 
 /* The request to answer now, or NULL if its client has gone. */
-struct evhttp_request *
+struct http_request *
 http_pending_finish(struct http_pending *p)
 {
-	if (p->exchange != NULL)
-		p->exchange->pending = NULL;
+	if (p->req != NULL)
+		p->req->pending = NULL;
 	return p->req;
 }
 
@@ -638,8 +450,8 @@ http_pending_finish(struct http_pending *p)
 void
 http_pending_drop(struct http_pending *p)
 {
-	struct evhttp_request *req = http_pending_finish(p);
+	struct http_request *req = http_pending_finish(p);
 
 	if (req != NULL)
-		evhttp_connection_free(evhttp_request_get_connection(req));
+		http_conn_drop(req->conn);
 }

@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <libpq-fe.h>
 
 #include "slotd.h"
@@ -82,7 +81,7 @@ single_line(const char *s)
 
 /* Answers the request and returns -1 when the body is refused. */
 static int
-booking_parse(struct evhttp_request *req, struct booking *b,
+booking_parse(struct http_request *req, struct booking *b,
     int max_slots)
 {
 	struct json_field fields[] = {
@@ -129,7 +128,7 @@ booking_parse(struct evhttp_request *req, struct booking *b,
  * outcome is returned.  NULL leaves the decision, a broken run included,
  * to the database. */
 const char *
-appointments_precheck(struct evhttp_request *req, struct worker_ctx *w,
+appointments_precheck(struct http_request *req, struct worker_ctx *w,
     int64_t slot_id, int64_t count)
 {
 	struct db_row r;
@@ -198,7 +197,7 @@ booking_count(const char *outcome)
 /* The answer for a database outcome that is not a success; 0 when the
  * outcome is not one of the shared refusals. */
 int
-appointments_refusal(struct evhttp_request *req, const struct db_row *r,
+appointments_refusal(struct http_request *req, const struct db_row *r,
     int64_t slot_id, int64_t count)
 {
 	if (strcmp(r->outcome, "slot-not-found") == 0)
@@ -261,7 +260,7 @@ struct appointment {
 };
 
 static void
-appointment_send(struct evhttp_request *req, struct worker_ctx *w,
+appointment_send(struct http_request *req, struct worker_ctx *w,
     const struct appointment *a, int status)
 {
 	struct evbuffer *body = evbuffer_new();
@@ -304,7 +303,7 @@ static void
 booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct booking *b = arg;
-	struct evhttp_request *req;
+	struct http_request *req;
 	struct appointment a;
 	const char *failure;
 	struct db_row r;
@@ -371,7 +370,7 @@ booking_canonical(const struct booking *b)
 
 /* Idempotency-Key: once, 1..255 visible ASCII characters. */
 static int
-idempotency_key(struct evhttp_request *req, const char **key)
+idempotency_key(struct http_request *req, const char **key)
 {
 	const char *k, *p;
 
@@ -391,7 +390,7 @@ idempotency_key(struct evhttp_request *req, const char **key)
 }
 
 static void
-appointments_create(struct evhttp_request *req, struct worker_ctx *w)
+appointments_create(struct http_request *req, struct worker_ctx *w)
 {
 	struct booking *b = xcalloc(1, sizeof(*b));
 	const char *values[9], *key, *no;
@@ -456,7 +455,7 @@ static void
 appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct lookup *l = arg;
-	struct evhttp_request *req = http_pending_finish(&l->pending);
+	struct http_request *req = http_pending_finish(&l->pending);
 	struct appointment a;
 
 	if (req == NULL)
@@ -491,7 +490,7 @@ appointment_cancelled(struct pg_result *res, enum db_outcome outcome,
     void *arg)
 {
 	struct lookup *l = arg;
-	struct evhttp_request *req;
+	struct http_request *req;
 	const char *failure;
 	struct db_row r;
 
@@ -508,7 +507,7 @@ done:
 }
 
 static void
-appointment_one(struct evhttp_request *req, struct worker_ctx *w,
+appointment_one(struct http_request *req, struct worker_ctx *w,
     const char *idstr, int method)
 {
 	struct lookup *l;
@@ -524,31 +523,31 @@ appointment_one(struct evhttp_request *req, struct worker_ctx *w,
 	values[0] = idstr;
 	values[1] = w->owner;
 	values[2] = w->who.admin ? "true" : "false";
-	if (worker_db_submit(w, req, &l->pending, method == HTTP_DELETE ?
-	    DB_CANCEL : DB_GET_APPOINTMENT, values, method == HTTP_DELETE ?
+	if (worker_db_submit(w, req, &l->pending, method == HTTP_METHOD_DELETE ?
+	    DB_CANCEL : DB_GET_APPOINTMENT, values, method == HTTP_METHOD_DELETE ?
 	    appointment_cancelled : appointment_found, l) == -1)
 		free(l);
 }
 
 /* rest is what follows "/appointments": "" or "/{id}". */
 void
-route_appointments(struct evhttp_request *req, struct worker_ctx *w,
+route_appointments(struct http_request *req, struct worker_ctx *w,
     const char *rest)
 {
 	int method = http_method(req), item;
 
 	if ((item = http_item(req, rest)) == 0) {
-		if (method == HTTP_POST)
+		if (method == HTTP_METHOD_POST)
 			appointments_create(req, w);
 		else
-			http_method_not_allowed(req, HTTP_POST);
+			http_method_not_allowed(req, HTTP_METHOD_POST);
 		return;
 	}
 	if (item == -1)
 		return;
-	if (method == HTTP_GET || method == HTTP_HEAD || method == HTTP_DELETE)
+	if (method == HTTP_METHOD_GET || method == HTTP_METHOD_HEAD || method == HTTP_METHOD_DELETE)
 		appointment_one(req, w, rest + 1, method);
 	else
-		http_method_not_allowed(req, HTTP_GET | HTTP_HEAD |
-		    HTTP_DELETE);
+		http_method_not_allowed(req, HTTP_METHOD_GET | HTTP_METHOD_HEAD |
+		    HTTP_METHOD_DELETE);
 }

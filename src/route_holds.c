@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "slotd.h"
 
@@ -22,7 +21,7 @@ static void
 hold_created(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct hold *h = arg;
-	struct evhttp_request *req;
+	struct http_request *req;
 	struct evbuffer *body;
 	const char *failure;
 	struct emit *e;
@@ -67,7 +66,7 @@ done:
 }
 
 static void
-holds_create(struct evhttp_request *req, struct worker_ctx *w)
+holds_create(struct http_request *req, struct worker_ctx *w)
 {
 	struct hold *h = xcalloc(1, sizeof(*h));
 	int has_slot = 0, has_count = 0, rc;
@@ -120,7 +119,7 @@ static void
 hold_released(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct hold *h = arg;
-	struct evhttp_request *req;
+	struct http_request *req;
 	const char *failure;
 	struct db_row r;
 
@@ -138,7 +137,7 @@ done:
 }
 
 static void
-hold_release(struct evhttp_request *req, struct worker_ctx *w,
+hold_release(struct http_request *req, struct worker_ctx *w,
     const char *id)
 {
 	struct hold *h;
@@ -159,22 +158,22 @@ hold_release(struct evhttp_request *req, struct worker_ctx *w,
 
 /* rest is what follows "/holds": "" or "/{id}". */
 void
-route_holds(struct evhttp_request *req, struct worker_ctx *w,
+route_holds(struct http_request *req, struct worker_ctx *w,
     const char *rest)
 {
 	int method = http_method(req), item;
 
 	if ((item = http_item(req, rest)) == 0) {
-		if (method == HTTP_POST)
+		if (method == HTTP_METHOD_POST)
 			holds_create(req, w);
 		else
-			http_method_not_allowed(req, HTTP_POST);
+			http_method_not_allowed(req, HTTP_METHOD_POST);
 		return;
 	}
 	if (item == -1)
 		return;
-	if (method == HTTP_DELETE)
+	if (method == HTTP_METHOD_DELETE)
 		hold_release(req, w, rest + 1);
 	else
-		http_method_not_allowed(req, HTTP_DELETE);
+		http_method_not_allowed(req, HTTP_METHOD_DELETE);
 }

@@ -2,24 +2,22 @@
  * route_ops: liveness and readiness for load balancers and systemd.
  */
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "slotd.h"
 
 static void
-ops_ok(struct evhttp_request *req, const char *status)
+ops_ok(struct http_request *req, const char *status)
 {
 	struct evbuffer *body = evbuffer_new();
 
 	evbuffer_add_printf(body, "{\"status\":\"%s\"}", status);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Cache-Control", "no-store");
+	http_add_header(req, "Cache-Control", "no-store");
 	http_send(req, 200, "application/json", body);
 	evbuffer_free(body);
 }
 
 void
-route_healthz(struct evhttp_request *req, struct worker_ctx *w)
+route_healthz(struct http_request *req, struct worker_ctx *w)
 {
 	(void)w;
 	ops_ok(req, "ok");
@@ -27,7 +25,7 @@ route_healthz(struct evhttp_request *req, struct worker_ctx *w)
 
 /* Ready once the table is loaded and the syncer reaches the database. */
 void
-route_readyz(struct evhttp_request *req, struct worker_ctx *w)
+route_readyz(struct http_request *req, struct worker_ctx *w)
 {
 	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED))
 		http_problem(req, 503, "unavailable",
@@ -40,13 +38,12 @@ route_readyz(struct evhttp_request *req, struct worker_ctx *w)
 }
 
 void
-route_metrics(struct evhttp_request *req, struct worker_ctx *w)
+route_metrics(struct http_request *req, struct worker_ctx *w)
 {
 	struct evbuffer *body = evbuffer_new();
 
 	metrics_render(body, w->table);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Cache-Control", "no-store");
+	http_add_header(req, "Cache-Control", "no-store");
 	http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", body);
 	evbuffer_free(body);
 }

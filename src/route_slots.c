@@ -6,10 +6,8 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <sys/queue.h>
 
-#include <event2/keyvalq_struct.h>
 #include <libpq-fe.h>
 
 #include "slotd.h"
@@ -103,7 +101,8 @@ tz_param_parse(const char *v, struct slots_query *sq, const char **code,
 
 	if (tz_check_name(v, &why) == -1)
 		return refuse(code, detail, len, "bad-request", "tz: %s", why);
-	sq->zone = v;
+	snprintf(sq->zone_buf, sizeof(sq->zone_buf), "%s", v);
+	sq->zone = sq->zone_buf;
 	return 0;
 }
 
@@ -143,37 +142,37 @@ static const struct slots_param slots_params[] = {
 #define SLOTS_NPARAMS	(sizeof(slots_params) / sizeof(slots_params[0]))
 
 /* Parse and check every parameter of query (NULL: none) into sq; -1 with
- * the problem's code and detail when one is wrong.  q keeps the decoded
- * strings sq points into; free it with evhttp_clear_headers(). */
+ * the problem's code and detail when one is wrong.  The strings sq points
+ * to live in sq itself. */
 int
-slots_query_check(const char *query, const char *zone, struct evkeyvalq *q,
+slots_query_check(const char *query, const char *zone,
     struct slots_query *sq, const char **code, char *detail, size_t len)
 {
+	char key[32], value[512];
 	unsigned seen = 0;
-	struct evkeyval *kv;
 	size_t i;
+	int rc;
 
 	memset(sq, 0, sizeof(*sq));
 	sq->days = 1;
 	sq->zone = zone;
-	TAILQ_INIT(q);
-	if (query != NULL && evhttp_parse_query_str(query, q) == -1)
-		return refuse(code, detail, len, "bad-request",
-		    "malformed query string%s", "");
-	TAILQ_FOREACH(kv, q, next) {
+	while (query != NULL && (rc = http_query_next(&query, key, sizeof(key),
+	    value, sizeof(value))) != 0) {
+		if (rc == -1)
+			return refuse(code, detail, len, "bad-request",
+			    "malformed query string%s", "");
 		for (i = 0; i < SLOTS_NPARAMS; i++)
-			if (strcmp(kv->key, slots_params[i].name) == 0)
+			if (strcmp(key, slots_params[i].name) == 0)
 				break;
 		if (i == SLOTS_NPARAMS)
 			return refuse(code, detail, len, "bad-request",
-			    "unknown query parameter '%.64s'", kv->key);
+			    "unknown query parameter '%.64s'", key);
 		if (seen & (1u << i))
 			return refuse(code, detail, len, "bad-request",
 			    "query parameter '%s' given twice",
 			    slots_params[i].name);
 		seen |= 1u << i;
-		if (slots_params[i].parse(kv->value, sq, code, detail,
-		    len) == -1)
+		if (slots_params[i].parse(value, sq, code, detail, len) == -1)
 			return -1;
 	}
 	if ((seen & 1) == 0)
@@ -281,15 +280,18 @@ slots_cache_slot(const char *etag)
 	return h % SLOTS_CACHE_ENTRIES;
 }
 
+/* Answer from the cache, if it holds the answer of that tag: the bytes
+ * are copied straight into the connection's output. */
 static int
-slots_cache_get(const char *etag, struct evbuffer *out)
+slots_cache_send(struct http_request *req, const char *etag, int msgpack)
 {
 	size_t i = slots_cache_slot(etag);
 
 	if (slots_cache[i].body == NULL ||
 	    strcmp(slots_cache[i].etag, etag) != 0)
 		return -1;
-	evbuffer_add(out, slots_cache[i].body, slots_cache[i].len);
+	http_answer(req, 200, msgpack ? "application/msgpack" :
+	    "application/json", slots_cache[i].body, slots_cache[i].len);
 	return 0;
 }
 
@@ -308,9 +310,8 @@ slots_cache_put(const char *etag, struct evbuffer *body)
 }
 
 static void
-slots_list(struct evhttp_request *req, struct worker_ctx *w)
+slots_list(struct http_request *req, struct worker_ctx *w)
 {
-	struct evkeyvalq q;
 	struct slots_query sq;
 	struct slot_table_stats st;
 	struct evbuffer *body;
@@ -322,20 +323,19 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	const char *code;
 	int msgpack, y, m, d;
 
-	if (slots_query_check(evhttp_uri_get_query(
-	    evhttp_request_get_evhttp_uri(req)), w->conf->timezone, &q, &sq,
+	if (slots_query_check(http_query(req), w->conf->timezone, &sq,
 	    &code, detail, sizeof(detail)) == -1) {
 		http_problem(req, 400, code, "%s", detail);
-		goto done;
+		return;
 	}
 	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED)) {
 		http_problem(req, 503, "unavailable",
 		    "the slot table is still loading");
-		goto done;
+		return;
 	}
 	if (tz_use(sq.zone) == -1) {
 		http_problem(req, 400, "bad-request", "tz cannot be loaded");
-		goto done;
+		return;
 	}
 	msgpack = sq.msgpack = http_wants_msgpack(req);
 	from = tz_day_start(sq.day);
@@ -348,22 +348,16 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	snprintf(etag, sizeof(etag), "\"%llx-%llx-%s\"",
 	    (unsigned long long)st.epoch & 0xffffffffffULL,
 	    (unsigned long long)slot_table_changes(w->table, from, to), key);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Cache-Control", "no-cache");
+	http_add_header(req, "ETag", etag);
+	http_add_header(req, "Cache-Control", "no-cache");
 	http_vary(req, "Accept");
 	if (http_etag_matches(req, etag)) {
 		http_reply(req, 304, NULL);
-		goto done;
+		return;
 	}
-
+	if (slots_cache_send(req, etag, msgpack) == 0)
+		return;
 	body = evbuffer_new();
-	if (slots_cache_get(etag, body) == 0) {
-		http_send(req, 200, msgpack ? "application/msgpack" :
-		    "application/json", body);
-		evbuffer_free(body);
-		goto done;
-	}
 	n = slots_fetch(w, from, to);
 	shown = n;
 	if (sq.available) {
@@ -397,12 +391,10 @@ slots_list(struct evhttp_request *req, struct worker_ctx *w)
 	http_send(req, 200, msgpack ? "application/msgpack" :
 	    "application/json", body);
 	evbuffer_free(body);
-done:
-	evhttp_clear_headers(&q);
 }
 
 static void
-slot_one(struct evhttp_request *req, struct worker_ctx *w, const char *idstr)
+slot_one(struct http_request *req, struct worker_ctx *w, const char *idstr)
 {
 	struct evbuffer *body;
 	struct emit *e;
@@ -410,7 +402,7 @@ slot_one(struct evhttp_request *req, struct worker_ctx *w, const char *idstr)
 	int64_t id;
 	int msgpack;
 
-	if (evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) != NULL) {
+	if (http_query(req) != NULL) {
 		http_problem(req, 400, "bad-request",
 		    "this resource takes no query parameters");
 		return;
@@ -427,8 +419,7 @@ slot_one(struct evhttp_request *req, struct worker_ctx *w, const char *idstr)
 	e = emit_new(body, msgpack);
 	emit_slot(e, &s);
 	emit_free(e);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Cache-Control", "no-cache");
+	http_add_header(req, "Cache-Control", "no-cache");
 	http_vary(req, "Accept");
 	http_send(req, 200, msgpack ? "application/msgpack" :
 	    "application/json", body);
@@ -447,7 +438,7 @@ struct slot_change {
 };
 
 static void
-send_slots(struct evhttp_request *req, struct worker_ctx *w,
+send_slots(struct http_request *req, struct worker_ctx *w,
     const struct slot *slots, size_t n, int array, int status)
 {
 	struct evbuffer *body = evbuffer_new();
@@ -476,7 +467,7 @@ static void
 slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct slot_change *c = arg;
-	struct evhttp_request *req;
+	struct http_request *req;
 	struct slot *slots = NULL;
 	const char *failure;
 	struct db_row r;
@@ -525,7 +516,7 @@ done:
  * or a refused deletion returns must not bring back a slot that another
  * worker deleted meanwhile. */
 static void
-slot_change_send(struct evhttp_request *req, struct slot_change *c,
+slot_change_send(struct http_request *req, struct slot_change *c,
     enum db_stmt stmt, const char *const *values)
 {
 	c->apply = stmt == DB_CREATE_SLOTS ? 0 : SLOT_APPLY_UPDATE_ONLY;
@@ -536,7 +527,7 @@ slot_change_send(struct evhttp_request *req, struct slot_change *c,
 
 /* The UTC second of the RFC 3339 time v of field, or -1 once answered. */
 static int
-slot_time(struct evhttp_request *req, const char *field, const char *v,
+slot_time(struct http_request *req, const char *field, const char *v,
     int64_t *t)
 {
 	const char *why;
@@ -550,7 +541,7 @@ slot_time(struct evhttp_request *req, const char *field, const char *v,
 
 /* One {"startTime","endTime","capacity"} into the three arrays. */
 static int
-slot_spec(struct evhttp_request *req, struct json_doc *doc, int tok,
+slot_spec(struct http_request *req, struct json_doc *doc, int tok,
     struct evbuffer *starts, struct evbuffer *ends, struct evbuffer *caps)
 {
 	char *start = NULL, *end = NULL;
@@ -595,7 +586,7 @@ out:
 }
 
 static void
-slots_create(struct evhttp_request *req, struct worker_ctx *w)
+slots_create(struct http_request *req, struct worker_ctx *w)
 {
 	struct evbuffer *arr[3];
 	struct slot_change *c;
@@ -638,7 +629,7 @@ slots_create(struct evhttp_request *req, struct worker_ctx *w)
 }
 
 static void
-slot_patch(struct evhttp_request *req, struct worker_ctx *w, const char *id)
+slot_patch(struct http_request *req, struct worker_ctx *w, const char *id)
 {
 	int64_t capacity = 0;
 	int has_cap = 0, rc;
@@ -674,7 +665,7 @@ slot_patch(struct evhttp_request *req, struct worker_ctx *w, const char *id)
 }
 
 static void
-slot_delete(struct evhttp_request *req, struct worker_ctx *w, const char *id)
+slot_delete(struct http_request *req, struct worker_ctx *w, const char *id)
 {
 	struct slot_change *c = xcalloc(1, sizeof(*c));
 	const char *values[1] = { id };
@@ -685,33 +676,33 @@ slot_delete(struct evhttp_request *req, struct worker_ctx *w, const char *id)
 
 /* rest is what follows "/slots" in the path: "" or "/{id}". */
 void
-route_slots(struct evhttp_request *req, struct worker_ctx *w,
+route_slots(struct http_request *req, struct worker_ctx *w,
     const char *rest)
 {
 	int method = http_method(req), item;
 	int64_t id;
 
 	if ((item = http_item(req, rest)) == 0) {
-		if (method == HTTP_GET || method == HTTP_HEAD)
+		if (method == HTTP_METHOD_GET || method == HTTP_METHOD_HEAD)
 			slots_list(req, w);
-		else if (method == HTTP_POST)
+		else if (method == HTTP_METHOD_POST)
 			slots_create(req, w);
 		else
-			http_method_not_allowed(req, HTTP_GET | HTTP_HEAD |
-			    HTTP_POST);
+			http_method_not_allowed(req, HTTP_METHOD_GET | HTTP_METHOD_HEAD |
+			    HTTP_METHOD_POST);
 		return;
 	}
 	if (item == -1)
 		return;
-	if (method == HTTP_GET || method == HTTP_HEAD)
+	if (method == HTTP_METHOD_GET || method == HTTP_METHOD_HEAD)
 		slot_one(req, w, rest + 1);
-	else if (method != HTTP_PATCH && method != HTTP_DELETE)
-		http_method_not_allowed(req, HTTP_GET | HTTP_HEAD |
-		    HTTP_PATCH | HTTP_DELETE);
+	else if (method != HTTP_METHOD_PATCH && method != HTTP_METHOD_DELETE)
+		http_method_not_allowed(req, HTTP_METHOD_GET | HTTP_METHOD_HEAD |
+		    HTTP_METHOD_PATCH | HTTP_METHOD_DELETE);
 	else if (http_parse_id(rest + 1, &id) == -1)
 		http_problem(req, 404, "slot-not-found", "no slot with id %.32s",
 		    rest + 1);
-	else if (method == HTTP_PATCH)
+	else if (method == HTTP_METHOD_PATCH)
 		slot_patch(req, w, rest + 1);
 	else
 		slot_delete(req, w, rest + 1);

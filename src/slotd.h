@@ -16,9 +16,8 @@
 #include "slot_table.h"
 
 struct evbuffer;
-struct evhttp_request;
+struct http_request;
 struct event_base;
-struct evkeyvalq;
 
 #define SLOTD_MAX_BREAKS	16
 #define SECONDS_PER_DAY		86400
@@ -165,13 +164,11 @@ uint64_t ratelimit_now_ms(void);
 
 /* tls.c */
 struct ssl_ctx_st;
-struct bufferevent;
 struct ssl_ctx_st *tls_context(const struct config *, char *, size_t);
 int	 tls_check(const struct config *, char *, size_t);
-struct bufferevent *tls_bufferevent(struct event_base *, void *);
 
 /* cors.c */
-int	 cors_apply(struct evhttp_request *, const struct config *);
+int	 cors_apply(struct http_request *, const struct config *);
 
 /* auth.c: bearer tokens */
 enum { AUTH_OK, AUTH_NONE, AUTH_BAD };
@@ -347,45 +344,64 @@ int		 json_object(const struct json_doc *, int obj,
 int		 json_object_lenient(const struct json_doc *, int obj,
 		    const struct json_field *, size_t, struct json_error *);
 
-/* http.c: request helpers shared by the routes */
-enum http_method_bit {
-	HTTP_GET = 1, HTTP_HEAD = 2, HTTP_POST = 4, HTTP_PUT = 8,
-	HTTP_DELETE = 16, HTTP_PATCH = 32, HTTP_OPTIONS = 64
-};
-int	 http_method(struct evhttp_request *);
-int	 http_wants_msgpack(struct evhttp_request *);
-void	 http_problem(struct evhttp_request *, int status, const char *code,
-	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void	 http_send(struct evhttp_request *, int status,
-	    const char *content_type, struct evbuffer *);
-void	 http_reply(struct evhttp_request *, int status, struct evbuffer *);
-void	 http_vary(struct evhttp_request *, const char *);
-void	 http_send_doc(struct evhttp_request *, int status, struct evbuffer *,
-	    int msgpack, const char *location);
-void	 http_exchange_begin(struct evhttp_request *, int route);
-void	 http_set_access_log(int);
-void	 http_set_limits(const struct config *);
-int	 http_check_limits(struct evhttp_request *);
-void	 http_set_draining(void);
+/* http_conn.c, http_parse.c, http_reply.c: slotd's HTTP/1.1 layer */
+struct http_request;
+struct http_server;
+struct ssl_ctx_st;
+typedef void (*http_handler)(struct http_request *, void *);
+struct http_server *http_server_new(struct event_base *,
+	    const struct config *, int fd, struct ssl_ctx_st *, http_handler,
+	    void *);
+void	 http_server_drain(struct http_server *);
+void	 http_server_close_listener(struct http_server *);
+int	 http_server_open(const struct http_server *);
+void	 http_server_free(struct http_server *);
 int	 http_in_flight(void);
-void	 http_method_not_allowed(struct evhttp_request *, int allowed);
-int	 http_header_once(struct evhttp_request *, const char *name,
-	    const char **value);
-const char	*http_header_list(struct evhttp_request *, const char *name,
-	    char **joined);
-int	 http_etag_matches(struct evhttp_request *, const char *etag);
-int	 http_parse_id(const char *, int64_t *);
-int	 http_item(struct evhttp_request *, const char *rest);
-struct json_doc	*http_json_body(struct evhttp_request *, char **body);
-void	 http_field_problem(struct evhttp_request *, const struct json_error *);
-struct evhttp_connection;
-struct http_exchange;
-struct http_pending {
-	struct evhttp_request		*req;	/* NULL once the client left */
-	struct http_exchange		*exchange;
+void	 http_set_access_log(int);
+void	 http_add_header(struct http_request *, const char *name,
+	    const char *value);
+void	 http_vary(struct http_request *, const char *);
+void	 http_answer(struct http_request *, int status, const char *type,
+	    const void *body, size_t len);
+void	 http_problem(struct http_request *, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	 http_send(struct http_request *, int status,
+	    const char *content_type, struct evbuffer *);
+void	 http_reply(struct http_request *, int status, struct evbuffer *);
+void	 http_send_doc(struct http_request *, int status, struct evbuffer *,
+	    int msgpack, const char *location);
+
+/* http.c: what routes ask of a request */
+enum http_method_bit {
+	HTTP_METHOD_GET = 1, HTTP_METHOD_HEAD = 2, HTTP_METHOD_POST = 4,
+	HTTP_METHOD_PUT = 8, HTTP_METHOD_DELETE = 16, HTTP_METHOD_PATCH = 32,
+	HTTP_METHOD_OPTIONS = 64
 };
-void	 http_pending_start(struct http_pending *, struct evhttp_request *);
-struct evhttp_request *http_pending_finish(struct http_pending *);
+int	 http_method(struct http_request *);
+const char *http_path(struct http_request *);
+const char *http_query(struct http_request *);
+const char *http_peer(struct http_request *);
+const char *http_header(struct http_request *, const char *name);
+const char *http_body(struct http_request *, size_t *len);
+int	 http_query_next(const char **, char *key, size_t, char *value,
+	    size_t);
+int	 http_wants_msgpack(struct http_request *);
+void	 http_set_route(struct http_request *, int route);
+void	 http_method_not_allowed(struct http_request *, int allowed);
+int	 http_header_once(struct http_request *, const char *name,
+	    const char **value);
+const char	*http_header_list(struct http_request *, const char *name,
+	    char **joined);
+int	 http_etag_matches(struct http_request *, const char *etag);
+int	 http_parse_id(const char *, int64_t *);
+int	 http_item(struct http_request *, const char *rest);
+struct json_doc	*http_json_body(struct http_request *, char **body);
+void	 http_field_problem(struct http_request *, const struct json_error *);
+struct http_pending {
+	struct http_request	*req;	/* NULL once the client left */
+};
+void	 http_pending_start(struct http_pending *, struct http_request *);
+struct http_request *http_pending_finish(struct http_pending *);
 void	 http_pending_drop(struct http_pending *);
 
 /* worker.c */
@@ -404,28 +420,28 @@ struct worker_ctx {
 };
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int tls_fd, int index);
-void	worker_request(struct evhttp_request *, void *worker_ctx);
+void	worker_request(struct http_request *, void *worker_ctx);
 void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
 void	worker_announce(struct worker_ctx *, int kind, const struct slot *,
 	    int64_t deleted);
-int	worker_db_submit(struct worker_ctx *, struct evhttp_request *,
+int	worker_db_submit(struct worker_ctx *, struct http_request *,
 	    struct http_pending *, enum db_stmt, const char *const *,
 	    db_callback, void *);
-struct evhttp_request *worker_db_answer(struct worker_ctx *,
+struct http_request *worker_db_answer(struct worker_ctx *,
 	    struct http_pending *, struct pg_result *, enum db_outcome, int,
 	    struct db_row *, const char **failure);
 
 /* route_appointments.c */
-void	route_appointments(struct evhttp_request *, struct worker_ctx *,
+void	route_appointments(struct http_request *, struct worker_ctx *,
 	    const char *rest);
 int	appointments_uuid_valid(const char *);
-const char *appointments_precheck(struct evhttp_request *,
+const char *appointments_precheck(struct http_request *,
 	    struct worker_ctx *, int64_t slot_id, int64_t count);
-int	appointments_refusal(struct evhttp_request *, const struct db_row *,
+int	appointments_refusal(struct http_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
 
 /* route_holds.c */
-void	route_holds(struct evhttp_request *, struct worker_ctx *,
+void	route_holds(struct http_request *, struct worker_ctx *,
 	    const char *rest);
 
 /* route_slots.c */
@@ -436,18 +452,19 @@ struct slots_query {
 	int		 simple;
 	int		 msgpack;	/* from Accept, not the query */
 	const char	*zone;
+	char		 zone_buf[128];	/* tz, when given */
 };
 int	slots_query_check(const char *query, const char *zone,
-	    struct evkeyvalq *, struct slots_query *, const char **code,
-	    char *detail, size_t len);
+	    struct slots_query *, const char **code, char *detail,
+	    size_t len);
 int	slots_query_key(const struct slots_query *, char *, size_t);
-void	route_slots(struct evhttp_request *, struct worker_ctx *,
+void	route_slots(struct http_request *, struct worker_ctx *,
 	    const char *rest);
 
 /* route_ops.c */
-void	route_healthz(struct evhttp_request *, struct worker_ctx *);
-void	route_readyz(struct evhttp_request *, struct worker_ctx *);
-void	route_metrics(struct evhttp_request *, struct worker_ctx *);
+void	route_healthz(struct http_request *, struct worker_ctx *);
+void	route_readyz(struct http_request *, struct worker_ctx *);
+void	route_metrics(struct http_request *, struct worker_ctx *);
 
 /* changelog.c */
 struct changelog {

@@ -6,8 +6,6 @@
  */
 #include <stdio.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -86,16 +84,4 @@ tls_check(const struct config *c, char *err, size_t errlen)
 		return -1;
 	SSL_CTX_free(ctx);
 	return 0;
-}
-
-/* evhttp's callback for each new connection on the TLS listener. */
-struct bufferevent *
-tls_bufferevent(struct event_base *base, void *arg)
-{
-	SSL *ssl = SSL_new(arg);
-
-	if (ssl == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }

@@ -2,7 +2,6 @@
  * worker: one libevent loop serving HTTP on the shared listening socket.
  * Reads come from the shared slot table; nothing here blocks.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,18 +10,10 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
-#include <event2/keyvalq_struct.h>
 #include <libpq-fe.h>
 #include <openssl/ssl.h>
 
 #include "slotd.h"
-
-/* libevent's own hard limits, far above the configured ones, which are
- * answered with problem+json by http_check_limits() and the routes. */
-#define WORKER_HARD_HEADERS	(1024 * 1024 + 65536)
-#define WORKER_HARD_BODY	(2 * 1024 * 1024)
 
 #define WORKER_ANNOUNCE_MAX	7000	/* bytes per notification (< 8000) */
 #define WORKER_ANNOUNCE_MS	5	/* changes gathered into one */
@@ -137,13 +128,13 @@ worker_apply_rows(struct worker_ctx *w, struct pg_result *res, int flags)
 }
 
 static void
-worker_ops(struct evhttp_request *req, struct worker_ctx *w,
-    void (*route)(struct evhttp_request *, struct worker_ctx *))
+worker_ops(struct http_request *req, struct worker_ctx *w,
+    void (*route)(struct http_request *, struct worker_ctx *))
 {
 	int method = http_method(req);
 
-	if (method != HTTP_GET && method != HTTP_HEAD)
-		http_method_not_allowed(req, HTTP_GET | HTTP_HEAD);
+	if (method != HTTP_METHOD_GET && method != HTTP_METHOD_HEAD)
+		http_method_not_allowed(req, HTTP_METHOD_GET | HTTP_METHOD_HEAD);
 	else
 		route(req, w);
 }
@@ -151,7 +142,7 @@ worker_ops(struct evhttp_request *req, struct worker_ctx *w,
 /* Send a write to the database for req; answers 503 itself and returns -1
  * (cb not called) when the pool refuses it. */
 int
-worker_db_submit(struct worker_ctx *w, struct evhttp_request *req,
+worker_db_submit(struct worker_ctx *w, struct http_request *req,
     struct http_pending *p, enum db_stmt stmt, const char *const *values,
     db_callback cb, void *arg)
 {
@@ -168,12 +159,12 @@ worker_db_submit(struct worker_ctx *w, struct evhttp_request *req,
  * drop the client when the outcome is unknown, answer 503 when the
  * database failed.  Otherwise the request to answer (NULL if its client
  * left) with the first row in r.  *failure names what went wrong. */
-struct evhttp_request *
+struct http_request *
 worker_db_answer(struct worker_ctx *w, struct http_pending *p,
     struct pg_result *res, enum db_outcome outcome, int flags,
     struct db_row *r, const char **failure)
 {
-	struct evhttp_request *req;
+	struct http_request *req;
 
 	*failure = NULL;
 	if (res != NULL)
@@ -197,19 +188,16 @@ worker_db_answer(struct worker_ctx *w, struct http_pending *p,
 }
 
 static int
-peer_is_loopback(struct evhttp_request *req)
+peer_is_loopback(struct http_request *req)
 {
-	char *peer = NULL;
-	ev_uint16_t port;
+	const char *peer = http_peer(req);
 
-	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
-	    &port);
 	return peer != NULL && (strncmp(peer, "127.", 4) == 0 ||
 	    strcmp(peer, "::1") == 0 || strncmp(peer, "::ffff:127.", 11) == 0);
 }
 
 static void
-unauthorized(struct evhttp_request *req, const char *why)
+unauthorized(struct http_request *req, const char *why)
 {
 	char challenge[256];
 
@@ -218,8 +206,7 @@ unauthorized(struct evhttp_request *req, const char *why)
 		    "error=\"invalid_token\", error_description=\"%s\"", why);
 	else
 		snprintf(challenge, sizeof(challenge), "Bearer realm=\"slotd\"");
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "WWW-Authenticate", challenge);
+	http_add_header(req, "WWW-Authenticate", challenge);
 	http_problem(req, 401, "unauthorized", "%s", why != NULL ? why :
 	    "a bearer token is required");
 }
@@ -227,7 +214,7 @@ unauthorized(struct evhttp_request *req, const char *why)
 /* Who asks, and may they call route: answers 401 or 403 itself and
  * returns -1.  w->who and w->owner describe the caller afterwards. */
 static int
-worker_authorize(struct evhttp_request *req, struct worker_ctx *w, int route)
+worker_authorize(struct http_request *req, struct worker_ctx *w, int route)
 {
 	const char *header;
 	int admin_call = route == ROUTE_SLOTS_ADMIN, rc;
@@ -268,27 +255,23 @@ worker_authorize(struct evhttp_request *req, struct worker_ctx *w, int route)
 
 /* A token from the client's bucket for this route, or 429 (-1). */
 static int
-worker_rate_limit(struct evhttp_request *req, struct worker_ctx *w,
+worker_rate_limit(struct http_request *req, struct worker_ctx *w,
     int route)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	const struct config *c = w->conf;
-	char client[128], buf[128], *peer = NULL, *forwarded;
+	char client[128], buf[128], *forwarded;
 	int reads = route == ROUTE_SLOTS || route == ROUTE_SLOT, left;
 	int rate = reads ? c->reads_per_second : c->writes_per_second;
 	int burst = reads ? c->reads_burst : c->writes_burst;
 	const char *name = reads ? "reads" : "writes";
 	uint64_t wait_ms;
-	ev_uint16_t port;
 
 	if (!c->rate_limit || route == ROUTE_HEALTHZ ||
 	    route == ROUTE_READYZ || route == ROUTE_METRICS ||
 	    route == ROUTE_OTHER)
 		return 0;
-	evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer,
-	    &port);
 	/* Every line: a proxy may add its own (HAProxy's forwardfor). */
-	ratelimit_client(c, peer != NULL ? peer : "-", http_header_list(req,
+	ratelimit_client(c, http_peer(req), http_header_list(req,
 	    "X-Forwarded-For", &forwarded), client, sizeof(client));
 	free(forwarded);
 	if (ratelimit_take(client, reads ? RL_READS : RL_WRITES, rate, burst,
@@ -296,13 +279,13 @@ worker_rate_limit(struct evhttp_request *req, struct worker_ctx *w,
 		return 0;
 	snprintf(buf, sizeof(buf), "%llu",
 	    (unsigned long long)(wait_ms + 999) / 1000);
-	evhttp_add_header(out, "Retry-After", buf);
+	http_add_header(req, "Retry-After", buf);
 	snprintf(buf, sizeof(buf), "\"%s\";q=%d;w=%d", name, burst,
 	    (burst + rate - 1) / rate);
-	evhttp_add_header(out, "RateLimit-Policy", buf);
+	http_add_header(req, "RateLimit-Policy", buf);
 	snprintf(buf, sizeof(buf), "\"%s\";r=%d;t=%llu", name, left,
 	    (unsigned long long)(wait_ms + 999) / 1000);
-	evhttp_add_header(out, "RateLimit", buf);
+	http_add_header(req, "RateLimit", buf);
 	http_problem(req, 429, "rate-limited", "too many %s from %s; retry "
 	    "after %llu ms", name, client, (unsigned long long)wait_ms);
 	return -1;
@@ -322,17 +305,16 @@ under(const char *path, const char *prefix)
 
 /* Dispatch on the path; an answer may come later (database calls). */
 void
-worker_request(struct evhttp_request *req, void *arg)
+worker_request(struct http_request *req, void *arg)
 {
 	struct worker_ctx *w = arg;
-	const char *path = evhttp_uri_get_path(
-	    evhttp_request_get_evhttp_uri(req));
+	const char *path = http_path(req);
 	int method = http_method(req), k, route;
 
 	if (path == NULL)
 		path = "";
 	if ((k = under(path, "/slots")) >= 0)
-		route = method != HTTP_GET && method != HTTP_HEAD ?
+		route = method != HTTP_METHOD_GET && method != HTTP_METHOD_HEAD ?
 		    ROUTE_SLOTS_ADMIN : k ? ROUTE_SLOT : ROUTE_SLOTS;
 	else if ((k = under(path, "/appointments")) >= 0)
 		route = k ? ROUTE_APPOINTMENT : ROUTE_APPOINTMENTS;
@@ -346,9 +328,8 @@ worker_request(struct evhttp_request *req, void *arg)
 		route = ROUTE_METRICS;
 	else
 		route = ROUTE_OTHER;
-	http_exchange_begin(req, route);
-	if (http_check_limits(req) == -1 ||
-	    cors_apply(req, w->conf) == -1 ||
+	http_set_route(req, route);
+	if (cors_apply(req, w->conf) == -1 ||
 	    worker_rate_limit(req, w, route) == -1 ||
 	    worker_authorize(req, w, route) == -1)
 		return;
@@ -383,10 +364,7 @@ worker_request(struct evhttp_request *req, void *arg)
 struct worker_drain {
 	struct event_base		*base;
 	struct worker_ctx		*w;
-	struct evhttp			*http[2];	/* plain, TLS */
-	struct evhttp_bound_socket	*listener[2];
-	struct event			*ev_resume;	/* accept again */
-	struct log_limit		 accept_log;
+	struct http_server		*srv[2];	/* plain, TLS */
 	struct event			*ev_check;
 	struct timespec			 deadline;
 	int				 timeout;
@@ -397,54 +375,6 @@ struct worker_drain {
 #define WORKER_DRAIN_QUIET	5	/* ticks with nothing in flight: a
 					   connection accepted just before the
 					   listener went has sent its request */
-#define WORKER_ACCEPT_PAUSE_MS	100	/* a pause when out of descriptors */
-
-/* The listeners, for their error callback: libevent passes it the evhttp
- * that accepts on them, not this. */
-static struct worker_drain	*worker_listening;
-
-/* Enable or disable every listener. */
-static void
-worker_listeners(struct worker_drain *d, int (*set)(struct evconnlistener *))
-{
-	int i;
-
-	for (i = 0; i < 2; i++)
-		if (d->listener[i] != NULL)
-			set(evhttp_bound_socket_get_listener(d->listener[i]));
-}
-
-static void
-worker_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	worker_listeners(arg, evconnlistener_enable);
-}
-
-/* accept(2) failed for want of descriptors or memory (the connection stays
- * queued, so the listener is ready again at once: stop accepting for a
- * moment rather than spin, as nginx does), or for another reason that
- * concerns one connection only. */
-static void
-worker_accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct worker_drain *d = worker_listening;
-	struct timeval pause = { 0, WORKER_ACCEPT_PAUSE_MS * 1000 };
-	int err = EVUTIL_SOCKET_ERROR();
-	int starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM;
-
-	(void)lev;
-	(void)arg;
-	if (starved && !evtimer_pending(d->ev_resume, NULL)) {
-		worker_listeners(d, evconnlistener_disable);
-		evtimer_add(d->ev_resume, &pause);
-	}
-	log_warnx_limited(&d->accept_log, "%s: accept: %s%s", __func__,
-	    strerror(err), starved ? "; not accepting for a moment" : "");
-}
-
 /* While draining: leave once every request has its answer, every write
  * is done, the other instances have been told of every change, and
  * nothing new came for a while; or at the deadline. */
@@ -453,30 +383,31 @@ worker_drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker_drain *d = arg;
 	struct timespec now;
-	int i, settled;
+	int i, open, settled;
 
 	(void)fd;
 	(void)what;
 	/* The listeners were disabled a tick ago: epoll has let go of them
 	 * (they are shared with other processes, so closing them alone would
 	 * not), and they can be closed. */
-	for (i = 0; i < 2; i++) {
-		if (d->listener[i] != NULL)
-			evhttp_del_accept_socket(d->http[i], d->listener[i]);
-		d->listener[i] = NULL;
+	for (i = 0, open = 0; i < 2; i++) {
+		if (d->srv[i] == NULL)
+			continue;
+		http_server_close_listener(d->srv[i]);
+		open += http_server_open(d->srv[i]);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	settled = db_pool_idle(d->w->db) &&
 	    evbuffer_get_length(d->w->announce) == 0;
-	d->quiet_ticks = http_in_flight() == 0 && settled ?
+	d->quiet_ticks = http_in_flight() == 0 && open == 0 && settled ?
 	    d->quiet_ticks + 1 : 0;
 	if (d->quiet_ticks >= WORKER_DRAIN_QUIET) {
 		event_base_loopexit(d->base, NULL);
 	} else if (now.tv_sec >= d->deadline.tv_sec) {
-		log_warnx("leaving after %d s with %d requests unanswered%s",
-		    d->timeout, http_in_flight(), settled ? "" : " and writes "
-		    "or announcements pending (other instances see those "
-		    "changes at their next change or resync)");
+		log_warnx("leaving after %d s with %d requests unanswered and "
+		    "%d connections open%s", d->timeout, http_in_flight(), open,
+		    settled ? "" : ", writes or announcements pending (other "
+		    "instances learn those changes from the change log)");
 		event_base_loopexit(d->base, NULL);
 	}
 }
@@ -488,47 +419,20 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct worker_drain *d = arg;
 	struct timeval tick = { 0, WORKER_DRAIN_TICK_MS * 1000 };
+	int i;
 
 	(void)what;
 	if (d->ev_check != NULL)
 		return;
 	log_debug("signal %d: draining %d requests", (int)sig,
 	    http_in_flight());
-	evtimer_del(d->ev_resume);
-	worker_listeners(d, evconnlistener_disable);
-	http_set_draining();
+	for (i = 0; i < 2; i++)
+		if (d->srv[i] != NULL)
+			http_server_drain(d->srv[i]);
 	clock_gettime(CLOCK_MONOTONIC, &d->deadline);
 	d->deadline.tv_sec += d->timeout;
 	d->ev_check = event_new(d->base, -1, EV_PERSIST, worker_drain_check, d);
 	event_add(d->ev_check, &tick);
-}
-
-/* An HTTP front end on fd (a dup, closed by the listener); TLS when ctx
- * is given. */
-static struct evhttp *
-worker_http(struct event_base *base, struct worker_ctx *w, int fd,
-    struct ssl_ctx_st *ctx, struct evhttp_bound_socket **listener)
-{
-	struct evhttp *http;
-
-	if ((http = evhttp_new(base)) == NULL)
-		fatalx("evhttp_new failed");
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_max_headers_size(http, WORKER_HARD_HEADERS);
-	evhttp_set_max_body_size(http, WORKER_HARD_BODY);
-	evhttp_set_timeout(http, w->conf->request_timeout);
-	evhttp_set_gencb(http, worker_request, w);
-	if (ctx != NULL)
-		evhttp_set_bevcb(http, tls_bufferevent, ctx);
-	if ((*listener = evhttp_accept_socket_with_handle(http, dup(fd))) ==
-	    NULL)
-		fatalx("cannot accept on the listening socket");
-	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(*listener),
-	    worker_accept_error);
-	close(fd);
-	return http;
 }
 
 int
@@ -547,7 +451,6 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	log_set_role("worker %d", index);
 	metrics_use_block(index);
 	http_set_access_log(conf->access_log);
-	http_set_limits(conf);
 	if (tz_use(conf->timezone) == -1)
 		fatalx("time zone %s cannot be loaded", conf->timezone);
 	memset(&w, 0, sizeof(w));
@@ -559,8 +462,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.slots = xcalloc(w.slots_cap, sizeof(*w.slots));
 
 	/* epoll's change list folds the event changes of one turn of the
-	 * loop into one epoll_ctl per descriptor (evhttp turns reading and
-	 * writing off and on around every request). */
+	 * loop into one epoll_ctl per descriptor. */
 	if ((cfg = event_config_new()) == NULL)
 		fatalx("event_config_new failed");
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
@@ -576,16 +478,14 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	drain.base = base;
 	drain.w = &w;
 	drain.timeout = conf->shutdown_timeout;
-	drain.ev_resume = evtimer_new(base, worker_accept_resume, &drain);
-	worker_listening = &drain;
 	if (listen_fd != -1)
-		drain.http[0] = worker_http(base, &w, listen_fd, NULL,
-		    &drain.listener[0]);
+		drain.srv[0] = http_server_new(base, conf, listen_fd, NULL,
+		    worker_request, &w);
 	if (tls_fd != -1) {
 		if ((ctx = tls_context(conf, err, sizeof(err))) == NULL)
 			fatalx("%s", err);
-		drain.http[1] = worker_http(base, &w, tls_fd, ctx,
-		    &drain.listener[1]);
+		drain.srv[1] = http_server_new(base, conf, tls_fd, ctx,
+		    worker_request, &w);
 	}
 
 	ev_term = evsignal_new(base, SIGTERM, worker_signal, &drain);
@@ -600,10 +500,9 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	event_free(ev_int);
 	if (drain.ev_check != NULL)
 		event_free(drain.ev_check);
-	event_free(drain.ev_resume);
 	for (i = 0; i < 2; i++)
-		if (drain.http[i] != NULL)
-			evhttp_free(drain.http[i]);
+		if (drain.srv[i] != NULL)
+			http_server_free(drain.srv[i]);
 	SSL_CTX_free(ctx);
 	db_pool_free(w.db);
 	event_free(w.ev_announce);

@@ -1,0 +1,300 @@
+/*
+ * http_reply: answers.  The status line, the headers (a cached Date, the
+ * route's own, Content-Length, Connection) and the body go into the
+ * connection's output buffer in one piece; HEAD, 204 and 304 carry no
+ * body.  Problem details (RFC 9457) are always valid UTF-8 JSON, whatever
+ * bytes the request held.  Every answer is counted and logged here.  What
+ * comes after an answer is the connection's business (http_answer.c).
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "http_conn.h"
+
+static int	http_log_access = 1;
+
+static const struct {
+	const char	*code;
+	const char	*title;
+} problem_titles[] = {
+	{ "bad-request", "Bad request" },
+	{ "invalid-date", "Invalid date" },
+	{ "invalid-field", "Invalid field" },
+	{ "unknown-field", "Unknown field" },
+	{ "invalid-json", "Invalid JSON" },
+	{ "unsupported-media-type", "Unsupported media type" },
+	{ "payload-too-large", "Payload too large" },
+	{ "uri-too-long", "URI too long" },
+	{ "headers-too-large", "Request headers too large" },
+	{ "not-found", "Not found" },
+	{ "slot-not-found", "Slot not found" },
+	{ "slot-full", "Slot is full" },
+	{ "slot-in-past", "Slot has started" },
+	{ "slot-overlap", "Slots overlap" },
+	{ "slot-has-bookings", "Slot has bookings" },
+	{ "capacity-below-booked", "Capacity below seats taken" },
+	{ "not-consecutive", "Slots are not consecutive" },
+	{ "too-many-slots", "Too many slots" },
+	{ "hold-expired", "Hold expired" },
+	{ "idempotency-key-reused", "Idempotency key reused" },
+	{ "unauthorized", "Unauthorized" },
+	{ "forbidden", "Forbidden" },
+	{ "rate-limited", "Too many requests" },
+	{ "method-not-allowed", "Method not allowed" },
+	{ "unavailable", "Service unavailable" },
+	{ "internal", "Internal error" },
+};
+
+static const struct {
+	int		 status;
+	const char	*reason;
+} reasons[] = {
+	{ 100, "Continue" }, { 200, "OK" }, { 201, "Created" },
+	{ 204, "No Content" }, { 304, "Not Modified" },
+	{ 400, "Bad Request" }, { 401, "Unauthorized" },
+	{ 403, "Forbidden" }, { 404, "Not Found" },
+	{ 405, "Method Not Allowed" }, { 408, "Request Timeout" },
+	{ 409, "Conflict" }, { 410, "Gone" }, { 411, "Length Required" },
+	{ 413, "Content Too Large" }, { 414, "URI Too Long" },
+	{ 415, "Unsupported Media Type" }, { 417, "Expectation Failed" },
+	{ 422, "Unprocessable Content" }, { 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" }, { 503, "Service Unavailable" },
+	{ 505, "HTTP Version Not Supported" },
+};
+
+/* Append to the answers waiting to be written. */
+void
+http_reply_queue(struct http_conn *c, const void *data, size_t n)
+{
+	size_t cap;
+
+	if (c->out_len + n > c->out_cap) {
+		for (cap = c->out_cap ? c->out_cap : HTTP_BUF_FIRST;
+		    cap < c->out_len + n; cap *= 2)
+			;
+		c->out = xreallocarray(c->out, 1, cap);
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, n);
+	c->out_len += n;
+}
+
+void
+http_reply_printf(struct http_conn *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		http_reply_queue(c, buf, (size_t)n < sizeof(buf) ? (size_t)n :
+		    sizeof(buf) - 1);
+}
+
+void
+http_set_access_log(int on)
+{
+	http_log_access = on;
+}
+
+static const char *
+reason_of(int status)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Unknown";
+}
+
+/* The Date header's value, made once a second. */
+static const char *
+http_date(void)
+{
+	static char date[40];
+	static time_t made;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != made) {
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		made = now;
+	}
+	return date;
+}
+
+/* Add a header to the answer being made. */
+void
+http_add_header(struct http_request *r, const char *name, const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 4, cap;
+
+	if (r->extra_len + n + 1 > r->extra_cap) {
+		for (cap = r->extra_cap ? r->extra_cap : 256;
+		    cap < r->extra_len + n + 1; cap *= 2)
+			;
+		r->extra = xreallocarray(r->extra, 1, cap);
+		r->extra_cap = cap;
+	}
+	snprintf(r->extra + r->extra_len, r->extra_cap - r->extra_len,
+	    "%s: %s\r\n", name, value);
+	r->extra_len += n;
+}
+
+/* Add name to the answer's Vary header (one header, comma separated). */
+void
+http_vary(struct http_request *r, const char *name)
+{
+	size_t n = strlen(r->vary);
+
+	snprintf(r->vary + n, sizeof(r->vary) - n, "%s%s", n ? ", " : "",
+	    name);
+}
+
+static uint64_t
+elapsed_us(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)((now.tv_sec - start->tv_sec) * 1000000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000);
+}
+
+/* Count and log the answer. */
+static void
+http_account(struct http_request *r, int status, size_t len)
+{
+	struct http_conn *c = r->conn;
+	uint64_t us = elapsed_us(&r->start);
+
+	metrics_request(r->route, status, us);
+	if (!http_log_access)
+		return;
+	log_info("access %s \"%.*s %.200s%s%.200s\" %d %zu %.3fms", c->peer,
+	    (int)r->method_name.len, c->in + r->method_name.off,
+	    r->terminated ? c->in + r->target.off : "-",
+	    r->query != 0 ? "?" : "",
+	    r->query != 0 ? c->in + r->query : "", status, len,
+	    (double)us / 1000);
+}
+
+/* Write the answer into the output: status line, headers, body (not for
+ * HEAD, 204 and 304).  Every answer passes here. */
+void
+http_reply_write(struct http_request *r, int status, const char *type,
+    const void *body, size_t len)
+{
+	struct http_conn *c = r->conn;
+	int bodyless = status == 204 || status == 304;
+
+	if (r->answered)
+		return;
+	if (c->srv->draining)
+		r->keep_alive = 0;
+	http_reply_printf(c, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+	    reason_of(status), http_date());
+	if (type != NULL)
+		http_reply_printf(c, "Content-Type: %s\r\n", type);
+	if (!bodyless)
+		http_reply_printf(c, "Content-Length: %zu\r\n", len);
+	if (r->vary[0] != '\0')
+		http_reply_printf(c, "Vary: %s\r\n", r->vary);
+	if (r->extra_len > 0)
+		http_reply_queue(c, r->extra, r->extra_len);
+	if (!r->keep_alive)
+		http_reply_queue(c, "Connection: close\r\n", 19);
+	else if (r->minor == 0)
+		http_reply_queue(c, "Connection: keep-alive\r\n", 24);
+	http_reply_queue(c, "\r\n", 2);
+	if (!bodyless && !r->head && len > 0)
+		http_reply_queue(c, body, len);
+	http_account(r, status, bodyless ? 0 : len);
+}
+
+static const char *
+problem_title(const char *code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(problem_titles) / sizeof(problem_titles[0]);
+	    i++)
+		if (strcmp(problem_titles[i].code, code) == 0)
+			return problem_titles[i].title;
+	return "Error";
+}
+
+/* Bytes of s that do not form UTF-8 become U+FFFD. */
+static size_t
+utf8_clean(const char *s, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, k, n;
+
+	while (*p != '\0' && o + 4 < outlen) {
+		n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
+		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		for (k = 1; k < n && (p[k] & 0xc0) == 0x80; k++)
+			;
+		if (n == 0 || k < n || !json_utf8_valid((const char *)p, n)) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p++;
+			continue;
+		}
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* Write an application/problem+json answer carrying a stable code. */
+void
+http_reply_problem(struct http_request *r, int status, const char *code,
+    const char *detail)
+{
+	char clean[1024], body[1024 * 6 + 256];
+	const char *title = problem_title(code);
+	struct evbuffer *b;
+	size_t n;
+
+	n = utf8_clean(detail, clean, sizeof(clean));
+	b = evbuffer_new();
+	evbuffer_add_printf(b, "{\"type\":\"/problems/%s\",\"title\":", code);
+	emit_json_string(b, title, strlen(title));
+	evbuffer_add_printf(b, ",\"status\":%d,\"detail\":", status);
+	emit_json_string(b, clean, n);
+	evbuffer_add_printf(b, ",\"code\":\"%s\"}", code);
+	n = evbuffer_remove(b, body, sizeof(body));
+	evbuffer_free(b);
+	if (status == 503)
+		http_add_header(r, "Retry-After", "1");
+	http_reply_write(r, status, "application/problem+json", body, n);
+}
+
+/* A request refused while it was read: its problem, and the close. */
+void
+http_reply_refusal(struct http_request *r)
+{
+	r->keep_alive = 0;
+	http_reply_problem(r, r->fail_status, r->fail_code, r->fail_detail);
+}
+
+/* Expect: 100-continue, accepted: the client may send the body. */
+void
+http_reply_continue(struct http_conn *c)
+{
+	http_reply_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
