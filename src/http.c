@@ -361,19 +361,6 @@ http_etag_matches(struct http_request *req, const char *etag)
 	return 0;
 }
 
-/* rest is what follows a collection's path: 0 for the collection itself,
- * 1 for "/{id}", -1 (answered 404) for anything else. */
-int
-http_item(struct http_request *req, const char *rest)
-{
-	if (rest[0] == '\0')
-		return 0;
-	if (rest[0] == '/' && rest[1] != '\0' && strchr(rest + 1, '/') == NULL)
-		return 1;
-	http_problem(req, 404, "not-found", "no such resource");
-	return -1;
-}
-
 /* A decimal id in 1..INT64_MAX with no sign, spaces or leading zeros. */
 int
 http_parse_id(const char *s, int64_t *out)

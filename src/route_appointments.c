@@ -389,14 +389,17 @@ idempotency_key(struct http_request *req, const char **key)
 	return 0;
 }
 
-static void
-appointments_create(struct http_request *req, struct worker_ctx *w)
+/* POST /appointments */
+void
+route_appointments_create(struct http_request *req, struct worker_ctx *w,
+    const char *id)
 {
 	struct booking *b = xcalloc(1, sizeof(*b));
 	const char *values[9], *key, *no;
 	char slot[24], count[24], *canonical = NULL;
 	enum db_stmt stmt;
 
+	(void)id;
 	b->w = w;
 	if (idempotency_key(req, &key) == -1 ||
 	    booking_parse(req, b, w->conf->max_slots_per_appointment) == -1) {
@@ -529,25 +532,10 @@ appointment_one(struct http_request *req, struct worker_ctx *w,
 		free(l);
 }
 
-/* rest is what follows "/appointments": "" or "/{id}". */
+/* GET, HEAD and DELETE /appointments/{id} */
 void
-route_appointments(struct http_request *req, struct worker_ctx *w,
-    const char *rest)
+route_appointment(struct http_request *req, struct worker_ctx *w,
+    const char *id)
 {
-	int method = http_method(req), item;
-
-	if ((item = http_item(req, rest)) == 0) {
-		if (method == HTTP_METHOD_POST)
-			appointments_create(req, w);
-		else
-			http_method_not_allowed(req, HTTP_METHOD_POST);
-		return;
-	}
-	if (item == -1)
-		return;
-	if (method == HTTP_METHOD_GET || method == HTTP_METHOD_HEAD || method == HTTP_METHOD_DELETE)
-		appointment_one(req, w, rest + 1, method);
-	else
-		http_method_not_allowed(req, HTTP_METHOD_GET | HTTP_METHOD_HEAD |
-		    HTTP_METHOD_DELETE);
+	appointment_one(req, w, id, http_method(req));
 }

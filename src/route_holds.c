@@ -65,8 +65,10 @@ done:
 	free(h);
 }
 
-static void
-holds_create(struct http_request *req, struct worker_ctx *w)
+/* POST /holds */
+void
+route_holds_create(struct http_request *req, struct worker_ctx *w,
+    const char *id)
 {
 	struct hold *h = xcalloc(1, sizeof(*h));
 	int has_slot = 0, has_count = 0, rc;
@@ -82,6 +84,7 @@ holds_create(struct http_request *req, struct worker_ctx *w)
 	struct json_error e;
 	struct json_doc *doc;
 
+	(void)id;
 	h->w = w;
 	if ((doc = http_json_body(req, &body)) == NULL)
 		goto refused;
@@ -136,8 +139,9 @@ done:
 	free(h);
 }
 
-static void
-hold_release(struct http_request *req, struct worker_ctx *w,
+/* DELETE /holds/{id} */
+void
+route_hold_release(struct http_request *req, struct worker_ctx *w,
     const char *id)
 {
 	struct hold *h;
@@ -154,26 +158,4 @@ hold_release(struct http_request *req, struct worker_ctx *w,
 	if (worker_db_submit(w, req, &h->pending, DB_RELEASE, values,
 	    hold_released, h) == -1)
 		free(h);
-}
-
-/* rest is what follows "/holds": "" or "/{id}". */
-void
-route_holds(struct http_request *req, struct worker_ctx *w,
-    const char *rest)
-{
-	int method = http_method(req), item;
-
-	if ((item = http_item(req, rest)) == 0) {
-		if (method == HTTP_METHOD_POST)
-			holds_create(req, w);
-		else
-			http_method_not_allowed(req, HTTP_METHOD_POST);
-		return;
-	}
-	if (item == -1)
-		return;
-	if (method == HTTP_METHOD_DELETE)
-		hold_release(req, w, rest + 1);
-	else
-		http_method_not_allowed(req, HTTP_METHOD_DELETE);
 }

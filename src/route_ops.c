@@ -16,17 +16,21 @@ ops_ok(struct http_request *req, const char *status)
 	evbuffer_free(body);
 }
 
+/* GET /healthz */
 void
-route_healthz(struct http_request *req, struct worker_ctx *w)
+route_healthz(struct http_request *req, struct worker_ctx *w, const char *id)
 {
 	(void)w;
+	(void)id;
 	ops_ok(req, "ok");
 }
 
-/* Ready once the table is loaded and the syncer reaches the database. */
+/* GET /readyz: ready once the table is loaded and the syncer reaches the
+ * database. */
 void
-route_readyz(struct http_request *req, struct worker_ctx *w)
+route_readyz(struct http_request *req, struct worker_ctx *w, const char *id)
 {
+	(void)id;
 	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED))
 		http_problem(req, 503, "unavailable",
 		    "the slot table is still loading");
@@ -37,11 +41,13 @@ route_readyz(struct http_request *req, struct worker_ctx *w)
 		ops_ok(req, "ready");
 }
 
+/* GET /metrics */
 void
-route_metrics(struct http_request *req, struct worker_ctx *w)
+route_metrics(struct http_request *req, struct worker_ctx *w, const char *id)
 {
 	struct evbuffer *body = evbuffer_new();
 
+	(void)id;
 	metrics_render(body, w->table);
 	http_add_header(req, "Cache-Control", "no-store");
 	http_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", body);

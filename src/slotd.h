@@ -394,7 +394,6 @@ const char	*http_header_list(struct http_request *, const char *name,
 	    char **joined);
 int	 http_etag_matches(struct http_request *, const char *etag);
 int	 http_parse_id(const char *, int64_t *);
-int	 http_item(struct http_request *, const char *rest);
 struct json_doc	*http_json_body(struct http_request *, char **body);
 void	 http_field_problem(struct http_request *, const struct json_error *);
 struct http_pending {
@@ -432,8 +431,10 @@ struct http_request *worker_db_answer(struct worker_ctx *,
 	    struct db_row *, const char **failure);
 
 /* route_appointments.c */
-void	route_appointments(struct http_request *, struct worker_ctx *,
-	    const char *rest);
+void	route_appointments_create(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_appointment(struct http_request *, struct worker_ctx *,
+	    const char *id);
 int	appointments_uuid_valid(const char *);
 const char *appointments_precheck(struct http_request *,
 	    struct worker_ctx *, int64_t slot_id, int64_t count);
@@ -441,8 +442,10 @@ int	appointments_refusal(struct http_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
 
 /* route_holds.c */
-void	route_holds(struct http_request *, struct worker_ctx *,
-	    const char *rest);
+void	route_holds_create(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_hold_release(struct http_request *, struct worker_ctx *,
+	    const char *id);
 
 /* route_slots.c */
 struct slots_query {
@@ -458,13 +461,40 @@ int	slots_query_check(const char *query, const char *zone,
 	    struct slots_query *, const char **code, char *detail,
 	    size_t len);
 int	slots_query_key(const struct slots_query *, char *, size_t);
-void	route_slots(struct http_request *, struct worker_ctx *,
-	    const char *rest);
+void	route_slots_list(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_slot_get(struct http_request *, struct worker_ctx *,
+	    const char *id);
+struct emit;
+void	route_slots_emit(struct emit *, const struct slot *);
+
+/* route_slots_admin.c */
+void	route_slots_create(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_slot_patch(struct http_request *, struct worker_ctx *,
+	    const char *id);
+void	route_slot_delete(struct http_request *, struct worker_ctx *,
+	    const char *id);
 
 /* route_ops.c */
-void	route_healthz(struct http_request *, struct worker_ctx *);
-void	route_readyz(struct http_request *, struct worker_ctx *);
-void	route_metrics(struct http_request *, struct worker_ctx *);
+void	route_healthz(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_readyz(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_metrics(struct http_request *, struct worker_ctx *,
+	    const char *);
+
+/* route.c: the route table */
+typedef void (*route_handler)(struct http_request *, struct worker_ctx *,
+	    const char *id);
+struct route {
+	const char	*pattern;	/* "/slots", "/slots/{id}" */
+	int		 methods;	/* HTTP_METHOD_* bits */
+	int		 metric;	/* ROUTE_* */
+	route_handler	 handler;
+};
+const struct route *route_find(const char *path, int method,
+	    const char **id, int *allowed);
 
 /* changelog.c */
 struct changelog {

@@ -127,18 +127,6 @@ worker_apply_rows(struct worker_ctx *w, struct pg_result *res, int flags)
 	slot_table_publish(w->table);
 }
 
-static void
-worker_ops(struct http_request *req, struct worker_ctx *w,
-    void (*route)(struct http_request *, struct worker_ctx *))
-{
-	int method = http_method(req);
-
-	if (method != HTTP_METHOD_GET && method != HTTP_METHOD_HEAD)
-		http_method_not_allowed(req, HTTP_METHOD_GET | HTTP_METHOD_HEAD);
-	else
-		route(req, w);
-}
-
 /* Send a write to the database for req; answers 503 itself and returns -1
  * (cb not called) when the pool refuses it. */
 int
@@ -291,74 +279,32 @@ worker_rate_limit(struct http_request *req, struct worker_ctx *w,
 	return -1;
 }
 
-/* path starts with the collection prefix, followed by nothing (0), by
- * "/..." (1), or by something else (-1). */
-static int
-under(const char *path, const char *prefix)
-{
-	size_t n = strlen(prefix);
-
-	if (strncmp(path, prefix, n) != 0)
-		return -1;
-	return path[n] == '\0' ? 0 : path[n] == '/' ? 1 : -1;
-}
-
-/* Dispatch on the path; an answer may come later (database calls). */
+/* Dispatch through the route table; an answer may come later (database
+ * calls).  Unknown paths get 404 and known ones with another method 405,
+ * before rate limits and authorisation. */
 void
 worker_request(struct http_request *req, void *arg)
 {
 	struct worker_ctx *w = arg;
-	const char *path = http_path(req);
-	int method = http_method(req), k, route;
+	const struct route *rt;
+	const char *id;
+	int allowed;
 
-	if (path == NULL)
-		path = "";
-	if ((k = under(path, "/slots")) >= 0)
-		route = method != HTTP_METHOD_GET && method != HTTP_METHOD_HEAD ?
-		    ROUTE_SLOTS_ADMIN : k ? ROUTE_SLOT : ROUTE_SLOTS;
-	else if ((k = under(path, "/appointments")) >= 0)
-		route = k ? ROUTE_APPOINTMENT : ROUTE_APPOINTMENTS;
-	else if ((k = under(path, "/holds")) >= 0)
-		route = k ? ROUTE_HOLD : ROUTE_HOLDS;
-	else if (strcmp(path, "/healthz") == 0)
-		route = ROUTE_HEALTHZ;
-	else if (strcmp(path, "/readyz") == 0)
-		route = ROUTE_READYZ;
-	else if (strcmp(path, "/metrics") == 0)
-		route = ROUTE_METRICS;
-	else
-		route = ROUTE_OTHER;
-	http_set_route(req, route);
-	if (cors_apply(req, w->conf) == -1 ||
-	    worker_rate_limit(req, w, route) == -1 ||
-	    worker_authorize(req, w, route) == -1)
+	rt = route_find(http_path(req), http_method(req), &id, &allowed);
+	http_set_route(req, rt != NULL ? rt->metric : ROUTE_OTHER);
+	if (cors_apply(req, w->conf) == -1)
 		return;
-	switch (route) {
-	case ROUTE_SLOTS:
-	case ROUTE_SLOT:
-	case ROUTE_SLOTS_ADMIN:
-		route_slots(req, w, path + 6);
-		break;
-	case ROUTE_APPOINTMENTS:
-	case ROUTE_APPOINTMENT:
-		route_appointments(req, w, path + 13);
-		break;
-	case ROUTE_HOLDS:
-	case ROUTE_HOLD:
-		route_holds(req, w, path + 6);
-		break;
-	case ROUTE_HEALTHZ:
-		worker_ops(req, w, route_healthz);
-		break;
-	case ROUTE_READYZ:
-		worker_ops(req, w, route_readyz);
-		break;
-	case ROUTE_METRICS:
-		worker_ops(req, w, route_metrics);
-		break;
-	default:
-		http_problem(req, 404, "not-found", "no such resource");
+	if (rt == NULL) {
+		if (allowed == 0)
+			http_problem(req, 404, "not-found", "no such resource");
+		else
+			http_method_not_allowed(req, allowed);
+		return;
 	}
+	if (worker_rate_limit(req, w, rt->metric) == -1 ||
+	    worker_authorize(req, w, rt->metric) == -1)
+		return;
+	rt->handler(req, w, id);
 }
 
 struct worker_drain {

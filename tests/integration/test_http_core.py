@@ -3,13 +3,21 @@ HTTP/1.0, Expect, chunked bodies, request smuggling shapes, limits answered
 as problem+json while the request still arrives, unknown methods, the
 request deadline, draining, and problem bodies that stay UTF-8."""
 import json
+import os
 import re
 import signal
 import socket
+import struct
 import threading
 import time
 
+import pytest
+
 from harness import RowLock, wait_for, weekday_ahead
+
+ALLOC_SO = os.environ.get("SLOTD_ALLOC_SO") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "tests", "alloc",
+    "count.so")
 
 
 def connect(s, timeout=5):
@@ -341,3 +349,36 @@ def test_draining_answers_what_arrived(pg, db, start_slotd):
     assert status == 201 and hdrs["connection"] == "close"
     assert rb.closed()
     assert s.proc.wait(timeout=20) == 0
+
+
+@pytest.mark.skipif(bool(os.environ.get("SLOTD_SANITIZED")) or
+                    not os.path.exists(ALLOC_SO),
+                    reason="the counting allocator needs a plain build")
+def test_cached_reads_allocate_nothing(start_slotd, tmp_path):
+    """A thousand cached GET /slots on one connection: the worker's
+    count of heap allocations does not move."""
+    counts = str(tmp_path / "allocs")
+    s = start_slotd(workers=1, env={"LD_PRELOAD": ALLOC_SO,
+                                    "SLOTD_ALLOC_COUNT": counts})
+    day = weekday_ahead(1)
+    c = connect(s)
+    r = Reader(c)
+
+    def ask(path, n=1):
+        for _ in range(n):
+            c.sendall(get(path))
+            assert r.answer()[0] == 200
+    ask(f"/slots?date={day}", 50)
+    worker = int(wait_for(lambda: re.search(
+        r"worker 0\[(\d+)\]: access", s.log_text())).group(1))
+
+    def allocations():
+        with open(f"{counts}.{worker}", "rb") as f:
+            return struct.unpack("<Q", f.read(8))[0]
+    before = allocations()
+    ask(f"/slots?date={day}", 1000)
+    assert allocations() == before
+    # The count does count: an answer not in the cache is made anew.
+    ask(f"/slots?date={day}&days=2")
+    assert allocations() > before
+    c.close()

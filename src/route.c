@@ -1,0 +1,70 @@
+/*
+ * route: the route table.  Each route is a method set and a path pattern
+ * (a literal path, or one ending in a {id} segment) with its handler; the
+ * Allow header of a 405 is what the routes of that path take together.
+ */
+#include <string.h>
+
+#include "slotd.h"
+
+#define GET_HEAD	(HTTP_METHOD_GET | HTTP_METHOD_HEAD)
+
+static const struct route routes[] = {
+	{ "/slots", GET_HEAD, ROUTE_SLOTS, route_slots_list },
+	{ "/slots", HTTP_METHOD_POST, ROUTE_SLOTS_ADMIN, route_slots_create },
+	{ "/slots/{id}", GET_HEAD, ROUTE_SLOT, route_slot_get },
+	{ "/slots/{id}", HTTP_METHOD_PATCH, ROUTE_SLOTS_ADMIN,
+	    route_slot_patch },
+	{ "/slots/{id}", HTTP_METHOD_DELETE, ROUTE_SLOTS_ADMIN,
+	    route_slot_delete },
+	{ "/appointments", HTTP_METHOD_POST, ROUTE_APPOINTMENTS,
+	    route_appointments_create },
+	{ "/appointments/{id}", GET_HEAD | HTTP_METHOD_DELETE,
+	    ROUTE_APPOINTMENT, route_appointment },
+	{ "/holds", HTTP_METHOD_POST, ROUTE_HOLDS, route_holds_create },
+	{ "/holds/{id}", HTTP_METHOD_DELETE, ROUTE_HOLD, route_hold_release },
+	{ "/healthz", GET_HEAD, ROUTE_HEALTHZ, route_healthz },
+	{ "/readyz", GET_HEAD, ROUTE_READYZ, route_readyz },
+	{ "/metrics", GET_HEAD, ROUTE_METRICS, route_metrics },
+};
+
+/* Does path fit pattern?  *id is the {id} segment (non-empty, no '/'). */
+static int
+route_match(const char *pattern, const char *path, const char **id)
+{
+	const char *brace = strchr(pattern, '{');
+	size_t n = brace != NULL ? (size_t)(brace - pattern) : strlen(pattern);
+
+	*id = NULL;
+	if (strncmp(pattern, path, n) != 0)
+		return 0;
+	if (brace == NULL)
+		return path[n] == '\0';
+	if (path[n] == '\0' || strchr(path + n, '/') != NULL)
+		return 0;
+	*id = path + n;
+	return 1;
+}
+
+/* The route that takes method on path, or NULL; *allowed is what the
+ * routes of that path take together (0: no route has that path). */
+const struct route *
+route_find(const char *path, int method, const char **id, int *allowed)
+{
+	const struct route *found = NULL;
+	const char *seg;
+	size_t i;
+
+	*allowed = 0;
+	*id = NULL;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!route_match(routes[i].pattern, path, &seg))
+			continue;
+		*allowed |= routes[i].methods;
+		if (found == NULL && (routes[i].methods & method)) {
+			found = &routes[i];
+			*id = seg;
+		}
+	}
+	return found;
+}
