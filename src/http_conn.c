@@ -343,12 +343,13 @@ http_conn_io(evutil_socket_t fd, short what, void *arg)
 	if ((what & EV_READ) || ((what & EV_WRITE) && c->tls_wants)) {
 		c->tls_wants = 0;
 		if (c->state == HTTP_LINGERING) {
+			/* What still comes is read and dropped; the end (or
+			 * an error) closes. */
 			c->in_len = c->parsed = 0;
-			if (http_conn_recv(c) >= 0 && c->in_len == 0) {
-				http_conn_free(c);
-				return;
-			}
+			n = http_conn_recv(c);
 			c->in_len = 0;
+			if (n == 0 || n == -1)
+				http_conn_free(c);
 			return;
 		}
 		do {
