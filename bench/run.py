@@ -107,7 +107,8 @@ class Nginx:
 
 
 class H2o:
-    """h2o (2 threads) serving body as a static file at /slots."""
+    """h2o (2 threads) serving body as a static file at /slots.  Started as
+    root it serves as nobody, so it writes no pid file here."""
 
     def __init__(self, body):
         self.dir = tempfile.mkdtemp(prefix="slotd-h2o-")
@@ -122,7 +123,6 @@ class H2o:
                   host: 127.0.0.1
                   port: {self.port}
                 num-threads: {WORKERS}
-                pid-file: {self.dir}/h2o.pid
                 error-log: {self.dir}/error.log
                 file.mime.setdefaulttype: application/json
                 hosts:
