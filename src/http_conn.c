@@ -11,6 +11,8 @@
  * Draining answers every request that arrived (with Connection: close)
  * and closes the idle connections.
  */
+#include "config.h"		/* _GNU_SOURCE, for accept4 */
+
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -24,7 +26,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -394,17 +395,13 @@ http_conn_timeout(evutil_socket_t fd, short what, void *arg)
 	http_conn_free(c);
 }
 
+/* Take on the accepted socket fd from sa. */
 static void
-http_server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+http_server_adopt(struct http_server *srv, int fd, struct sockaddr *sa)
 {
-	struct http_server *srv = arg;
 	struct http_conn *c;
 	int one = 1;
 
-	(void)lev;
-	(void)salen;
-	evutil_make_socket_nonblocking(fd);
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = xcalloc(1, sizeof(*c));
@@ -445,6 +442,18 @@ http_server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	http_conn_deadline(c, srv->conf->request_timeout);
 }
 
+/* Accept on the listening socket, or stop and start again. */
+static void
+http_server_listen(struct http_server *srv, int on)
+{
+	if (srv->ev_accept == NULL)
+		return;
+	if (on)
+		event_add(srv->ev_accept, NULL);
+	else
+		event_del(srv->ev_accept);
+}
+
 static void
 http_server_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -452,25 +461,40 @@ http_server_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!srv->draining && srv->listener != NULL)
-		evconnlistener_enable(srv->listener);
+	if (!srv->draining)
+		http_server_listen(srv, 1);
 }
 
-/* accept(2) failed for want of descriptors or memory (the connection stays
- * queued, so the listener is ready again at once: stop accepting for a
- * moment rather than spin, as nginx does), or for another reason that
- * concerns one connection only. */
+/*
+ * One connection per wakeup, as nginx does without multi_accept: the
+ * workers sharing the socket are all woken, and each takes one, so that
+ * connections arriving together spread over them.  accept(2) failing for
+ * want of descriptors or memory leaves the connection queued and the
+ * socket ready: accepting stops for a moment rather than spin.
+ */
 static void
-http_server_accept_error(struct evconnlistener *lev, void *arg)
+http_server_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct http_server *srv = arg;
 	struct timeval pause = { 0, HTTP_ACCEPT_PAUSE_MS * 1000 };
-	int err = EVUTIL_SOCKET_ERROR();
-	int starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd, err, starved;
 
+	(void)what;
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd != -1) {
+		http_server_adopt(srv, fd, (struct sockaddr *)&ss);
+		return;
+	}
+	err = errno;
+	if (err == EAGAIN || err == EINTR || err == ECONNABORTED)
+		return;
+	starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM;
 	if (starved && !evtimer_pending(srv->ev_resume, NULL)) {
-		evconnlistener_disable(lev);
+		http_server_listen(srv, 0);
 		evtimer_add(srv->ev_resume, &pause);
 	}
 	log_warnx_limited(&srv->accept_log, "%s: accept: %s%s", __func__,
@@ -494,11 +518,11 @@ http_server_new(struct event_base *base, const struct config *conf, int fd,
 	srv->timeout = event_base_init_common_timeout(base, &tv);
 	TAILQ_INIT(&srv->conns);
 	srv->ev_resume = evtimer_new(base, http_server_resume, srv);
-	srv->listener = evconnlistener_new(base, http_server_accept_cb, srv,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (srv->listener == NULL)
-		fatalx("cannot accept on the listening socket");
-	evconnlistener_set_error_cb(srv->listener, http_server_accept_error);
+	srv->fd = fd;
+	evutil_make_socket_nonblocking(fd);
+	srv->ev_accept = event_new(base, fd, EV_READ | EV_PERSIST,
+	    http_server_accept, srv);
+	http_server_listen(srv, 1);
 	return srv;
 }
 
@@ -512,8 +536,7 @@ http_server_drain(struct http_server *srv)
 
 	srv->draining = 1;
 	evtimer_del(srv->ev_resume);
-	if (srv->listener != NULL)
-		evconnlistener_disable(srv->listener);
+	http_server_listen(srv, 0);
 	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (c->state != HTTP_IDLE || c->out_len > 0)
@@ -535,9 +558,11 @@ http_server_drain(struct http_server *srv)
 void
 http_server_close_listener(struct http_server *srv)
 {
-	if (srv->listener != NULL)
-		evconnlistener_free(srv->listener);
-	srv->listener = NULL;
+	if (srv->ev_accept == NULL)
+		return;
+	event_free(srv->ev_accept);
+	srv->ev_accept = NULL;
+	close(srv->fd);
 }
 
 /* Connections still open. */

@@ -102,7 +102,8 @@ struct http_server {
 	struct event_base	*base;
 	const struct config	*conf;
 	struct ssl_ctx_st	*tls;
-	struct evconnlistener	*listener;
+	int			 fd;		/* listening */
+	struct event		*ev_accept;
 	struct event		*ev_resume;	/* accept again after a pause */
 	struct log_limit	 accept_log;
 	const struct timeval	*timeout;	/* request_timeout, common */
