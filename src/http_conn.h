@@ -125,8 +125,6 @@ void	http_conn_drop(struct http_conn *);
 void	http_conn_answered(struct http_conn *);
 /* http_reply.c */
 void	http_reply_queue(struct http_conn *, const void *, size_t);
-void	http_reply_printf(struct http_conn *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
 void	http_reply_write(struct http_request *, int status, const char *,
 	    const void *, size_t);
 void	http_reply_problem(struct http_request *, int status, const char *,

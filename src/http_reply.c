@@ -85,21 +85,6 @@ http_reply_queue(struct http_conn *c, const void *data, size_t n)
 }
 
 void
-http_reply_printf(struct http_conn *c, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		http_reply_queue(c, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-		    sizeof(buf) - 1);
-}
-
-void
 http_set_access_log(int on)
 {
 	http_log_access = on;
@@ -116,38 +101,73 @@ reason_of(int status)
 	return "Unknown";
 }
 
-/* The Date header's value, made once a second. */
+/* The Date header line, made once a second. */
 static const char *
-http_date(void)
+http_date(size_t *len)
 {
-	static char date[40];
+	static char line[64];
+	static size_t n;
 	static time_t made;
 	time_t now = time(NULL);
 	struct tm tm;
 
 	if (now != made) {
 		gmtime_r(&now, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		n = strftime(line, sizeof(line),
+		    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 		made = now;
 	}
-	return date;
+	*len = n;
+	return line;
+}
+
+/* Append a string, a decimal number, or a header line to the output:
+ * answers are made of these, without printf on the way. */
+static void
+put(struct http_conn *c, const char *s)
+{
+	http_reply_queue(c, s, strlen(s));
+}
+
+static void
+put_number(struct http_conn *c, size_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	http_reply_queue(c, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void
+put_header(struct http_conn *c, const char *name, const char *value)
+{
+	put(c, name);
+	http_reply_queue(c, ": ", 2);
+	put(c, value);
+	http_reply_queue(c, "\r\n", 2);
 }
 
 /* Add a header to the answer being made. */
 void
 http_add_header(struct http_request *r, const char *name, const char *value)
 {
-	size_t n = strlen(name) + strlen(value) + 4, cap;
+	size_t nl = strlen(name), vl = strlen(value), n = nl + vl + 4, cap;
+	char *p;
 
-	if (r->extra_len + n + 1 > r->extra_cap) {
+	if (r->extra_len + n > r->extra_cap) {
 		for (cap = r->extra_cap ? r->extra_cap : 256;
-		    cap < r->extra_len + n + 1; cap *= 2)
+		    cap < r->extra_len + n; cap *= 2)
 			;
 		r->extra = xreallocarray(r->extra, 1, cap);
 		r->extra_cap = cap;
 	}
-	snprintf(r->extra + r->extra_len, r->extra_cap - r->extra_len,
-	    "%s: %s\r\n", name, value);
+	p = r->extra + r->extra_len;
+	memcpy(p, name, nl);
+	memcpy(p + nl, ": ", 2);
+	memcpy(p + nl + 2, value, vl);
+	memcpy(p + nl + 2 + vl, "\r\n", 2);
 	r->extra_len += n;
 }
 
@@ -197,19 +217,29 @@ http_reply_write(struct http_request *r, int status, const char *type,
 {
 	struct http_conn *c = r->conn;
 	int bodyless = status == 204 || status == 304;
+	const char *date;
+	size_t n;
 
 	if (r->answered)
 		return;
 	if (c->srv->draining)
 		r->keep_alive = 0;
-	http_reply_printf(c, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-	    reason_of(status), http_date());
+	http_reply_queue(c, "HTTP/1.1 ", 9);
+	put_number(c, (size_t)status);
+	http_reply_queue(c, " ", 1);
+	put(c, reason_of(status));
+	http_reply_queue(c, "\r\n", 2);
+	date = http_date(&n);
+	http_reply_queue(c, date, n);
 	if (type != NULL)
-		http_reply_printf(c, "Content-Type: %s\r\n", type);
-	if (!bodyless)
-		http_reply_printf(c, "Content-Length: %zu\r\n", len);
+		put_header(c, "Content-Type", type);
+	if (!bodyless) {
+		http_reply_queue(c, "Content-Length: ", 16);
+		put_number(c, len);
+		http_reply_queue(c, "\r\n", 2);
+	}
 	if (r->vary[0] != '\0')
-		http_reply_printf(c, "Vary: %s\r\n", r->vary);
+		put_header(c, "Vary", r->vary);
 	if (r->extra_len > 0)
 		http_reply_queue(c, r->extra, r->extra_len);
 	if (!r->keep_alive)

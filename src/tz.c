@@ -238,8 +238,8 @@ tz_local_to_utc(int64_t days, int minute, int64_t t[2])
 
 /* The first second of a local day: its midnight, or when a clock change
  * skips midnight, the instant of that change. */
-int64_t
-tz_day_start(int64_t days)
+static int64_t
+tz_day_start_find(int64_t days)
 {
 	int64_t t[2], lo, hi, mid, wall = days * SECONDS_PER_DAY;
 	long after;
@@ -259,6 +259,27 @@ tz_day_start(int64_t days)
 			lo = mid;
 	}
 	return hi;
+}
+
+/* tz_day_start_find, remembered for the last days asked in each zone:
+ * reads ask for the same few days over and over. */
+int64_t
+tz_day_start(int64_t days)
+{
+	static struct {
+		char	 zone[sizeof(tz_current)];
+		int64_t	 days;
+		int64_t	 start;
+	} memo[16];
+	size_t i = (size_t)days % 16;
+
+	if (memo[i].days == days && memo[i].zone[0] != '\0' &&
+	    strcmp(memo[i].zone, tz_current) == 0)
+		return memo[i].start;
+	memo[i].start = tz_day_start_find(days);
+	memo[i].days = days;
+	memcpy(memo[i].zone, tz_current, sizeof(tz_current));
+	return memo[i].start;
 }
 
 /* The local day that contains UTC second now. */
