@@ -1,13 +1,17 @@
 """HTTPS beside plain HTTP with a private CA, modern protocol versions,
-HTTPS only, and certificates renewed by a reload."""
+HTTPS only, certificates renewed by a reload, and the HTTP layer's own TLS
+path (pipelining, answers larger than a record)."""
 import datetime as dt
 import http.client
+import json
 import signal
+import socket
 import ssl
 import subprocess
 from zoneinfo import ZoneInfo
 
-from harness import SLOTD_BIN, free_port, wait_for
+from harness import SLOTD_BIN, free_port, wait_for, weekday_ahead
+from test_http_core import Reader
 
 SG = ZoneInfo("Asia/Singapore")
 
@@ -115,3 +119,38 @@ def test_https_only_and_bad_tls_config(start_slotd, tmp_path):
         r = subprocess.run([SLOTD_BIN, "-c", str(conf), "-t"],
                            capture_output=True, text=True)
         assert r.returncode == 1 and needle in r.stderr, r.stderr
+
+
+def test_https_pipelining_large_answers_and_bodies(start_slotd, tmp_path):
+    """The HTTP layer's own TLS path: pipelined requests answered in order,
+    an answer larger than a TLS record, a booking's body, keep-alive."""
+    make_ca(tmp_path)
+    cert, key = make_cert(tmp_path, "pipe")
+    port = free_port()
+    s = start_slotd(extra={"tls": {"listen": f"127.0.0.1:{port}",
+                                   "cert_file": cert, "key_file": key}},
+                    schedule={"days": "mon-sun", "slot_minutes": "5",
+                              "breaks": ""})
+    day = weekday_ahead(2)
+    sid = s.get_json(f"/slots?date={day}")[2]["slots"][0]["id"]
+    body = json.dumps({"slotId": sid}).encode()
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as c:
+        c.sendall(
+            f"GET /slots?date={day}&days=7 HTTP/1.1\r\nHost: t\r\n\r\n"
+            .encode() +
+            b"POST /appointments HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Type: application/json\r\nContent-Length: " +
+            str(len(body)).encode() + b"\r\n\r\n" + body +
+            f"GET /slots/{sid} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        r = Reader(c)
+        week, booked, one = r.answer(), r.answer(), r.answer()
+        assert week[0] == 200 and len(week[2]) > 40000
+        assert len(json.loads(week[2])["slots"]) == 7 * 108
+        assert booked[0] == 201 and json.loads(booked[2])["slotId"] == sid
+        assert one[0] == 200 and json.loads(one[2])["booked"] == 1
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                  b"Connection: close\r\n\r\n")
+        last = r.answer()
+        assert last[0] == 200 and last[1]["connection"] == "close"
