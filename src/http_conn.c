@@ -14,13 +14,11 @@
 #include "config.h"		/* _GNU_SOURCE, for accept4 */
 
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,7 +49,7 @@ http_in_flight(void)
 
 /* Room for n more bytes of input; -1 when the request would outgrow what
  * the limits allow (it is refused by then, so this is a backstop). */
-int
+static int
 http_conn_reserve(struct http_conn *c, size_t n)
 {
 	const struct config *cf = c->srv->conf;
@@ -167,7 +165,7 @@ http_conn_recv(struct http_conn *c)
 }
 
 /* Write what waits; -1 when the connection is broken. */
-int
+static int
 http_conn_flush(struct http_conn *c)
 {
 	ssize_t n;

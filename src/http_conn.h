@@ -119,12 +119,9 @@ void	http_parse_init(struct http_conn *);
 void	http_parse_reset(struct http_conn *);
 int	http_parse_feed(struct http_conn *);
 /* http_conn.c */
-int	http_conn_reserve(struct http_conn *, size_t);
-int	http_conn_flush(struct http_conn *);
 void	http_conn_drop(struct http_conn *);
 void	http_conn_answered(struct http_conn *);
 /* http_reply.c */
-void	http_reply_queue(struct http_conn *, const void *, size_t);
 void	http_reply_write(struct http_request *, int status, const char *,
 	    const void *, size_t);
 void	http_reply_problem(struct http_request *, int status, const char *,

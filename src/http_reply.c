@@ -68,7 +68,7 @@ static const struct {
 };
 
 /* Append to the answers waiting to be written. */
-void
+static void
 http_reply_queue(struct http_conn *c, const void *data, size_t n)
 {
 	size_t cap;
