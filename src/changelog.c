@@ -91,6 +91,16 @@ changelog_reached(struct changelog *cl, PGresult *res)
 	cl->next_seen = xstrdup(PQgetvalue(res, 0, 0));
 }
 
+/* The read under way is done: its position becomes the last read's. */
+static void
+changelog_advance(struct changelog *cl)
+{
+	free(cl->seen);
+	cl->seen = cl->next_seen;
+	cl->next_seen = NULL;
+	cl->seen_at = time(NULL);
+}
+
 /* The snapshot taken before a full load: the position from which on. */
 void
 changelog_loaded_from(struct changelog *cl, PGresult *res)
@@ -98,10 +108,7 @@ changelog_loaded_from(struct changelog *cl, PGresult *res)
 	if (PQntuples(res) != 1)
 		return;
 	changelog_reached(cl, res);
-	free(cl->seen);
-	cl->seen = cl->next_seen;
-	cl->next_seen = NULL;
-	cl->seen_at = time(NULL);
+	changelog_advance(cl);
 }
 
 /* Apply what a read says of each slot: its state now, or its deletion.
@@ -165,10 +172,7 @@ changelog_read_done(struct changelog *cl, int failed)
 	if (cl->failing)
 		log_info("the change log can be read again");
 	cl->failing = 0;
-	free(cl->seen);
-	cl->seen = cl->next_seen;
-	cl->next_seen = NULL;
-	cl->seen_at = time(NULL);
+	changelog_advance(cl);
 }
 
 /* Has the position grown too old to read from (rows may be pruned)? */

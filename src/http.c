@@ -54,12 +54,10 @@ http_peer(struct http_request *r)
 const char *
 http_header(struct http_request *r, const char *name)
 {
-	int i;
+	const char *value;
 
-	for (i = 0; i < r->nfields; i++)
-		if (strcasecmp(r->conn->in + r->fields[i].name.off, name) == 0)
-			return r->conn->in + r->fields[i].value.off;
-	return NULL;
+	http_parse_field(r, name, &value);
+	return value;
 }
 
 /* Which route answers the request (for the metrics). */
@@ -285,19 +283,10 @@ int
 http_header_once(struct http_request *req, const char *name,
     const char **value)
 {
-	int i;
-
-	*value = NULL;
-	for (i = 0; i < req->nfields; i++) {
-		if (strcasecmp(req->conn->in + req->fields[i].name.off,
-		    name) != 0)
-			continue;
-		if (*value != NULL) {
-			http_problem(req, 400, "bad-request", "the %s header "
-			    "was given more than once", name);
-			return -1;
-		}
-		*value = req->conn->in + req->fields[i].value.off;
+	if (http_parse_field(req, name, value) > 1) {
+		http_problem(req, 400, "bad-request", "the %s header was given "
+		    "more than once", name);
+		return -1;
 	}
 	return 0;
 }

@@ -284,6 +284,17 @@ http_conn_answered(struct http_conn *c)
 	}
 }
 
+/* Answer a request refused while it was read (its problem is in the
+ * request's fail_ fields), as a dispatched request would be. */
+static void
+http_conn_refuse(struct http_conn *c)
+{
+	c->state = HTTP_HANDLING;
+	http_requests_open++;
+	http_reply_refusal(&c->req);
+	http_conn_answered(c);
+}
+
 /* Parse what arrived; dispatch each complete request in turn. */
 static void
 http_conn_parse(struct http_conn *c)
@@ -310,13 +321,13 @@ http_conn_parse(struct http_conn *c)
 			break;
 		}
 		evtimer_del(c->ev_timer);
+		if (rc == -1) {
+			http_conn_refuse(c);
+			continue;
+		}
 		c->state = HTTP_HANDLING;
 		http_requests_open++;
-		if (rc == -1) {
-			http_reply_refusal(r);
-			http_conn_answered(c);
-		} else
-			c->srv->handler(r, c->srv->arg);
+		c->srv->handler(r, c->srv->arg);
 	}
 	c->in_parse = 0;
 	if (c->closing) {
@@ -378,16 +389,12 @@ http_conn_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->state == HTTP_READING && c->in_len > 0) {
-		c->state = HTTP_HANDLING;
-		http_requests_open++;
-		c->req.keep_alive = 0;
 		c->req.fail_status = 408;
 		c->req.fail_code = "bad-request";
 		snprintf(c->req.fail_detail, sizeof(c->req.fail_detail),
 		    "the request must arrive within %d s",
 		    c->srv->conf->request_timeout);
-		http_reply_refusal(&c->req);
-		http_conn_answered(c);
+		http_conn_refuse(c);
 		return;
 	}
 	http_conn_free(c);

@@ -118,6 +118,8 @@ struct http_server {
 void	http_parse_init(struct http_conn *);
 void	http_parse_reset(struct http_conn *);
 int	http_parse_feed(struct http_conn *);
+int	http_parse_field(struct http_request *, const char *,
+	    const char **);
 /* http_conn.c */
 void	http_conn_drop(struct http_conn *);
 void	http_conn_answered(struct http_conn *);

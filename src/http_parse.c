@@ -195,19 +195,21 @@ terminate(struct http_conn *c)
 	}
 }
 
-/* How many fields have this name; *value is the first one's. */
-static int
-field_count(struct http_conn *c, const char *name, const char **value)
+/* How many header fields of r have this name (once the header block is
+ * complete); *value is the first one's, NULL for none. */
+int
+http_parse_field(struct http_request *r, const char *name,
+    const char **value)
 {
-	struct http_request *r = &c->req;
+	const char *in = r->conn->in;
 	int i, n = 0;
 
 	*value = NULL;
 	for (i = 0; i < r->nfields; i++) {
-		if (strcasecmp(c->in + r->fields[i].name.off, name) != 0)
+		if (strcasecmp(in + r->fields[i].name.off, name) != 0)
 			continue;
 		if (n++ == 0)
-			*value = c->in + r->fields[i].value.off;
+			*value = in + r->fields[i].value.off;
 	}
 	return n;
 }
@@ -251,11 +253,11 @@ on_headers_complete(llhttp_t *p)
 	if (p->http_major != 1 || p->http_minor > 1)
 		return refuse(c, 505, "bad-request", "HTTP/1.0 and HTTP/1.1 "
 		    "are served");
-	if (field_count(c, "Host", &host) > 1 ||
+	if (http_parse_field(r, "Host", &host) > 1 ||
 	    (p->http_minor == 1 && host == NULL))
 		return refuse(c, 400, "bad-request", "an HTTP/1.1 request "
 		    "needs one Host header");
-	ntes = field_count(c, "Transfer-Encoding", &te);
+	ntes = http_parse_field(r, "Transfer-Encoding", &te);
 	if (ntes > 1 || (te != NULL && strcasecmp(te, "chunked") != 0))
 		return refuse(c, 400, "bad-request", "chunked is the only "
 		    "transfer coding taken");
@@ -263,7 +265,7 @@ on_headers_complete(llhttp_t *p)
 	    (uint64_t)c->srv->conf->max_body_bytes)
 		return refuse(c, 413, "payload-too-large", "the body may have "
 		    "at most %d bytes", c->srv->conf->max_body_bytes);
-	if (field_count(c, "Expect", &expect) > 0) {
+	if (http_parse_field(r, "Expect", &expect) > 0) {
 		if (strcasecmp(expect, "100-continue") != 0)
 			return refuse(c, 417, "bad-request", "only Expect: "
 			    "100-continue is understood");
