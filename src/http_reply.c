@@ -175,10 +175,15 @@ http_add_header(struct http_request *r, const char *name, const char *value)
 void
 http_vary(struct http_request *r, const char *name)
 {
-	size_t n = strlen(r->vary);
+	size_t n = strlen(r->vary), len = strlen(name);
 
-	snprintf(r->vary + n, sizeof(r->vary) - n, "%s%s", n ? ", " : "",
-	    name);
+	if (n + 2 + len >= sizeof(r->vary))
+		fatalx("%s: Vary %s does not fit", __func__, name);
+	if (n > 0) {
+		memcpy(r->vary + n, ", ", 2);
+		n += 2;
+	}
+	memcpy(r->vary + n, name, len + 1);
 }
 
 static uint64_t

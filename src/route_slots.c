@@ -30,12 +30,52 @@ refuse(const char **code, char *detail, size_t len, const char *c,
  * get equal bytes and two different ones never share a key (nor an ETag,
  * which carries it).
  */
+struct slots_key {
+	char	*buf;
+	size_t	 len;
+	size_t	 off;
+	int	 overflow;
+};
+
 struct slots_param {
 	const char	*name;
 	int		(*parse)(const char *, struct slots_query *,
 			    const char **, char *, size_t);
-	int		(*key)(const struct slots_query *, char *, size_t);
+	void		(*key)(const struct slots_query *, struct slots_key *);
 };
+
+/* The key and the ETag are written on every read: without printf. */
+static void
+key_bytes(struct slots_key *k, const char *s, size_t n)
+{
+	if (k->off + n >= k->len) {
+		k->overflow = 1;
+		return;
+	}
+	memcpy(k->buf + k->off, s, n);
+	k->off += n;
+	k->buf[k->off] = '\0';
+}
+
+static void
+key_str(struct slots_key *k, const char *s)
+{
+	key_bytes(k, s, strlen(s));
+}
+
+/* v in base (10 or 16), at least width digits. */
+static void
+key_num(struct slots_key *k, unsigned long long v, unsigned base, int width)
+{
+	char digits[24];
+	int n = 0;
+
+	do {
+		digits[sizeof(digits) - ++n] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v != 0 || n < width);
+	key_bytes(k, digits + sizeof(digits) - n, (size_t)n);
+}
 
 static int
 date_parse(const char *v, struct slots_query *sq, const char **code,
@@ -47,13 +87,17 @@ date_parse(const char *v, struct slots_query *sq, const char **code,
 	return 0;
 }
 
-static int
-date_key(const struct slots_query *sq, char *buf, size_t len)
+static void
+date_key(const struct slots_query *sq, struct slots_key *k)
 {
 	int y, m, d;
 
 	tz_civil_from_days(sq->day, &y, &m, &d);
-	return snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+	key_num(k, (unsigned)y, 10, 4);
+	key_str(k, "-");
+	key_num(k, (unsigned)m, 10, 2);
+	key_str(k, "-");
+	key_num(k, (unsigned)d, 10, 2);
 }
 
 static int
@@ -70,10 +114,10 @@ days_parse(const char *v, struct slots_query *sq, const char **code,
 	return 0;
 }
 
-static int
-days_key(const struct slots_query *sq, char *buf, size_t len)
+static void
+days_key(const struct slots_query *sq, struct slots_key *k)
 {
-	return snprintf(buf, len, "%d", sq->days);
+	key_num(k, (unsigned)sq->days, 10, 1);
 }
 
 static int
@@ -87,10 +131,10 @@ available_parse(const char *v, struct slots_query *sq, const char **code,
 	return 0;
 }
 
-static int
-available_key(const struct slots_query *sq, char *buf, size_t len)
+static void
+available_key(const struct slots_query *sq, struct slots_key *k)
 {
-	return snprintf(buf, len, "%s", sq->available ? "free" : "all");
+	key_str(k, sq->available ? "free" : "all");
 }
 
 static int
@@ -107,10 +151,10 @@ tz_param_parse(const char *v, struct slots_query *sq, const char **code,
 }
 
 /* Last: a zone name holds no '.' (nor ',', space or quote). */
-static int
-tz_param_key(const struct slots_query *sq, char *buf, size_t len)
+static void
+tz_param_key(const struct slots_query *sq, struct slots_key *k)
 {
-	return snprintf(buf, len, "%s", sq->zone);
+	key_str(k, sq->zone);
 }
 
 static int
@@ -125,11 +169,11 @@ format_parse(const char *v, struct slots_query *sq, const char **code,
 }
 
 /* The body's form and its media type (chosen by Accept) go together. */
-static int
-format_key(const struct slots_query *sq, char *buf, size_t len)
+static void
+format_key(const struct slots_query *sq, struct slots_key *k)
 {
-	return snprintf(buf, len, "%s.%s", sq->simple ? "simple" : "full",
-	    sq->msgpack ? "msgpack" : "json");
+	key_str(k, sq->simple ? "simple." : "full.");
+	key_str(k, sq->msgpack ? "msgpack" : "json");
 }
 
 static const struct slots_param slots_params[] = {
@@ -181,26 +225,35 @@ slots_query_check(const char *query, const char *zone,
 	return 0;
 }
 
-/* The answer's key: every parameter's canonical value, joined by '.';
- * -1 if it does not fit in len. */
-int
-slots_query_key(const struct slots_query *sq, char *buf, size_t len)
+/* The answer's key: every parameter's canonical value, joined by '.',
+ * appended to k. */
+static void
+slots_key_put(const struct slots_query *sq, struct slots_key *k)
 {
-	size_t i, off = 0;
-	int n;
+	size_t i;
 
 	for (i = 0; i < SLOTS_NPARAMS; i++) {
-		if (i > 0) {
-			if (off + 1 >= len)
-				return -1;
-			buf[off++] = '.';
-		}
-		n = slots_params[i].key(sq, buf + off, len - off);
-		if (n < 0 || (size_t)n >= len - off)
-			return -1;
-		off += (size_t)n;
+		if (i > 0)
+			key_str(k, ".");
+		slots_params[i].key(sq, k);
 	}
-	return 0;
+}
+
+/* The ETag: "<epoch>-<changes>-<key>", hexadecimal numbers. */
+static int
+slots_etag(const struct slots_query *sq, uint64_t epoch, uint64_t changes,
+    char *buf, size_t len)
+{
+	struct slots_key k = { buf, len, 0, 0 };
+
+	key_str(&k, "\"");
+	key_num(&k, epoch & 0xffffffffffULL, 16, 1);
+	key_str(&k, "-");
+	key_num(&k, changes, 16, 1);
+	key_str(&k, "-");
+	slots_key_put(sq, &k);
+	key_str(&k, "\"");
+	return k.overflow ? -1 : 0;
 }
 
 /* One slot's document. */
@@ -321,8 +374,7 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 	struct emit *e;
 	int64_t from, to;
 	size_t n, i, shown;
-	char etag[SLOTS_ETAG_MAX], key[SLOTS_ETAG_MAX - 48], date[11],
-	    detail[160];
+	char etag[SLOTS_ETAG_MAX], date[11], detail[160];
 	const char *code;
 	int msgpack, y, m, d;
 
@@ -345,13 +397,11 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 	from = tz_day_start(sq.day);
 	to = tz_day_start(sq.day + sq.days);
 
-	/* The key fits: zone names are shorter than tz_valid_name allows. */
-	if (slots_query_key(&sq, key, sizeof(key)) == -1)
-		fatalx("%s: the query's key does not fit", __func__);
+	/* The tag fits: zone names are shorter than tz_valid_name allows. */
 	slot_table_stats(w->table, &st);
-	snprintf(etag, sizeof(etag), "\"%llx-%llx-%s\"",
-	    (unsigned long long)st.epoch & 0xffffffffffULL,
-	    (unsigned long long)slot_table_changes(w->table, from, to), key);
+	if (slots_etag(&sq, st.epoch, slot_table_changes(w->table, from, to),
+	    etag, sizeof(etag)) == -1)
+		fatalx("%s: the answer's tag does not fit", __func__);
 	http_add_header(req, "ETag", etag);
 	http_add_header(req, "Cache-Control", "no-cache");
 	http_vary(req, "Accept");
