@@ -50,6 +50,13 @@ http_peer(struct http_request *r)
 	return r->conn->peer;
 }
 
+/* Who sent the request, once the worker has checked its credentials. */
+struct principal *
+http_principal(struct http_request *r)
+{
+	return &r->who;
+}
+
 /* The value of the first header field of that name, or NULL. */
 const char *
 http_header(struct http_request *r, const char *name)

@@ -48,6 +48,7 @@ struct http_request {
 	int			 fail_status;	/* refused while parsing */
 	const char		*fail_code;
 	char			 fail_detail[160];
+	struct principal	 who;		/* set by the worker's checks */
 	/* the answer */
 	int			 answered;
 	int			 route;

@@ -201,33 +201,3 @@ log_libpq(void *arg, const struct pg_result *res)
 		level = LOG_LEVEL_DEBUG;
 	log_at(level, "libpq: %s", PQresultErrorMessage(res));
 }
-
-void *
-xcalloc(size_t n, size_t size)
-{
-	void *p;
-
-	if ((p = calloc(n ? n : 1, size ? size : 1)) == NULL)
-		fatal("calloc");
-	return p;
-}
-
-void *
-xreallocarray(void *p, size_t n, size_t size)
-{
-	if (size != 0 && n > SIZE_MAX / size)
-		fatalx("xreallocarray: %zu * %zu overflows", n, size);
-	if ((p = realloc(p, n * size != 0 ? n * size : 1)) == NULL)
-		fatal("realloc");
-	return p;
-}
-
-char *
-xstrdup(const char *s)
-{
-	char *p;
-
-	if ((p = strdup(s)) == NULL)
-		fatal("strdup");
-	return p;
-}

@@ -59,7 +59,7 @@ struct master {
 	struct event		*ev_kill;
 	struct event		*ev_tick;
 	struct event		*ev_watchdog;
-	struct event		*ev_signals[4];
+	struct signal_watch	 signals;
 };
 
 /* Bind host:port; the socket is shared by every worker. */
@@ -100,16 +100,12 @@ static void
 master_child_setup(struct master *m, pid_t parent)
 {
 	if (event_reinit(m->base) == -1)
-		log_warnx("event_reinit failed");
+		log_warnx("%s: event_reinit failed", __func__);
 	event_base_free(m->base);
 	m->base = NULL;
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
+	signals_child();
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		log_warn("prctl");
+		log_warn("%s: prctl", __func__);
 	if (getppid() != parent)
 		_exit(1);
 }
@@ -140,7 +136,7 @@ master_spawn(struct master *m, struct child *c)
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == -1) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		log_warn("fork");
+		log_warn("%s: fork", __func__);
 		master_retry_later(c);
 		return;
 	}
@@ -360,8 +356,10 @@ master_reload(struct master *m)
 	}
 	config_keep_restart_keys(m->conf, conf);
 	log_set_level(conf->log_level);
-	/* New children first: the old ones serve until the new ones are
-	 * forked, then finish what they have and leave. */
+	/* The old generation is told to drain first: it stops accepting,
+	 * answers what it has received and leaves.  The new one is forked
+	 * right after and accepts from the same listening sockets, in whose
+	 * backlog new connections wait meanwhile: none is refused. */
 	master_retire_generation(m);
 	config_free(m->conf);
 	m->conf = conf;
@@ -411,7 +409,7 @@ master_on_signal(evutil_socket_t sig, short what, void *arg)
 int
 master_main(struct config *conf)
 {
-	int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
 	struct timeval tick = { 0, MASTER_TICK_MS * 1000 }, wd;
 	uint64_t watchdog;
 	struct master m;
@@ -421,7 +419,6 @@ master_main(struct config *conf)
 	memset(&m, 0, sizeof(m));
 	m.conf = conf;
 	m.listen_fd = m.tls_fd = -1;
-	signal(SIGPIPE, SIG_IGN);
 	if ((conf->listen[0] != '\0' && (m.listen_fd = master_listen("listen",
 	    conf->listen_host, conf->listen_port)) == -1) ||
 	    (conf->tls_listen[0] != '\0' && (m.tls_fd = master_listen(
@@ -445,11 +442,8 @@ master_main(struct config *conf)
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	event_set_log_callback(log_libevent);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		m.ev_signals[i] = evsignal_new(m.base, sigs[i],
-		    master_on_signal, &m);
-		event_add(m.ev_signals[i], NULL);
-	}
+	signals_watch(&m.signals, m.base, sigs, sizeof(sigs) / sizeof(sigs[0]),
+	    master_on_signal, &m);
 	m.ev_tick = event_new(m.base, -1, EV_PERSIST, master_tick, &m);
 	event_add(m.ev_tick, &tick);
 	if ((watchdog = notify_watchdog_usec()) > 0) {
@@ -474,8 +468,7 @@ master_main(struct config *conf)
 	slot_table_close(m.table);
 	for (i = 0; i < (size_t)m.nchildren; i++)
 		event_free(m.children[i].ev_respawn);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		event_free(m.ev_signals[i]);
+	signals_unwatch(&m.signals);
 	if (m.ev_kill != NULL)
 		event_free(m.ev_kill);
 	if (m.ev_watchdog != NULL)

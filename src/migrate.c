@@ -83,7 +83,7 @@ migrate_applied(PGconn *conn, const char *name)
 }
 
 static int
-migrate_one(PGconn *conn, const struct migration *mg)
+migrate_one(PGconn *conn, const struct sql_text *mg)
 {
 	const char *params[1] = { mg->name };
 	PGresult *res;
@@ -130,7 +130,7 @@ migrate_run(const struct config *conf)
 	    "applied_at timestamptz NOT NULL DEFAULT now())",
 	    "schema_migrations") == -1)
 		goto unlock;
-	for (i = 0; i < nmigrations; i++) {
+	for (i = 0; i < n_migrations; i++) {
 		if ((done = migrate_applied(conn, migrations[i].name)) == -1)
 			goto unlock;
 		if (done)
@@ -140,7 +140,7 @@ migrate_run(const struct config *conf)
 		n++;
 	}
 	log_info("schema is current (%zu migrations, %d applied now)",
-	    nmigrations, n);
+	    n_migrations, n);
 	rc = 0;
 unlock:
 	migrate_exec(conn, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")",

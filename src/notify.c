@@ -25,7 +25,7 @@ notify(const char *fmt, ...)
 	vsnprintf(state, sizeof(state), fmt, ap);
 	va_end(ap);
 	if (sd_notify(0, state) < 0)
-		log_warnx("sd_notify failed");
+		log_warnx("%s: sd_notify failed", __func__);
 #else
 	(void)fmt;
 #endif

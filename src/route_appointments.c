@@ -52,24 +52,6 @@ email_plausible(const char *s)
 	    strstr(at + 1, "..") == NULL && at[1] != '.';
 }
 
-/* A UUID in its canonical 8-4-4-4-12 hexadecimal form. */
-int
-appointments_uuid_valid(const char *s)
-{
-	size_t i;
-
-	if (strlen(s) != 36)
-		return 0;
-	for (i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (strchr("0123456789abcdefABCDEF", s[i]) == NULL)
-			return 0;
-	}
-	return 1;
-}
-
 static int
 single_line(const char *s)
 {
@@ -96,7 +78,7 @@ booking_parse(struct http_request *req, struct booking *b,
 		{ "note", JSON_FIELD_STRING, 0, 1000, &b->note, NULL, 1, NULL,
 		    NULL, NULL },
 		{ "holdId", JSON_FIELD_STRING, 36, 36, &b->hold_id, NULL, 1,
-		    NULL, appointments_uuid_valid, "must be a UUID" },
+		    NULL, rules_uuid_valid, "must be a UUID" },
 	};
 	struct json_error e;
 	struct json_doc *doc;
@@ -121,47 +103,6 @@ booking_parse(struct http_request *req, struct booking *b,
 	if (b->hold_id == NULL && !b->has_count)
 		b->count = 1;
 	return 0;
-}
-
-/* The fast "no" from the shared table for count consecutive slots from
- * slot_id: 404, 409 slot-in-past or 409 slot-full, answered here; the
- * outcome is returned.  NULL leaves the decision, a broken run included,
- * to the database. */
-const char *
-appointments_precheck(struct http_request *req, struct worker_ctx *w,
-    int64_t slot_id, int64_t count)
-{
-	struct db_row r;
-	struct slot next[4];
-	size_t n, i;
-	int64_t k;
-
-	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED))
-		return NULL;
-	memset(&r, 0, sizeof(r));
-	if (slot_table_get(w->table, slot_id, &r.slot) == -1)
-		r.outcome = "slot-not-found";
-	else if (r.slot.start <= (int64_t)time(NULL))
-		r.outcome = "slot-in-past";
-	for (k = 0; r.outcome == NULL && k < count; k++) {
-		if (r.slot.booked >= r.slot.capacity) {
-			r.outcome = "slot-full";
-			break;
-		}
-		if (k + 1 == count)
-			break;
-		n = slot_table_range(w->table, r.slot.end, r.slot.end + 1, next,
-		    4);
-		for (i = 0; i < n && i < 4; i++)
-			if (next[i].calendar_id == r.slot.calendar_id)
-				break;
-		if (i == n || i == 4)
-			return NULL;
-		r.slot = next[i];
-	}
-	if (r.outcome != NULL)
-		appointments_refusal(req, &r, slot_id, count);
-	return r.outcome;
 }
 
 /* Count a POST /appointments by its outcome name. */
@@ -194,30 +135,6 @@ booking_count(const char *outcome)
 	metrics_booking(BOOKING_UNAVAILABLE);
 }
 
-/* The answer for a database outcome that is not a success; 0 when the
- * outcome is not one of the shared refusals. */
-int
-appointments_refusal(struct http_request *req, const struct db_row *r,
-    int64_t slot_id, int64_t count)
-{
-	if (strcmp(r->outcome, "slot-not-found") == 0)
-		http_problem(req, 404, "slot-not-found", "no slot with id %lld",
-		    (long long)slot_id);
-	else if (strcmp(r->outcome, "slot-full") == 0)
-		http_problem(req, 409, "slot-full", "slot %lld has no free seat",
-		    (long long)r->slot.id);
-	else if (strcmp(r->outcome, "slot-in-past") == 0)
-		http_problem(req, 409, "slot-in-past",
-		    "slot %lld has already started", (long long)r->slot.id);
-	else if (strcmp(r->outcome, "not-consecutive") == 0)
-		http_problem(req, 409, "not-consecutive", "there are no %lld "
-		    "consecutive slots from slot %lld", (long long)count,
-		    (long long)slot_id);
-	else
-		return 0;
-	return 1;
-}
-
 static void
 emit_ids(struct emit *e, const int64_t *ids, size_t n)
 {
@@ -246,22 +163,9 @@ emit_opt_str(struct emit *e, const char *s)
 		emit_null(e);
 }
 
-struct appointment {
-	int64_t		 id;
-	int64_t		 slot_ids[DB_MAX_RUN];
-	size_t		 nslot_ids;
-	int64_t		 start;
-	int64_t		 end;
-	int64_t		 created;
-	const char	*status;
-	const char	*name;
-	const char	*email;
-	const char	*note;
-};
-
 static void
 appointment_send(struct http_request *req, struct worker_ctx *w,
-    const struct appointment *a, int status)
+    const struct db_appointment *a, int status)
 {
 	struct evbuffer *body = evbuffer_new();
 	int msgpack = http_wants_msgpack(req);
@@ -304,11 +208,11 @@ booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct booking *b = arg;
 	struct http_request *req;
-	struct appointment a;
+	struct db_appointment a;
 	const char *failure;
 	struct db_row r;
 
-	req = worker_db_answer(b->w, &b->pending, res, outcome,
+	req = commit_answer(b->w->commit, &b->pending, res, outcome,
 	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
 	booking_count(failure != NULL ? failure : r.outcome);
 	if (req == NULL)
@@ -336,7 +240,7 @@ booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 	else if (strcmp(r.outcome, "hold-mismatch") == 0)
 		http_problem(req, 400, "invalid-field",
 		    "slotId and slots must match the hold");
-	else if (!appointments_refusal(req, &r, b->slot_id, b->count))
+	else if (!rules_refusal(req, &r, b->slot_id, b->count))
 		http_problem(req, 503, "unavailable", "unexpected outcome");
 done:
 	booking_free(b);
@@ -395,8 +299,10 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
     const char *id)
 {
 	struct booking *b = xcalloc(1, sizeof(*b));
-	const char *values[9], *key, *no;
-	char slot[24], count[24], *canonical = NULL;
+	struct principal *who = http_principal(req);
+	const char *key, *no;
+	char *canonical = NULL;
+	struct db_args args;
 	enum db_stmt stmt;
 
 	(void)id;
@@ -408,36 +314,33 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 	}
 	/* A retry must reach its stored answer, full slot or not. */
 	if (b->hold_id == NULL && key == NULL &&
-	    (no = appointments_precheck(req, w, b->slot_id, b->count)) !=
+	    (no = rules_precheck(req, w->table, b->slot_id, b->count)) !=
 	    NULL) {
 		booking_count(no);
 		goto refused;
 	}
-	snprintf(slot, sizeof(slot), "%lld", (long long)b->slot_id);
-	snprintf(count, sizeof(count), "%lld", (long long)b->count);
 	if (key != NULL)
 		canonical = booking_canonical(b);
-	values[0] = b->has_slot ? slot : NULL;
-	values[1] = b->has_count || b->hold_id == NULL ? count : NULL;
-	values[2] = b->name;
-	values[3] = b->email;
-	values[4] = b->note;
-	values[5] = w->owner;
-	values[6] = key;
-	values[7] = canonical;
-	values[8] = b->hold_id;
+	memset(&args, 0, sizeof(args));
+	if (b->has_slot)
+		db_arg_int(&args, DB_ARG_SLOT, b->slot_id);
+	else
+		db_arg(&args, DB_ARG_SLOT, NULL);	/* the hold's */
+	if (b->has_count || b->hold_id == NULL)
+		db_arg_int(&args, DB_ARG_COUNT, b->count);
+	else
+		db_arg(&args, DB_ARG_COUNT, NULL);	/* the hold's */
+	db_arg(&args, DB_ARG_NAME, b->name);
+	db_arg(&args, DB_ARG_EMAIL, b->email);
+	db_arg(&args, DB_ARG_NOTE, b->note);
+	db_arg(&args, DB_ARG_OWNER, who->sub);
+	db_arg(&args, DB_ARG_KEY, key);
+	db_arg(&args, DB_ARG_REQUEST, canonical);
+	db_arg(&args, DB_ARG_HOLD, b->hold_id);
 	/* One slot without a hold: the short forms, with the same answers. */
-	if (b->hold_id == NULL && b->count == 1) {
-		values[1] = b->name;
-		values[2] = b->email;
-		values[3] = b->note;
-		values[4] = w->owner;
-		values[5] = key;
-		values[6] = canonical;
-	}
 	stmt = b->hold_id != NULL || b->count != 1 ? DB_BOOK : key != NULL ?
 	    DB_BOOK_ONE : DB_BOOK_LEAN;
-	if (worker_db_submit(w, req, &b->pending, stmt, values, booking_done,
+	if (commit_submit(w->commit, req, &b->pending, stmt, &args, booking_done,
 	    b) == -1) {
 		booking_count("unavailable");
 		goto refused;
@@ -459,7 +362,7 @@ appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct lookup *l = arg;
 	struct http_request *req = http_pending_finish(&l->pending);
-	struct appointment a;
+	struct db_appointment a;
 
 	if (req == NULL)
 		goto done;
@@ -472,17 +375,7 @@ appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 		http_problem(req, 404, "not-found", "no such appointment");
 		goto done;
 	}
-	memset(&a, 0, sizeof(a));
-	a.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	a.nslot_ids = db_parse_ids(PQgetvalue(res, 0, 1), a.slot_ids,
-	    DB_MAX_RUN);
-	a.start = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-	a.end = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-	a.status = PQgetvalue(res, 0, 4);
-	a.name = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
-	a.email = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6);
-	a.note = PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7);
-	a.created = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	db_appointment_row(res, 0, &a);
 	appointment_send(req, l->w, &a, 200);
 done:
 	free(l);
@@ -497,7 +390,7 @@ appointment_cancelled(struct pg_result *res, enum db_outcome outcome,
 	const char *failure;
 	struct db_row r;
 
-	req = worker_db_answer(l->w, &l->pending, res, outcome,
+	req = commit_answer(l->w->commit, &l->pending, res, outcome,
 	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
 	if (req == NULL)
 		goto done;
@@ -514,7 +407,8 @@ appointment_one(struct http_request *req, struct worker_ctx *w,
     const char *idstr, int method)
 {
 	struct lookup *l;
-	const char *values[3];
+	struct principal *who = http_principal(req);
+	struct db_args args;
 	int64_t id;
 
 	if (http_parse_id(idstr, &id) == -1) {
@@ -523,11 +417,13 @@ appointment_one(struct http_request *req, struct worker_ctx *w,
 	}
 	l = xcalloc(1, sizeof(*l));
 	l->w = w;
-	values[0] = idstr;
-	values[1] = w->owner;
-	values[2] = w->who.admin ? "true" : "false";
-	if (worker_db_submit(w, req, &l->pending, method == HTTP_METHOD_DELETE ?
-	    DB_CANCEL : DB_GET_APPOINTMENT, values, method == HTTP_METHOD_DELETE ?
+	memset(&args, 0, sizeof(args));
+	db_arg(&args, DB_ARG_APPOINTMENT, idstr);
+	db_arg(&args, DB_ARG_OWNER, who->sub);
+	db_arg(&args, DB_ARG_ADMIN, who->admin ? "true" : "false");
+	if (commit_submit(w->commit, req, &l->pending, method ==
+	    HTTP_METHOD_DELETE ? DB_CANCEL : DB_GET_APPOINTMENT, &args, method ==
+	    HTTP_METHOD_DELETE ?
 	    appointment_cancelled : appointment_found, l) == -1)
 		free(l);
 }

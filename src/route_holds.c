@@ -30,12 +30,12 @@ hold_created(struct pg_result *res, enum db_outcome outcome, void *arg)
 	size_t i;
 	int msgpack;
 
-	req = worker_db_answer(h->w, &h->pending, res, outcome,
+	req = commit_answer(h->w->commit, &h->pending, res, outcome,
 	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
 	if (req == NULL)
 		goto done;
 	if (strcmp(r.outcome, "held") != 0) {
-		if (!appointments_refusal(req, &r, h->slot_id, h->count))
+		if (!rules_refusal(req, &r, h->slot_id, h->count))
 			http_problem(req, 503, "unavailable",
 			    "unexpected outcome");
 		goto done;
@@ -79,9 +79,10 @@ route_holds_create(struct http_request *req, struct worker_ctx *w,
 		    w->conf->max_slots_per_appointment, &h->count, &has_count,
 		    0, "too-many-slots", NULL, NULL },
 	};
-	char slot[24], count[24], ttl[24], *body;
-	const char *values[4];
+	struct principal *who = http_principal(req);
+	struct db_args args;
 	struct json_error e;
+	char *body;
 	struct json_doc *doc;
 
 	(void)id;
@@ -101,16 +102,14 @@ route_holds_create(struct http_request *req, struct worker_ctx *w,
 	}
 	if (!has_count)
 		h->count = 1;
-	if (appointments_precheck(req, w, h->slot_id, h->count) != NULL)
+	if (rules_precheck(req, w->table, h->slot_id, h->count) != NULL)
 		goto refused;
-	snprintf(slot, sizeof(slot), "%lld", (long long)h->slot_id);
-	snprintf(count, sizeof(count), "%lld", (long long)h->count);
-	snprintf(ttl, sizeof(ttl), "%d", w->conf->hold_ttl_seconds);
-	values[0] = slot;
-	values[1] = count;
-	values[2] = w->owner;
-	values[3] = ttl;
-	if (worker_db_submit(w, req, &h->pending, DB_HOLD, values,
+	memset(&args, 0, sizeof(args));
+	db_arg_int(&args, DB_ARG_SLOT, h->slot_id);
+	db_arg_int(&args, DB_ARG_COUNT, h->count);
+	db_arg(&args, DB_ARG_OWNER, who->sub);
+	db_arg_int(&args, DB_ARG_TTL, w->conf->hold_ttl_seconds);
+	if (commit_submit(w->commit, req, &h->pending, DB_HOLD, &args,
 	    hold_created, h) == -1)
 		goto refused;
 	return;
@@ -126,7 +125,7 @@ hold_released(struct pg_result *res, enum db_outcome outcome, void *arg)
 	const char *failure;
 	struct db_row r;
 
-	req = worker_db_answer(h->w, &h->pending, res, outcome,
+	req = commit_answer(h->w->commit, &h->pending, res, outcome,
 	    SLOT_APPLY_UPDATE_ONLY, &r, &failure);
 	if (req == NULL)
 		goto done;
@@ -145,17 +144,18 @@ route_hold_release(struct http_request *req, struct worker_ctx *w,
     const char *id)
 {
 	struct hold *h;
-	const char *values[2];
+	struct db_args args;
 
-	if (!appointments_uuid_valid(id)) {
+	if (!rules_uuid_valid(id)) {
 		http_problem(req, 404, "not-found", "no such hold");
 		return;
 	}
 	h = xcalloc(1, sizeof(*h));
 	h->w = w;
-	values[0] = id;
-	values[1] = w->owner;
-	if (worker_db_submit(w, req, &h->pending, DB_RELEASE, values,
+	memset(&args, 0, sizeof(args));
+	db_arg(&args, DB_ARG_HOLD, id);
+	db_arg(&args, DB_ARG_OWNER, http_principal(req)->sub);
+	if (commit_submit(w->commit, req, &h->pending, DB_RELEASE, &args,
 	    hold_released, h) == -1)
 		free(h);
 }

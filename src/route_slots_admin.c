@@ -75,13 +75,11 @@ slot_changed(struct pg_result *res, enum db_outcome outcome, void *arg)
 			    "a slot overlaps another slot of the calendar");
 		goto done;
 	}
-	if ((req = worker_db_answer(c->w, &c->pending, res, outcome, c->apply,
+	if ((req = commit_answer(c->w->commit, &c->pending, res, outcome, c->apply,
 	    &r, &failure)) == NULL)
 		goto done;
 	if (strcmp(r.outcome, "deleted") == 0) {
-		slot_table_remove(c->w->table, strtoll(r.ref, NULL, 10));
-		slot_table_publish(c->w->table);
-		worker_announce(c->w, 'd', NULL, strtoll(r.ref, NULL, 10));
+		commit_deleted(c->w->commit, strtoll(r.ref, NULL, 10));
 		http_reply(req, 204, NULL);
 	} else if (strcmp(r.outcome, "created") == 0 ||
 	    strcmp(r.outcome, "updated") == 0) {
@@ -112,10 +110,10 @@ done:
  * worker deleted meanwhile. */
 static void
 slot_change_send(struct http_request *req, struct slot_change *c,
-    enum db_stmt stmt, const char *const *values)
+    enum db_stmt stmt, const struct db_args *args)
 {
 	c->apply = stmt == DB_CREATE_SLOTS ? 0 : SLOT_APPLY_UPDATE_ONLY;
-	if (worker_db_submit(c->w, req, &c->pending, stmt, values,
+	if (commit_submit(c->w->commit, req, &c->pending, stmt, args,
 	    slot_changed, c) == -1)
 		free(c);
 }
@@ -188,7 +186,7 @@ route_slots_create(struct http_request *req, struct worker_ctx *w,
 	struct evbuffer *arr[3];
 	struct slot_change *c;
 	struct json_doc *doc;
-	const char *values[3];
+	struct db_args args;
 	int items[SLOTS_MAX_CREATE], n, i, ok = 1;
 	char *body;
 
@@ -216,10 +214,12 @@ route_slots_create(struct http_request *req, struct worker_ctx *w,
 			ok = 0;
 	json_free(doc);
 	free(body);
-	for (i = 0; i < 3; i++)
-		values[i] = db_array_finish(arr[i]);
+	memset(&args, 0, sizeof(args));
+	db_arg(&args, DB_ARG_STARTS, db_array_finish(arr[0]));
+	db_arg(&args, DB_ARG_ENDS, db_array_finish(arr[1]));
+	db_arg(&args, DB_ARG_CAPACITIES, db_array_finish(arr[2]));
 	if (ok)
-		slot_change_send(req, c, DB_CREATE_SLOTS, values);
+		slot_change_send(req, c, DB_CREATE_SLOTS, &args);
 	else
 		free(c);
 	for (i = 0; i < 3; i++)
@@ -240,8 +240,8 @@ route_slot_patch(struct http_request *req, struct worker_ctx *w,
 	struct slot_change *c;
 	struct json_error e;
 	struct json_doc *doc;
-	const char *values[2];
-	char cap[24], *body;
+	struct db_args args;
+	char *body;
 
 	if (!slot_id_found(req, id) ||
 	    (doc = http_json_body(req, &body)) == NULL)
@@ -257,12 +257,12 @@ route_slot_patch(struct http_request *req, struct worker_ctx *w,
 			    "capacity: required");
 		return;
 	}
-	snprintf(cap, sizeof(cap), "%lld", (long long)capacity);
-	values[0] = id;
-	values[1] = cap;
+	memset(&args, 0, sizeof(args));
+	db_arg(&args, DB_ARG_SLOT, id);
+	db_arg_int(&args, DB_ARG_CAPACITY, capacity);
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
-	slot_change_send(req, c, DB_SET_CAPACITY, values);
+	slot_change_send(req, c, DB_SET_CAPACITY, &args);
 }
 
 /* DELETE /slots/{id} */
@@ -271,11 +271,13 @@ route_slot_delete(struct http_request *req, struct worker_ctx *w,
     const char *id)
 {
 	struct slot_change *c;
-	const char *values[1] = { id };
+	struct db_args args;
 
 	if (!slot_id_found(req, id))
 		return;
+	memset(&args, 0, sizeof(args));
+	db_arg(&args, DB_ARG_SLOT, id);
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
-	slot_change_send(req, c, DB_DELETE_SLOT, values);
+	slot_change_send(req, c, DB_DELETE_SLOT, &args);
 }

@@ -48,9 +48,22 @@ void	log_warnx_limited(struct log_limit *, const char *, ...)
 void	 log_libevent(int, const char *);
 struct pg_result;
 void	 log_libpq(void *, const struct pg_result *);
+
+/* alloc.c */
 void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
+
+/* signals.c */
+#define SIGNALS_MAX	4
+struct signal_watch {
+	struct event	*ev[SIGNALS_MAX];
+	size_t		 n;
+};
+void	signals_watch(struct signal_watch *, struct event_base *,
+	    const int *sigs, size_t n, void (*)(int, short, void *), void *);
+void	signals_unwatch(struct signal_watch *);
+void	signals_child(void);
 
 /* tz.c: dates and time zones (through the C library's zone database) */
 int	 tz_check_name(const char *, const char **why);
@@ -208,36 +221,106 @@ void		 emit_int(struct emit *, int64_t);
 void		 emit_null(struct emit *);
 void		 emit_json_string(struct evbuffer *, const char *, size_t);
 
-/* db.c: non-blocking PostgreSQL */
+/* db_link.c: one non-blocking libpq connection on an event loop */
 struct pg_conn;
 struct pg_result;
 struct event;
+struct db_link_params {
+	const char	*conninfo;
+	const char	*app;		/* fallback_application_name */
+	const char	*options;	/* server options, or NULL */
+};
+struct db_link_ops {
+	void	(*up)(void *);		/* connected: start talking */
+	void	(*result)(struct pg_result *, void *);	/* to clear */
+	void	(*done)(void *);	/* the statement in flight is over */
+	void	(*idle)(void *);	/* input while none is (or NULL) */
+	void	(*down)(void *);	/* lost; connecting again later */
+};
 struct db_link {
 	struct event_base	*base;
 	struct pg_conn		*conn;
 	struct event		*ev;
 	struct event		*ev_timeout;	/* connecting too long */
-	void			(*cb)(int, short, void *);
+	struct event		*ev_retry;
+	const char		*conninfo;
+	const char		*app;
+	const char		*options;
+	const struct db_link_ops *ops;
 	void			*arg;
+	char			 name[32];	/* in log lines */
 	int			 connecting;
+	int			 busy;		/* a statement in flight */
+	int			 backoff_ms;
 };
 struct pg_conn	*db_connect_start(const char *conninfo, const char *app,
 		    const char *options);
-int		 db_link_start(struct db_link *, const char *conninfo,
-		    const char *app, const char *options);
-int		 db_link_poll(struct db_link *, short);
-void		 db_link_watch(struct db_link *, short);
-int		 db_link_flush(struct db_link *);
-const char	*db_link_error(struct db_link *, char *, size_t);
-void		 db_link_close(struct db_link *);
+void		 db_link_init(struct db_link *, struct event_base *,
+		    const char *name, const struct db_link_params *,
+		    const struct db_link_ops *, void *);
+void		 db_link_connect(struct db_link *);
+int		 db_link_sent(struct db_link *, int ok);
+void		 db_link_fail(struct db_link *, const char *what);
+void		 db_link_healthy(struct db_link *);
+int		 db_link_usable(const struct db_link *);
 void		 db_link_free(struct db_link *);
 
+/* db_statements.c: the workers' statements, their parameters and columns */
 enum db_stmt {
 	DB_BOOK, DB_CANCEL, DB_HOLD, DB_RELEASE, DB_CREATE_SLOTS,
 	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_ANNOUNCE,
 	DB_BOOK_ONE, DB_BOOK_LEAN, DB_BOOK_BATCH, DB_NSTMTS
 };
-#define DB_MAX_PARAMS	9
+/* Every parameter a statement may take, by name; each statement lists
+ * those it takes in the order of its $n. */
+enum db_arg {
+	DB_ARG_SLOT, DB_ARG_COUNT, DB_ARG_NAME, DB_ARG_EMAIL, DB_ARG_NOTE,
+	DB_ARG_OWNER, DB_ARG_KEY, DB_ARG_REQUEST, DB_ARG_HOLD,
+	DB_ARG_APPOINTMENT, DB_ARG_ADMIN, DB_ARG_TTL, DB_ARG_STARTS,
+	DB_ARG_ENDS, DB_ARG_CAPACITIES, DB_ARG_CAPACITY, DB_ARG_PAYLOAD,
+	DB_NARGS
+};
+#define DB_MAX_PARAMS	9		/* of one statement */
+struct db_args {			/* filled by db_arg, db_arg_int */
+	const char	*value[DB_NARGS];	/* NULL: SQL NULL */
+	char		 num[DB_NARGS][24];
+	uint32_t	 given;			/* a bit per argument */
+};
+/* The columns of a statement's rows. */
+enum db_shape {
+	DB_SHAPE_RESULT,	/* type slotd_result (migration 0002) */
+	DB_SHAPE_APPOINTMENT,	/* an appointments row: DB_COL_A_* */
+	DB_SHAPE_ANNOUNCE
+};
+enum db_result_col {
+	DB_COL_OUTCOME, DB_COL_REF, DB_COL_AT, DB_COL_SLOT_IDS,
+	DB_COL_SPAN_START, DB_COL_SPAN_END, DB_COL_ID, DB_COL_CALENDAR,
+	DB_COL_START, DB_COL_END, DB_COL_CAPACITY, DB_COL_BOOKED,
+	DB_COL_VERSION, DB_RESULT_NCOLS
+};
+enum db_appointment_col {
+	DB_COL_A_ID, DB_COL_A_SLOT_IDS, DB_COL_A_START, DB_COL_A_END,
+	DB_COL_A_STATUS, DB_COL_A_NAME, DB_COL_A_EMAIL, DB_COL_A_NOTE,
+	DB_COL_A_CREATED, DB_APPOINTMENT_NCOLS
+};
+struct db_statement {
+	const char	*name;		/* prepared as; src/sql/<name>.sql */
+	int		 logged;	/* logs its slots itself (0008) */
+	enum db_stmt	 batch;		/* its batch form; 0: none */
+	enum db_shape	 shape;
+	int		 nparams;
+	enum db_arg	 params[DB_MAX_PARAMS];	/* $1, $2, ... */
+};
+void		 db_statements_init(void);
+const struct db_statement *db_statement(enum db_stmt);
+const char	*db_statement_sql(enum db_stmt);
+void		 db_args_values(const struct db_args *, enum db_stmt,
+		    const char **values);
+int		 db_result_check(const struct pg_result *, enum db_stmt);
+void		 db_arg(struct db_args *, enum db_arg, const char *);
+void		 db_arg_int(struct db_args *, enum db_arg, int64_t);
+
+/* db_pool.c: a worker's connections, queue and batching */
 enum db_outcome {
 	DB_DONE,		/* result holds the answer (maybe an error) */
 	DB_LOST,		/* sent, then the connection broke: unknown */
@@ -257,9 +340,10 @@ struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
 		    int size, int queue_max, struct db_pool_counters *);
 void		 db_pool_free(struct db_pool *);
 int		 db_pool_query(struct db_pool *, enum db_stmt,
-		    const char *const *values, db_callback, void *);
+		    const struct db_args *, db_callback, void *);
 int		 db_pool_idle(const struct db_pool *);
 
+/* db_codec.c: rows and arrays to and from PostgreSQL's text forms */
 #define DB_MAX_RUN	5		/* slots in one appointment or hold */
 struct db_row {
 	const char	*outcome;
@@ -272,9 +356,24 @@ struct db_row {
 	int		 has_slot;
 	struct slot	 slot;		/* the slot's new state */
 };
+struct db_appointment {
+	int64_t		 id;
+	int64_t		 slot_ids[DB_MAX_RUN];
+	size_t		 nslot_ids;
+	int64_t		 start;
+	int64_t		 end;
+	int64_t		 created;
+	const char	*status;
+	const char	*name;		/* NULL when not given */
+	const char	*email;
+	const char	*note;
+};
 int		 db_result_row(const struct pg_result *, int, struct db_row *);
+void		 db_appointment_row(const struct pg_result *, int,
+		    struct db_appointment *);
 size_t		 db_parse_ids(const char *, int64_t *, size_t);
 void		 db_array_append(struct evbuffer *, int64_t);
+void		 db_array_append_text(struct evbuffer *, const char *);
 const char	*db_array_finish(struct evbuffer *);
 const char	*db_sqlstate(const struct pg_result *);
 
@@ -381,6 +480,7 @@ int	 http_method(struct http_request *);
 const char *http_path(struct http_request *);
 const char *http_query(struct http_request *);
 const char *http_peer(struct http_request *);
+struct principal *http_principal(struct http_request *);
 const char *http_header(struct http_request *, const char *name);
 const char *http_body(struct http_request *, size_t *len);
 int	 http_query_next(const char **, char *key, size_t, char *value,
@@ -403,42 +503,44 @@ void	 http_pending_start(struct http_pending *, struct http_request *);
 struct http_request *http_pending_finish(struct http_pending *);
 void	 http_pending_drop(struct http_pending *);
 
+/* commit.c: the write path below the routes */
+struct commit;
+struct commit	*commit_new(struct event_base *, const struct config *,
+		    struct slot_table *);
+void		 commit_free(struct commit *);
+int		 commit_submit(struct commit *, struct http_request *,
+		    struct http_pending *, enum db_stmt, const struct db_args *,
+		    db_callback, void *);
+struct http_request *commit_answer(struct commit *, struct http_pending *,
+		    struct pg_result *, enum db_outcome, int flags,
+		    struct db_row *, const char **failure);
+void		 commit_deleted(struct commit *, int64_t slot_id);
+int		 commit_settled(const struct commit *);
+
 /* worker.c */
 struct worker_ctx {
 	struct config		*conf;
 	struct slot_table	*table;
-	struct db_pool		*db;
-	struct principal	 who;		/* of the request dispatched */
-	const char		*owner;		/* who.sub */
+	struct commit		*commit;
 	int			 index;
 	struct slot		*slots;		/* reusable range buffer */
 	size_t			 slots_cap;
-	struct evbuffer		*announce;	/* changes for other instances */
-	struct event		*ev_announce;
-	int			 announcing;	/* notifications in flight */
 };
 int	worker_main(struct config *, struct slot_table *, int listen_fd,
 	    int tls_fd, int index);
 void	worker_request(struct http_request *, void *worker_ctx);
-void	worker_apply_rows(struct worker_ctx *, struct pg_result *, int flags);
-void	worker_announce(struct worker_ctx *, int kind, const struct slot *,
-	    int64_t deleted);
-int	worker_db_submit(struct worker_ctx *, struct http_request *,
-	    struct http_pending *, enum db_stmt, const char *const *,
-	    db_callback, void *);
-struct http_request *worker_db_answer(struct worker_ctx *,
-	    struct http_pending *, struct pg_result *, enum db_outcome, int,
-	    struct db_row *, const char **failure);
 
 /* route_appointments.c */
 void	route_appointments_create(struct http_request *, struct worker_ctx *,
 	    const char *);
 void	route_appointment(struct http_request *, struct worker_ctx *,
 	    const char *id);
-int	appointments_uuid_valid(const char *);
-const char *appointments_precheck(struct http_request *,
-	    struct worker_ctx *, int64_t slot_id, int64_t count);
-int	appointments_refusal(struct http_request *, const struct db_row *,
+
+/* rules.c: booking rules shared by appointments and holds */
+int	rules_uuid_valid(const char *);
+const char *rules_precheck(struct http_request *, struct slot_table *,
+	    int64_t slot_id, int64_t count);
+int	rules_refusal(struct http_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
 
 /* route_holds.c */
@@ -526,13 +628,17 @@ uint64_t notify_watchdog_usec(void);
 int	master_main(struct config *);
 int	master_listen(const char *what, const char *host, const char *port);
 
-/* migrate.c */
-struct migration {
-	const char	*name;
+/* SQL files embedded at build time (build-aux/embed-sql.sh) */
+struct sql_text {
+	const char	*name;		/* the file's, without .sql */
 	const char	*sql;
 };
-extern const struct migration	migrations[];
-extern const size_t		nmigrations;
+extern const struct sql_text	migrations[];	/* migrations/ */
+extern const size_t		n_migrations;
+extern const struct sql_text	statement_texts[];	/* src/sql/ */
+extern const size_t		n_statement_texts;
+
+/* migrate.c */
 int	migrate_run(const struct config *);
 
 /* dump.c */

@@ -24,14 +24,11 @@
 #include "slotd.h"
 
 #define SYNCER_CHANNEL		"slotd_slots"
-#define SYNCER_BACKOFF_MIN_MS	100
-#define SYNCER_BACKOFF_MAX_MS	5000
 #define SYNCER_TICK_MS		250	/* also the hold expiry delay */
 #define SYNCER_GENERATE_RETRY	60	/* seconds */
 
 enum syncer_state {
-	SYNCER_DOWN,		/* waiting to reconnect */
-	SYNCER_CONNECTING,
+	SYNCER_DOWN,		/* connecting, or waiting to reconnect */
 	SYNCER_LISTENING,	/* LISTEN sent */
 	SYNCER_SNAPSHOT,	/* the load's change-log position asked */
 	SYNCER_LOADING,		/* full load streaming */
@@ -47,10 +44,8 @@ struct syncer {
 	struct slot_table	*table;
 	struct event_base	*base;
 	struct db_link		 link;
-	struct event		*ev_retry;
 	struct event		*ev_tick;
 	enum syncer_state	 state;
-	int			 backoff_ms;
 	int64_t			 generated_day;	/* first day last generated */
 	int64_t			 generating_day;
 	time_t			 generate_after;	/* retry time after a failure */
@@ -61,42 +56,33 @@ struct syncer {
 	struct changelog	 changes;
 };
 
-static void	syncer_connect(struct syncer *);
-static void	syncer_io(evutil_socket_t, short, void *);
-
-/* Drop the connection and try again after a growing, jittered delay. */
+/* The connection is lost: the table may miss changes until the link is
+ * back and has reloaded it. */
 static void
-syncer_fail(struct syncer *s, const char *what)
+syncer_down(void *arg)
 {
-	struct timeval tv;
-	char why[256];
-	int ms;
+	struct syncer *s = arg;
 
-	/* Log going down, and a first failed attempt; not every retry. */
-	if (s->state != SYNCER_CONNECTING ||
-	    s->backoff_ms == SYNCER_BACKOFF_MIN_MS)
-		log_warnx("%s: %s", what, db_link_error(&s->link, why,
-		    sizeof(why)));
-	db_link_close(&s->link);
 	slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 0);
 	s->state = SYNCER_DOWN;
 	s->query_failed = 0;
-	ms = s->backoff_ms / 2 + rand() % (s->backoff_ms / 2 + 1);
-	s->backoff_ms *= 2;
-	if (s->backoff_ms > SYNCER_BACKOFF_MAX_MS)
-		s->backoff_ms = SYNCER_BACKOFF_MAX_MS;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(s->ev_retry, &tv);
+}
+
+/* Send the next statement; the link fails (and reconnects) when it
+ * cannot be sent. */
+static void
+syncer_sent(struct syncer *s, int ok, const char *what)
+{
+	if (db_link_sent(&s->link, ok) == -1)
+		db_link_fail(&s->link, what);
 }
 
 static void
 syncer_send_listen(struct syncer *s)
 {
 	s->state = SYNCER_LISTENING;
-	if (!PQsendQuery(s->link.conn, "LISTEN " SYNCER_CHANNEL) ||
-	    db_link_flush(&s->link) == -1)
-		syncer_fail(s, "LISTEN");
+	syncer_sent(s, PQsendQuery(s->link.conn, "LISTEN " SYNCER_CHANNEL),
+	    "LISTEN");
 }
 
 /* Remember where the change log stands before the load: whatever the load
@@ -105,9 +91,8 @@ static void
 syncer_send_snapshot(struct syncer *s)
 {
 	s->state = SYNCER_SNAPSHOT;
-	if (changelog_send_position(s->link.conn) == -1 ||
-	    db_link_flush(&s->link) == -1)
-		syncer_fail(s, "snapshot");
+	syncer_sent(s, changelog_send_position(s->link.conn) == 0,
+	    "snapshot");
 }
 
 static void
@@ -119,12 +104,11 @@ syncer_send_load(struct syncer *s)
 	s->dropped_rows = 0;
 	slot_table_set_flag(s->table, SLOT_FLAG_RESYNC, 0);
 	slot_table_load_begin(s->table);
-	if (!PQsendQuery(s->link.conn, "SELECT id, calendar_id, "
+	syncer_sent(s, PQsendQuery(s->link.conn, "SELECT id, calendar_id, "
 	    "floor(extract(epoch FROM start_at))::bigint, "
 	    "floor(extract(epoch FROM end_at))::bigint, "
-	    "capacity, booked, version FROM slots") ||
-	    !PQsetSingleRowMode(s->link.conn) || db_link_flush(&s->link) == -1)
-		syncer_fail(s, "load");
+	    "capacity, booked, version FROM slots") &&
+	    PQsetSingleRowMode(s->link.conn), "load");
 }
 
 /* Make the schedule's slots for [today, today + horizon) match [schedule]:
@@ -161,10 +145,10 @@ syncer_send_generate(struct syncer *s)
 	values[4] = to;
 	s->state = SYNCER_GENERATING;
 	s->generating_day = today;
-	if (!PQsendQueryParams(s->link.conn, "SELECT * FROM slotd_apply_schedule("
-	    "$1::bigint[], $2::bigint[], $3::integer, $4::bigint, $5::bigint)",
-	    5, NULL, values, NULL, NULL, 0) || db_link_flush(&s->link) == -1)
-		syncer_fail(s, "schedule");
+	syncer_sent(s, PQsendQueryParams(s->link.conn, "SELECT * FROM "
+	    "slotd_apply_schedule($1::bigint[], $2::bigint[], $3::integer, "
+	    "$4::bigint, $5::bigint)", 5, NULL, values, NULL, NULL, 0),
+	    "schedule");
 	evbuffer_free(starts);
 	evbuffer_free(ends);
 }
@@ -293,7 +277,7 @@ syncer_query_done(struct syncer *s)
 	if (failed && s->state != SYNCER_GENERATING &&
 	    s->state != SYNCER_EXPIRING && s->state != SYNCER_CATCHING_UP &&
 	    s->state != SYNCER_PRUNING) {
-		syncer_fail(s, "query");
+		db_link_fail(&s->link, "query");
 		return;
 	}
 	switch (s->state) {
@@ -321,9 +305,8 @@ syncer_query_done(struct syncer *s)
 	case SYNCER_EXPIRING:
 		syncer_drain_notifies(s);
 		s->state = SYNCER_CATCHING_UP;
-		if (changelog_send_read(&s->changes, s->link.conn) == -1 ||
-		    db_link_flush(&s->link) == -1)
-			syncer_fail(s, "change log");
+		syncer_sent(s, changelog_send_read(&s->changes,
+		    s->link.conn) == 0, "change log");
 		break;
 	case SYNCER_CATCHING_UP:
 		changelog_read_done(&s->changes, failed);
@@ -334,12 +317,11 @@ syncer_query_done(struct syncer *s)
 		case 0:
 			s->state = SYNCER_IDLE;
 			break;
-		case 1:
-			if (db_link_flush(&s->link) == -1)
-				syncer_fail(s, "change log pruning");
-			break;
 		default:
-			syncer_fail(s, "change log pruning");
+			syncer_sent(s, 0, "change log pruning");
+			break;
+		case 1:
+			syncer_sent(s, 1, "change log pruning");
 			break;
 		}
 		break;
@@ -358,7 +340,7 @@ syncer_query_done(struct syncer *s)
 			s->generated_day = s->generating_day;
 		/* Our own inserts were notified before the result came. */
 		s->state = SYNCER_IDLE;
-		s->backoff_ms = SYNCER_BACKOFF_MIN_MS;
+		db_link_healthy(&s->link);
 		syncer_drain_notifies(s);
 		slot_table_set_flag(s->table, SLOT_FLAG_LOADED, 1);
 		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
@@ -411,73 +393,48 @@ syncer_handle_result(struct syncer *s, PGresult *res)
 	case PGRES_COMMAND_OK:
 		return 0;
 	default:
-		log_warnx("query failed: %s", PQresultErrorMessage(res));
+		log_warnx("%s: query failed: %s", __func__,
+		    PQresultErrorMessage(res));
 		return -1;
 	}
 }
 
 static void
-syncer_io(evutil_socket_t fd, short what, void *arg)
+syncer_result(struct pg_result *res, void *arg)
 {
 	struct syncer *s = arg;
-	PGresult *res;
 
-	(void)fd;
-	if (s->state == SYNCER_CONNECTING) {
-		switch (db_link_poll(&s->link, what)) {
-		case 1:
-			log_info("connected to the database");
-			syncer_send_listen(s);
-			break;
-		case -1:
-			syncer_fail(s, "connect");
-			break;
-		}
-		return;
-	}
-	if ((what & EV_WRITE) && db_link_flush(&s->link) == -1) {
-		syncer_fail(s, "send");
-		return;
-	}
-	if (!(what & EV_READ))
-		return;
-	if (!PQconsumeInput(s->link.conn)) {
-		syncer_fail(s, "receive");
-		return;
-	}
-	while (s->state != SYNCER_IDLE && !PQisBusy(s->link.conn)) {
-		if ((res = PQgetResult(s->link.conn)) == NULL) {
-			syncer_query_done(s);
-			if (s->state == SYNCER_DOWN)
-				return;
-			continue;
-		}
-		if (syncer_handle_result(s, res) == -1)
-			s->query_failed = 1;
-		PQclear(res);
-	}
+	if (syncer_handle_result(s, res) == -1)
+		s->query_failed = 1;
+	PQclear(res);
+}
+
+static void
+syncer_done(void *arg)
+{
+	syncer_query_done(arg);
+}
+
+/* Input while no statement runs: notifications. */
+static void
+syncer_idle(void *arg)
+{
+	struct syncer *s = arg;
+
 	if (s->state == SYNCER_IDLE)
 		syncer_drain_notifies(s);
-	if (PQstatus(s->link.conn) == CONNECTION_BAD)
-		syncer_fail(s, "connection");
 }
 
 static void
-syncer_connect(struct syncer *s)
+syncer_up(void *arg)
 {
-	s->state = SYNCER_CONNECTING;
-	if (db_link_start(&s->link, s->conf->conninfo, "slotd syncer",
-	    NULL) == -1)
-		syncer_fail(s, "connect");
+	log_info("connected to the database");
+	syncer_send_listen(arg);
 }
 
-static void
-syncer_retry(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	syncer_connect(arg);
-}
+static const struct db_link_ops syncer_link_ops = {
+	syncer_up, syncer_result, syncer_done, syncer_idle, syncer_down
+};
 
 /* Every tick: reload when asked to, roll the horizon at midnight, else
  * release expired holds. */
@@ -504,10 +461,8 @@ syncer_tick(evutil_socket_t fd, short what, void *arg)
 	/* Expired holds give their seats back (the rows' notifications
 	 * bring the new counts to every instance), then the change log. */
 	s->state = SYNCER_EXPIRING;
-	if (!PQsendQuery(s->link.conn,
-	    "SELECT outcome FROM slotd_release(NULL, '')") ||
-	    db_link_flush(&s->link) == -1)
-		syncer_fail(s, "hold expiry");
+	syncer_sent(s, PQsendQuery(s->link.conn,
+	    "SELECT outcome FROM slotd_release(NULL, '')"), "hold expiry");
 }
 
 static void
@@ -523,7 +478,9 @@ syncer_main(struct config *conf, struct slot_table *table)
 {
 	struct timeval tick = { SYNCER_TICK_MS / 1000,
 	    (SYNCER_TICK_MS % 1000) * 1000 };
-	struct event *ev_term, *ev_int;
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct signal_watch signals;
+	struct db_link_params params = { conf->conninfo, "slotd syncer", NULL };
 	struct syncer s;
 
 	log_set_role("syncer");
@@ -534,29 +491,21 @@ syncer_main(struct config *conf, struct slot_table *table)
 	s.conf = conf;
 	s.table = table;
 	s.generated_day = -1;
-	s.backoff_ms = SYNCER_BACKOFF_MIN_MS;
 	if ((s.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	s.link.base = s.base;
-	s.link.cb = syncer_io;
-	s.link.arg = &s;
-	s.ev_retry = evtimer_new(s.base, syncer_retry, &s);
+	db_link_init(&s.link, s.base, "database", &params, &syncer_link_ops,
+	    &s);
 	s.ev_tick = event_new(s.base, -1, EV_PERSIST, syncer_tick, &s);
 	event_add(s.ev_tick, &tick);
-	ev_term = evsignal_new(s.base, SIGTERM, syncer_signal, s.base);
-	ev_int = evsignal_new(s.base, SIGINT, syncer_signal, s.base);
-	event_add(ev_term, NULL);
-	event_add(ev_int, NULL);
+	signals_watch(&signals, s.base, sigs, 2, syncer_signal, s.base);
 
-	syncer_connect(&s);
+	db_link_connect(&s.link);
 	event_base_dispatch(s.base);
 
 	db_link_free(&s.link);
 	changelog_clear(&s.changes);
-	event_free(s.ev_retry);
 	event_free(s.ev_tick);
-	event_free(ev_term);
-	event_free(ev_int);
+	signals_unwatch(&signals);
 	event_base_free(s.base);
 	return 0;
 }

@@ -1,6 +1,8 @@
 /*
- * worker: one libevent loop serving HTTP on the shared listening socket.
- * Reads come from the shared slot table; nothing here blocks.
+ * worker: one process's libevent loop serving HTTP on the shared
+ * listening sockets: each request is checked (rate limit, credentials) and
+ * handed to its route; reads come from the shared slot table, writes go
+ * through commit.c.  It drains on SIGTERM.  Nothing here blocks.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -14,166 +16,6 @@
 #include <openssl/ssl.h>
 
 #include "slotd.h"
-
-#define WORKER_ANNOUNCE_MAX	7000	/* bytes per notification (< 8000) */
-#define WORKER_ANNOUNCE_MS	5	/* changes gathered into one */
-
-/* Send the gathered changes in a little while, unless that is planned or
- * an announcement is still in flight (its answer plans the next). */
-static void
-worker_announce_later(struct worker_ctx *w)
-{
-	struct timeval tv = { 0, WORKER_ANNOUNCE_MS * 1000 };
-
-	if (w->announcing == 0 && !evtimer_pending(w->ev_announce, NULL))
-		evtimer_add(w->ev_announce, &tv);
-}
-
-static void
-worker_announced(struct pg_result *res, enum db_outcome outcome, void *arg)
-{
-	struct worker_ctx *w = arg;
-
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
-		log_warnx("announcing slot changes failed: other instances "
-		    "learn them from the change log within a second");
-	w->announcing--;
-	if (evbuffer_get_length(w->announce) > 0)
-		worker_announce_later(w);
-}
-
-/* Send what changed since the last announcement, in notifications of at
- * most WORKER_ANNOUNCE_MAX bytes.  Changes are gathered for a few
- * milliseconds, and one announcement is in flight at a time, so that under
- * load many bookings share one notification (each is a transaction, and
- * PostgreSQL serialises the commits of notifying ones); the other
- * instances see a change that much later.  This instance's own workers
- * saw it at once, in the shared table. */
-static void
-worker_announce_flush(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker_ctx *w = arg;
-	size_t len, cut;
-	char *all, *p, *end;
-	const char *values[1];
-
-	(void)fd;
-	(void)what;
-	len = evbuffer_get_length(w->announce);
-	all = xcalloc(1, len + 1);
-	evbuffer_remove(w->announce, all, len);
-	for (p = all; *p != '\0'; p = end) {
-		cut = strlen(p) > WORKER_ANNOUNCE_MAX ? WORKER_ANNOUNCE_MAX :
-		    strlen(p);
-		end = p + cut;
-		if (*end != '\0') {
-			while (end > p && *end != ';')
-				end--;
-			*end++ = '\0';
-		}
-		values[0] = p;
-		w->announcing++;
-		if (db_pool_query(w->db, DB_ANNOUNCE, values, worker_announced,
-		    w) == -1)
-			worker_announced(NULL, DB_UNAVAILABLE, w);
-	}
-	free(all);
-}
-
-/* Tell the other instances about a slot's new state (our own connections
- * are quiet: see migration 0004): kind 'n' for a slot this worker created,
- * 'a' for new seats or capacity of an existing one (never inserted, so a
- * late announcement cannot bring back a slot deleted meanwhile), 'd' with
- * s NULL for a deleted slot. */
-void
-worker_announce(struct worker_ctx *w, int kind, const struct slot *s,
-    int64_t deleted)
-{
-	struct timespec ts;
-	long long ms;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (evbuffer_get_length(w->announce) > 0)
-		evbuffer_add(w->announce, ";", 1);
-	else
-		worker_announce_later(w);
-	if (s == NULL)
-		evbuffer_add_printf(w->announce, "d,%lld,0,%lld",
-		    (long long)deleted, ms);
-	else
-		evbuffer_add_printf(w->announce, "%c,%lld,%lld,%lld,%lld,%d,%d,"
-		    "%lld,%lld", kind, (long long)s->id, (long long)s->calendar_id,
-		    (long long)s->start, (long long)s->end, s->capacity,
-		    s->booked, (long long)s->version, ms);
-}
-
-/* Apply the slot states a committed statement returned, so that the next
- * read on any worker of this instance already sees them, and announce
- * them to the other instances. */
-void
-worker_apply_rows(struct worker_ctx *w, struct pg_result *res, int flags)
-{
-	struct db_row r;
-	int i, n = PQntuples(res);
-
-	for (i = 0; i < n && db_result_row(res, i, &r) == 0; i++) {
-		if (!r.has_slot)
-			continue;
-		slot_table_apply(w->table, &r.slot, flags);
-		worker_announce(w, flags & SLOT_APPLY_UPDATE_ONLY ? 'a' : 'n',
-		    &r.slot, 0);
-	}
-	slot_table_publish(w->table);
-}
-
-/* Send a write to the database for req; answers 503 itself and returns -1
- * (cb not called) when the pool refuses it. */
-int
-worker_db_submit(struct worker_ctx *w, struct http_request *req,
-    struct http_pending *p, enum db_stmt stmt, const char *const *values,
-    db_callback cb, void *arg)
-{
-	http_pending_start(p, req);
-	if (db_pool_query(w->db, stmt, values, cb, arg) == 0)
-		return 0;
-	http_pending_finish(p);
-	http_problem(req, 503, "unavailable",
-	    "the database cannot take this request now");
-	return -1;
-}
-
-/* The start of every write's answer: apply the slot states it returned,
- * drop the client when the outcome is unknown, answer 503 when the
- * database failed.  Otherwise the request to answer (NULL if its client
- * left) with the first row in r.  *failure names what went wrong. */
-struct http_request *
-worker_db_answer(struct worker_ctx *w, struct http_pending *p,
-    struct pg_result *res, enum db_outcome outcome, int flags,
-    struct db_row *r, const char **failure)
-{
-	struct http_request *req;
-
-	*failure = NULL;
-	if (res != NULL)
-		worker_apply_rows(w, res, flags);
-	if (outcome == DB_LOST) {
-		*failure = "unknown";
-		http_pending_drop(p);
-		return NULL;
-	}
-	req = http_pending_finish(p);
-	if (outcome != DB_DONE || db_result_row(res, 0, r) == -1) {
-		if (res != NULL && PQresultStatus(res) != PGRES_TUPLES_OK)
-			log_warnx("write failed: %s", PQresultErrorMessage(res));
-		*failure = "unavailable";
-		if (req != NULL)
-			http_problem(req, 503, "unavailable",
-			    "the database cannot take this request now");
-		return NULL;
-	}
-	return req;
-}
 
 static int
 peer_is_loopback(struct http_request *req)
@@ -200,16 +42,16 @@ unauthorized(struct http_request *req, const char *why)
 }
 
 /* Who asks, and may they call route: answers 401 or 403 itself and
- * returns -1.  w->who and w->owner describe the caller afterwards. */
+ * returns -1.  The request's principal describes the caller afterwards. */
 static int
 worker_authorize(struct http_request *req, struct worker_ctx *w, int route)
 {
+	struct principal *who = http_principal(req);
 	const char *header;
 	int admin_call = route == ROUTE_SLOTS_ADMIN, rc;
 	char why[128];
 
-	memset(&w->who, 0, sizeof(w->who));
-	w->owner = w->who.sub;
+	memset(who, 0, sizeof(*who));
 	if (route == ROUTE_HEALTHZ || route == ROUTE_READYZ ||
 	    route == ROUTE_METRICS || route == ROUTE_OTHER)
 		return 0;
@@ -224,7 +66,7 @@ worker_authorize(struct http_request *req, struct worker_ctx *w, int route)
 	/* Two credentials: which one is meant is anybody's guess. */
 	if (http_header_once(req, "Authorization", &header) == -1)
 		return -1;
-	if ((rc = auth_check(w->conf, header, &w->who, why, sizeof(why))) ==
+	if ((rc = auth_check(w->conf, header, who, why, sizeof(why))) ==
 	    AUTH_BAD) {
 		unauthorized(req, why);
 		return -1;
@@ -234,7 +76,7 @@ worker_authorize(struct http_request *req, struct worker_ctx *w, int route)
 		unauthorized(req, NULL);
 		return -1;
 	}
-	if (admin_call && !w->who.admin) {
+	if (admin_call && !who->admin) {
 		http_problem(req, 403, "forbidden", "this call is for admins");
 		return -1;
 	}
@@ -343,8 +185,7 @@ worker_drain_check(evutil_socket_t fd, short what, void *arg)
 		open += http_server_open(d->srv[i]);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	settled = db_pool_idle(d->w->db) &&
-	    evbuffer_get_length(d->w->announce) == 0;
+	settled = commit_settled(d->w->commit);
 	d->quiet_ticks = http_in_flight() == 0 && open == 0 && settled ?
 	    d->quiet_ticks + 1 : 0;
 	if (d->quiet_ticks >= WORKER_DRAIN_QUIET) {
@@ -389,7 +230,8 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	struct worker_drain drain;
 	struct event_config *cfg;
 	struct event_base *base;
-	struct event *ev_term, *ev_int;
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct signal_watch signals;
 	struct ssl_ctx_st *ctx = NULL;
 	char err[512];
 	int i;
@@ -403,7 +245,6 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	w.conf = conf;
 	w.table = table;
 	w.index = index;
-	w.owner = w.who.sub;
 	w.slots_cap = 256;
 	w.slots = xcalloc(w.slots_cap, sizeof(*w.slots));
 
@@ -416,10 +257,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	event_config_free(cfg);
 	if (base == NULL)
 		fatalx("event_base_new failed");
-	w.db = db_pool_new(base, conf->conninfo, conf->pool_size,
-	    conf->queue_size, metrics_pool_counters());
-	w.announce = evbuffer_new();
-	w.ev_announce = evtimer_new(base, worker_announce_flush, &w);
+	w.commit = commit_new(base, conf, table);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
 	drain.w = &w;
@@ -434,25 +272,19 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 		    worker_request, &w);
 	}
 
-	ev_term = evsignal_new(base, SIGTERM, worker_signal, &drain);
-	ev_int = evsignal_new(base, SIGINT, worker_signal, &drain);
-	event_add(ev_term, NULL);
-	event_add(ev_int, NULL);
+	signals_watch(&signals, base, sigs, 2, worker_signal, &drain);
 
 	log_debug("serving");
 	event_base_dispatch(base);
 
-	event_free(ev_term);
-	event_free(ev_int);
+	signals_unwatch(&signals);
 	if (drain.ev_check != NULL)
 		event_free(drain.ev_check);
 	for (i = 0; i < 2; i++)
 		if (drain.srv[i] != NULL)
 			http_server_free(drain.srv[i]);
 	SSL_CTX_free(ctx);
-	db_pool_free(w.db);
-	event_free(w.ev_announce);
-	evbuffer_free(w.announce);
+	commit_free(w.commit);
 	event_base_free(base);
 	free(w.slots);
 	return 0;

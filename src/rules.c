@@ -1,0 +1,92 @@
+/*
+ * rules: the booking rules that POST /appointments and POST /holds share:
+ * the fast "no" the shared table may give before the database decides,
+ * and the answers to the database's refusals.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "slotd.h"
+
+/* A UUID in its canonical 8-4-4-4-12 hexadecimal form. */
+int
+rules_uuid_valid(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != 36)
+		return 0;
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (strchr("0123456789abcdefABCDEF", s[i]) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/* The fast "no" from the shared table for count consecutive slots from
+ * slot_id: 404, 409 slot-in-past or 409 slot-full, answered here; the
+ * outcome is returned.  NULL leaves the decision, a broken run included,
+ * to the database. */
+const char *
+rules_precheck(struct http_request *req, struct slot_table *table,
+    int64_t slot_id, int64_t count)
+{
+	struct db_row r;
+	struct slot next[4];
+	size_t n, i;
+	int64_t k;
+
+	if (!slot_table_flag(table, SLOT_FLAG_LOADED))
+		return NULL;
+	memset(&r, 0, sizeof(r));
+	if (slot_table_get(table, slot_id, &r.slot) == -1)
+		r.outcome = "slot-not-found";
+	else if (r.slot.start <= (int64_t)time(NULL))
+		r.outcome = "slot-in-past";
+	for (k = 0; r.outcome == NULL && k < count; k++) {
+		if (r.slot.booked >= r.slot.capacity) {
+			r.outcome = "slot-full";
+			break;
+		}
+		if (k + 1 == count)
+			break;
+		n = slot_table_range(table, r.slot.end, r.slot.end + 1, next,
+		    4);
+		for (i = 0; i < n && i < 4; i++)
+			if (next[i].calendar_id == r.slot.calendar_id)
+				break;
+		if (i == n || i == 4)
+			return NULL;
+		r.slot = next[i];
+	}
+	if (r.outcome != NULL)
+		rules_refusal(req, &r, slot_id, count);
+	return r.outcome;
+}
+
+/* The answer for a database outcome that is not a success; 0 when the
+ * outcome is not one of the shared refusals. */
+int
+rules_refusal(struct http_request *req, const struct db_row *r,
+    int64_t slot_id, int64_t count)
+{
+	if (strcmp(r->outcome, "slot-not-found") == 0)
+		http_problem(req, 404, "slot-not-found", "no slot with id %lld",
+		    (long long)slot_id);
+	else if (strcmp(r->outcome, "slot-full") == 0)
+		http_problem(req, 409, "slot-full", "slot %lld has no free seat",
+		    (long long)r->slot.id);
+	else if (strcmp(r->outcome, "slot-in-past") == 0)
+		http_problem(req, 409, "slot-in-past",
+		    "slot %lld has already started", (long long)r->slot.id);
+	else if (strcmp(r->outcome, "not-consecutive") == 0)
+		http_problem(req, 409, "not-consecutive", "there are no %lld "
+		    "consecutive slots from slot %lld", (long long)count,
+		    (long long)slot_id);
+	else
+		return 0;
+	return 1;
+}

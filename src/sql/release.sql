@@ -1,0 +1,2 @@
+-- Give a hold of its owner back.
+SELECT * FROM slotd_release($1::uuid, $2)
