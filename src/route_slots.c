@@ -239,10 +239,11 @@ slots_key_put(const struct slots_query *sq, struct slots_key *k)
 	}
 }
 
-/* The ETag: "<epoch>-<changes>-<key>", hexadecimal numbers. */
-static int
-slots_etag(const struct slots_query *sq, uint64_t epoch, uint64_t changes,
-    char *buf, size_t len)
+/* The ETag: "<epoch>-<changes>-<key>", hexadecimal numbers; -1 when it
+ * does not fit in len. */
+int
+slots_query_etag(const struct slots_query *sq, uint64_t epoch,
+    uint64_t changes, char *buf, size_t len)
 {
 	struct slots_key k = { buf, len, 0, 0 };
 
@@ -399,8 +400,8 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 
 	/* The tag fits: zone names are shorter than tz_valid_name allows. */
 	slot_table_stats(w->table, &st);
-	if (slots_etag(&sq, st.epoch, slot_table_changes(w->table, from, to),
-	    etag, sizeof(etag)) == -1)
+	if (slots_query_etag(&sq, st.epoch, slot_table_changes(w->table, from,
+	    to), etag, sizeof(etag)) == -1)
 		fatalx("%s: the answer's tag does not fit", __func__);
 	http_add_header(req, "ETag", etag);
 	http_add_header(req, "Cache-Control", "no-cache");

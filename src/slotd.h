@@ -562,6 +562,8 @@ struct slots_query {
 int	slots_query_check(const char *query, const char *zone,
 	    struct slots_query *, const char **code, char *detail,
 	    size_t len);
+int	slots_query_etag(const struct slots_query *, uint64_t epoch,
+	    uint64_t changes, char *, size_t);
 void	route_slots_list(struct http_request *, struct worker_ctx *,
 	    const char *);
 void	route_slot_get(struct http_request *, struct worker_ctx *,
