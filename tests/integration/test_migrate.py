@@ -8,10 +8,11 @@ import tempfile
 
 from harness import SLOTD_BIN
 
-MIGRATIONS = sorted(
-    f[:-4] for f in os.listdir(os.path.join(os.path.dirname(__file__), "..",
-                                            "..", "migrations"))
-    if f.endswith(".sql"))
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "..", "..",
+                              "migrations")
+# The numbered files; schema.sql beside them is generated, not applied.
+MIGRATIONS = sorted(f[:-4] for f in os.listdir(MIGRATIONS_DIR)
+                    if re.fullmatch(r"\d{4}_\w+\.sql", f))
 
 
 def write_conf(text):

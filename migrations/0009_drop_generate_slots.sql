@@ -1,0 +1,25 @@
+-- slotd 0009: what no code path uses any more goes, so that the schema
+-- (migrations/schema.sql) shows only what slotd runs.
+--
+-- Dropped:
+--   slotd_generate_slots(bigint[], bigint[], integer), from 0001: since
+--   0003 the syncer calls slotd_apply_schedule instead, and no SQL
+--   function, trigger or test calls it.  slotd_apply_schedule still
+--   takes the advisory lock named 'slotd_generate_slots'; that is only the
+--   lock's key, kept so that syncers of either version take turns.
+--
+-- Everything else is in use: the slotd_* functions by db.c, syncer.c and
+-- changelog.c, or by those functions (slotd_rows, slotd_chain,
+-- slotd_lock_run, slotd_epoch); slots_notify, slots_bump_version,
+-- slots_remember_deletion and slots_log_changes by the triggers on slots;
+-- holds_expiry by hold expiry, slot_changes_xid by the change log.  The
+-- functions that 0003, 0004 and 0007 redefined keep their last definition.
+-- slots.created_at and holds.created_at are read by no code but stay: they
+-- are a record for whoever looks at the rows, and dropping them loses it.
+--
+-- Rolling upgrade: a slotd built with migrations 0003 to 0008 keeps
+-- working.  A slotd older than 0003 still calls slotd_generate_slots, and
+-- its syncer would fail to apply the schedule: stop such instances before
+-- migrating.
+
+DROP FUNCTION IF EXISTS slotd_generate_slots(bigint[], bigint[], integer);
