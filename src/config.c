@@ -234,10 +234,12 @@ proxy_item(const char *s, size_t len, void *arg)
 {
 	struct config *c = arg;
 
-	if (c->ntrusted == (int)(sizeof(c->trusted) / sizeof(c->trusted[0])) ||
-	    ratelimit_parse_cidr(s, len, &c->trusted[c->ntrusted]) == -1)
+	struct cidr_list *l = &c->trusted;
+
+	if (l->n == (int)(sizeof(l->range) / sizeof(l->range[0])) ||
+	    ratelimit_parse_cidr(s, len, &l->range[l->n]) == -1)
 		return -1;
-	c->ntrusted++;
+	l->n++;
 	return 0;
 }
 
@@ -246,7 +248,7 @@ parse_proxies(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
 	(void)p;
-	c->ntrusted = 0;
+	c->trusted.n = 0;
 	if (*v != '\0' && for_each_item(v, proxy_item, c) == -1)
 		return fail(err, errlen, "'%s' is not a list of at most 32 "
 		    "addresses or ranges like 10.0.0.0/8", v);
@@ -452,10 +454,10 @@ break_item(const char *s, size_t len, void *arg)
 {
 	struct config *c = arg;
 
-	if (c->nbreaks == SLOTD_MAX_BREAKS ||
-	    parse_range(s, len, &c->breaks[c->nbreaks]) == -1)
+	if (c->breaks.n == SLOTD_MAX_BREAKS ||
+	    parse_range(s, len, &c->breaks.range[c->breaks.n]) == -1)
 		return -1;
-	c->nbreaks++;
+	c->breaks.n++;
 	return 0;
 }
 
@@ -464,7 +466,7 @@ parse_breaks(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
 	(void)p;
-	c->nbreaks = 0;
+	c->breaks.n = 0;
 	if (*v != '\0' && for_each_item(v, break_item, c) == -1)
 		return fail(err, errlen, "'%s' is not a list of at most %d "
 		    "ranges like 12:00-13:00", v, SLOTD_MAX_BREAKS);
@@ -479,9 +481,10 @@ date_item(const char *s, size_t len, void *arg)
 
 	if (tz_parse_date(s, len, &day) == -1)
 		return -1;
-	c->days_off = xreallocarray(c->days_off, (size_t)c->ndays_off + 1,
-	    sizeof(*c->days_off));
-	c->days_off[c->ndays_off++] = day;
+	struct date_list *l = &c->days_off;
+
+	l->day = xreallocarray(l->day, (size_t)l->n + 1, sizeof(*l->day));
+	l->day[l->n++] = day;
 	return 0;
 }
 
@@ -490,15 +493,15 @@ parse_days_off(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
 	(void)p;
-	free(c->days_off);
-	c->days_off = NULL;
-	c->ndays_off = 0;
+	free(c->days_off.day);
+	c->days_off.day = NULL;
+	c->days_off.n = 0;
 	if (*v != '\0' && for_each_item(v, date_item, c) == -1)
 		return fail(err, errlen,
 		    "'%s' is not a list of dates like 2026-12-25", v);
-	if (c->ndays_off > 1)
-		qsort(c->days_off, (size_t)c->ndays_off, sizeof(*c->days_off),
-		    tz_cmp_days);
+	if (c->days_off.n > 1)
+		qsort(c->days_off.day, (size_t)c->days_off.n,
+		    sizeof(*c->days_off.day), tz_cmp_days);
 	return 0;
 }
 
@@ -564,14 +567,14 @@ config_check(struct config *c, char *err, size_t errlen)
 		return fail(err, errlen, "[schedule] slot_minutes: %d does not "
 		    "divide the %d open minutes of hours", c->slot_minutes,
 		    open);
-	for (i = 0; i < c->nbreaks; i++) {
-		if (c->breaks[i].start < c->hours.start ||
-		    c->breaks[i].end > c->hours.end)
+	for (i = 0; i < c->breaks.n; i++) {
+		if (c->breaks.range[i].start < c->hours.start ||
+		    c->breaks.range[i].end > c->hours.end)
 			return fail(err, errlen, "[schedule] breaks: break %d "
 			    "lies outside hours", i + 1);
 		for (j = 0; j < i; j++)
-			if (c->breaks[i].start < c->breaks[j].end &&
-			    c->breaks[j].start < c->breaks[i].end)
+			if (c->breaks.range[i].start < c->breaks.range[j].end &&
+			    c->breaks.range[j].start < c->breaks.range[i].end)
 				return fail(err, errlen, "[schedule] breaks: "
 				    "breaks %d and %d overlap", j + 1, i + 1);
 	}
@@ -673,7 +676,7 @@ config_free(struct config *c)
 		    params[i].parse == parse_timezone)
 			free(*FIELD(&params[i], c, char *));
 	auth_free(c);
-	free(c->days_off);
+	free(c->days_off.day);
 	free(c->path);
 	free(c);
 }

@@ -75,9 +75,24 @@ struct cidr {				/* an address range, for trusted_proxies */
 	unsigned char	addr[16];
 };
 
+struct cidr_list {
+	struct cidr	range[32];
+	int		n;
+};
+
 struct time_range {
 	int	start;				/* minutes after midnight */
 	int	end;
+};
+
+struct time_ranges {
+	struct time_range range[SLOTD_MAX_BREAKS];
+	int		 n;
+};
+
+struct date_list {
+	int64_t	*day;				/* sorted epoch days, owned */
+	int	 n;
 };
 
 struct config {
@@ -108,10 +123,8 @@ struct config {
 	int		 slot_minutes;
 	int		 capacity;
 	int		 max_slots_per_appointment;
-	struct time_range breaks[SLOTD_MAX_BREAKS];
-	int		 nbreaks;
-	int64_t		*days_off;		/* sorted epoch days */
-	int		 ndays_off;
+	struct time_ranges breaks;
+	struct date_list days_off;
 	int		 horizon_days;
 	/* [holds] */
 	int		 hold_ttl_seconds;
@@ -121,8 +134,7 @@ struct config {
 	int		 reads_burst;
 	int		 writes_per_second;
 	int		 writes_burst;
-	struct cidr	 trusted[32];
-	int		 ntrusted;
+	struct cidr_list trusted;
 	/* [cors] */
 	char		*cors_origins;
 	/* [tls] */

@@ -58,8 +58,8 @@ Test(config, defaults)
 	cr_assert_eq(c->slot_minutes, 30);
 	cr_assert_eq(c->capacity, 1);
 	cr_assert_eq(c->max_slots_per_appointment, 1);
-	cr_assert_eq(c->nbreaks, 0);
-	cr_assert_eq(c->ndays_off, 0);
+	cr_assert_eq(c->breaks.n, 0);
+	cr_assert_eq(c->days_off.n, 0);
 	cr_assert_eq(c->horizon_days, 60);
 	cr_assert_eq(c->hold_ttl_seconds, 300);
 	cr_assert_gt(c->workers, 0);
@@ -88,11 +88,11 @@ Test(config, every_type)
 	cr_assert_str_eq(c->conninfo, "host=/tmp dbname=slotd");
 	cr_assert_str_eq(c->timezone, "Asia/Singapore");
 	cr_assert_eq(c->days, (1u << 1) | (1u << 3) | (1u << 6) | 1u);
-	cr_assert_eq(c->nbreaks, 2);
-	cr_assert_eq(c->breaks[1].start, 15 * 60);
-	cr_assert_eq(c->breaks[1].end, 15 * 60 + 20);
-	cr_assert_eq(c->ndays_off, 2);
-	cr_assert_eq(c->days_off[0], tz_days_from_civil(2026, 12, 25));
+	cr_assert_eq(c->breaks.n, 2);
+	cr_assert_eq(c->breaks.range[1].start, 15 * 60);
+	cr_assert_eq(c->breaks.range[1].end, 15 * 60 + 20);
+	cr_assert_eq(c->days_off.n, 2);
+	cr_assert_eq(c->days_off.day[0], tz_days_from_civil(2026, 12, 25));
 	cr_assert_eq(c->hold_ttl_seconds, 120);
 	config_free(c);
 	unlink(path);
