@@ -50,8 +50,6 @@ static int	parse_auth_mode(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_proxies(const struct param *, const char *,
 		    struct config *, char *, size_t);
-static int	for_each_item(const char *,
-		    int (*)(const char *, size_t, void *), void *);
 static int	parse_timezone(const struct param *, const char *,
 		    struct config *, char *, size_t);
 static int	parse_days(const struct param *, const char *,
@@ -249,7 +247,7 @@ parse_proxies(const struct param *p, const char *v, struct config *c,
 {
 	(void)p;
 	c->trusted.n = 0;
-	if (*v != '\0' && for_each_item(v, proxy_item, c) == -1)
+	if (*v != '\0' && config_value_each(v, proxy_item, c) == -1)
 		return fail(err, errlen, "'%s' is not a list of at most 32 "
 		    "addresses or ranges like 10.0.0.0/8", v);
 	return 0;
@@ -329,180 +327,36 @@ parse_timezone(const struct param *p, const char *v, struct config *c,
 	return parse_string(p, v, c, err, errlen);
 }
 
-static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu",
-    "fri", "sat" };
-
-static int
-day_index(const char *s, size_t len)
-{
-	int i;
-
-	if (len != 3)
-		return -1;
-	for (i = 0; i < 7; i++)
-		if (strncasecmp(s, day_names[i], 3) == 0)
-			return i;
-	return -1;
-}
-
-/* Split v on commas into trimmed items; fn(item, len) for each. */
-static int
-for_each_item(const char *v, int (*fn)(const char *, size_t, void *),
-    void *arg)
-{
-	const char *item = v, *end;
-	size_t len;
-
-	while (*item != '\0') {
-		while (*item == ' ' || *item == '\t')
-			item++;
-		end = strchr(item, ',');
-		len = end != NULL ? (size_t)(end - item) : strlen(item);
-		while (len > 0 && (item[len - 1] == ' ' ||
-		    item[len - 1] == '\t'))
-			len--;
-		if (fn(item, len, arg) == -1)
-			return -1;
-		if (end == NULL)
-			break;
-		item = end + 1;
-		if (*item == '\0')
-			return fn(item, 0, arg);
-	}
-	return 0;
-}
-
-static int
-day_item(const char *s, size_t len, void *arg)
-{
-	unsigned *days = arg;
-	const char *dash = memchr(s, '-', len);
-	int a, b;
-
-	if (dash == NULL) {
-		if ((a = day_index(s, len)) == -1)
-			return -1;
-		*days |= 1u << a;
-		return 0;
-	}
-	a = day_index(s, (size_t)(dash - s));
-	b = day_index(dash + 1, len - (size_t)(dash - s) - 1);
-	if (a == -1 || b == -1)
-		return -1;
-	for (;;) {		/* a range may wrap: sat-sun */
-		*days |= 1u << a;
-		if (a == b)
-			break;
-		a = (a + 1) % 7;
-	}
-	return 0;
-}
-
+/* [schedule] values: schedule_config.c's. */
 static int
 parse_days(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
-	unsigned days = 0;
-
-	if (for_each_item(v, day_item, &days) == -1 || days == 0)
-		return fail(err, errlen,
-		    "'%s' is not a list of days like mon-fri or mon,wed,fri",
-		    v);
-	*FIELD(p, c, unsigned) = days;
-	return 0;
-}
-
-/* HH:MM into minutes; 24:00 is allowed as an end. */
-static int
-parse_clock(const char *s, size_t len, int *minutes)
-{
-	int h, m;
-
-	if (len != 5 || s[2] != ':' || !isdigit((unsigned char)s[0]) ||
-	    !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[3]) ||
-	    !isdigit((unsigned char)s[4]))
-		return -1;
-	h = (s[0] - '0') * 10 + (s[1] - '0');
-	m = (s[3] - '0') * 10 + (s[4] - '0');
-	if (m > 59 || h > 24 || (h == 24 && m != 0))
-		return -1;
-	*minutes = h * 60 + m;
-	return 0;
-}
-
-static int
-parse_range(const char *s, size_t len, struct time_range *r)
-{
-	if (len != 11 || s[5] != '-' || parse_clock(s, 5, &r->start) == -1 ||
-	    parse_clock(s + 6, 5, &r->end) == -1 || r->end <= r->start)
-		return -1;
-	return 0;
+	return schedule_config_days(v, FIELD(p, c, unsigned), err, errlen);
 }
 
 static int
 parse_hours(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
-	if (parse_range(v, strlen(v), FIELD(p, c, struct time_range)) == -1)
-		return fail(err, errlen,
-		    "'%s' is not an opening time range like 09:00-18:00", v);
-	return 0;
-}
-
-static int
-break_item(const char *s, size_t len, void *arg)
-{
-	struct config *c = arg;
-
-	if (c->breaks.n == SLOTD_MAX_BREAKS ||
-	    parse_range(s, len, &c->breaks.range[c->breaks.n]) == -1)
-		return -1;
-	c->breaks.n++;
-	return 0;
+	return schedule_config_range(v, FIELD(p, c, struct time_range), err,
+	    errlen);
 }
 
 static int
 parse_breaks(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
-	(void)p;
-	c->breaks.n = 0;
-	if (*v != '\0' && for_each_item(v, break_item, c) == -1)
-		return fail(err, errlen, "'%s' is not a list of at most %d "
-		    "ranges like 12:00-13:00", v, SLOTD_MAX_BREAKS);
-	return 0;
-}
-
-static int
-date_item(const char *s, size_t len, void *arg)
-{
-	struct config *c = arg;
-	int64_t day;
-
-	if (tz_parse_date(s, len, &day) == -1)
-		return -1;
-	struct date_list *l = &c->days_off;
-
-	l->day = xreallocarray(l->day, (size_t)l->n + 1, sizeof(*l->day));
-	l->day[l->n++] = day;
-	return 0;
+	return schedule_config_ranges(v, FIELD(p, c, struct time_ranges), err,
+	    errlen);
 }
 
 static int
 parse_days_off(const struct param *p, const char *v, struct config *c,
     char *err, size_t errlen)
 {
-	(void)p;
-	free(c->days_off.day);
-	c->days_off.day = NULL;
-	c->days_off.n = 0;
-	if (*v != '\0' && for_each_item(v, date_item, c) == -1)
-		return fail(err, errlen,
-		    "'%s' is not a list of dates like 2026-12-25", v);
-	if (c->days_off.n > 1)
-		qsort(c->days_off.day, (size_t)c->days_off.n,
-		    sizeof(*c->days_off.day), tz_cmp_days);
-	return 0;
+	return schedule_config_dates(v, FIELD(p, c, struct date_list), err,
+	    errlen);
 }
 
 /* ---- loading ---- */
@@ -559,25 +413,10 @@ config_ini_line(void *user, const char *section, const char *key,
 static int
 config_check(struct config *c, char *err, size_t errlen)
 {
-	int open = c->hours.end - c->hours.start, i, j;
-
-	if (auth_load(c, err, errlen) == -1 || tls_check(c, err, errlen) == -1)
+	if (auth_load(c, err, errlen) == -1 ||
+	    tls_check(c, err, errlen) == -1 ||
+	    schedule_config_check(c, err, errlen) == -1)
 		return -1;
-	if (open % c->slot_minutes != 0)
-		return fail(err, errlen, "[schedule] slot_minutes: %d does not "
-		    "divide the %d open minutes of hours", c->slot_minutes,
-		    open);
-	for (i = 0; i < c->breaks.n; i++) {
-		if (c->breaks.range[i].start < c->hours.start ||
-		    c->breaks.range[i].end > c->hours.end)
-			return fail(err, errlen, "[schedule] breaks: break %d "
-			    "lies outside hours", i + 1);
-		for (j = 0; j < i; j++)
-			if (c->breaks.range[i].start < c->breaks.range[j].end &&
-			    c->breaks.range[j].start < c->breaks.range[i].end)
-				return fail(err, errlen, "[schedule] breaks: "
-				    "breaks %d and %d overlap", j + 1, i + 1);
-	}
 	return 0;
 }
 

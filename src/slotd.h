@@ -163,6 +163,12 @@ void		 config_keep_restart_keys(const struct config *,
 size_t		 config_param_count(void);
 void		 config_param_name(size_t, const char **, const char **);
 
+/* config_value.c: pieces that values of several keys share */
+int	config_value_each(const char *,
+	    int (*)(const char *, size_t, void *), void *);
+int	config_value_fail(char *, size_t, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+
 /* ratelimit.c: shared token buckets per client */
 #define RL_CLASSES	2
 enum { RL_READS, RL_WRITES };
@@ -205,6 +211,16 @@ struct slot_span {
 size_t	schedule_day(const struct config *, int64_t day,
 	    struct slot_span *out, size_t max);
 int	schedule_is_open_day(const struct config *, int64_t day);
+
+/* schedule_config.c: the values of [schedule] and the rules between them */
+int	schedule_config_days(const char *, unsigned *, char *, size_t);
+int	schedule_config_range(const char *, struct time_range *, char *,
+	    size_t);
+int	schedule_config_ranges(const char *, struct time_ranges *, char *,
+	    size_t);
+int	schedule_config_dates(const char *, struct date_list *, char *,
+	    size_t);
+int	schedule_config_check(const struct config *, char *, size_t);
 
 /* emit.c: one document writer for JSON and MessagePack */
 struct emit;
