@@ -1,9 +1,12 @@
 /*
  * config_value: pieces that values of several configuration keys share:
- * comma-separated lists, and the wording of a refusal.
+ * comma-separated lists, integers, and the wording of a refusal.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "slotd.h"
@@ -34,6 +37,23 @@ config_value_each(const char *v, int (*fn)(const char *, size_t, void *),
 		if (*item == '\0')
 			return fn(item, 0, arg);
 	}
+	return 0;
+}
+
+/* A decimal integer in min..max, all of v. */
+int
+config_value_long(const char *v, long min, long max, long *out)
+{
+	char *end;
+	long n;
+
+	if (*v == '\0' || (!isdigit((unsigned char)*v) && *v != '-'))
+		return -1;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = n;
 	return 0;
 }
 

@@ -158,12 +158,12 @@ Test(config, missing_file)
 /* The shipped sample must load and mention every key. */
 Test(config, sample_documents_every_key)
 {
+	const struct config_param *params;
 	char sample[512], *text;
-	const char *section, *key;
 	struct config *c;
 	FILE *fp;
 	long len;
-	size_t i;
+	size_t i, n;
 	char needle[128];
 
 	snprintf(sample, sizeof(sample), "%s/etc/slotd.conf.sample", SRCDIR);
@@ -178,13 +178,13 @@ Test(config, sample_documents_every_key)
 	text = calloc(1, (size_t)len + 1);
 	cr_assert_eq(fread(text, 1, (size_t)len, fp), (size_t)len);
 	fclose(fp);
-	for (i = 0; i < config_param_count(); i++) {
-		config_param_name(i, &section, &key);
-		snprintf(needle, sizeof(needle), "\n%s =", key);
+	params = config_params(&n);
+	for (i = 0; i < n; i++) {
+		snprintf(needle, sizeof(needle), "\n%s =", params[i].key);
 		cr_assert(strstr(text, needle) != NULL ||
-		    (snprintf(needle, sizeof(needle), "\n;%s =", key),
+		    (snprintf(needle, sizeof(needle), "\n;%s =", params[i].key),
 		    strstr(text, needle) != NULL),
-		    "sample lacks [%s] %s", section, key);
+		    "sample lacks [%s] %s", params[i].section, params[i].key);
 	}
 	free(text);
 }
