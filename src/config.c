@@ -2,8 +2,8 @@
  * config: the INI file.  Every key is declared once in `params` with its
  * type, default and whether a reload may change it; defaults go through the
  * same parsers as the file, so a default can never be invalid unnoticed.
+ * What a type means (parsing, keeping, freeing) is config_table.c's.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -16,489 +16,174 @@
 
 #include "slotd.h"
 
-struct param;
-typedef int (*param_parser)(const struct param *, const char *,
-    struct config *, char *, size_t);
+#define P(sec, key, type, def, rel, field, lo, hi, help)		\
+	{ sec, key, type, def, rel, CONFIG_FIELD(field), lo, hi, NULL,	\
+	    NULL, help }
+/* The same for an enum's names or a string's check. */
+#define PX(sec, key, type, def, rel, field, lo, hi, names, check, help)	\
+	{ sec, key, type, def, rel, CONFIG_FIELD(field), lo, hi, names,	\
+	    check, help }
 
-struct param {
-	const char	*section;
-	const char	*key;
-	param_parser	 parse;
-	const char	*defval;
-	int		 reloadable;
-	size_t		 offset;
-	long		 min;
-	long		 max;
-	const char	*help;
-};
+static int	check_listen(const char *, struct config *, char *, size_t);
+static int	check_tls_listen(const char *, struct config *, char *,
+		    size_t);
+static int	check_shm_name(const char *, struct config *, char *, size_t);
+static int	check_timezone(const char *, struct config *, char *, size_t);
 
-#define FIELD(p, c, type)	((type *)((char *)(c) + (p)->offset))
+static const char *const auth_modes[] = { "none", "jwt", NULL };
 
-static int	parse_string(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_int(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_shm_name(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_listen(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_log_level(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_bool(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_auth_mode(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_proxies(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	for_each_item(const char *,
-		    int (*)(const char *, size_t, void *), void *);
-static int	parse_timezone(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_days(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_hours(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_breaks(const struct param *, const char *,
-		    struct config *, char *, size_t);
-static int	parse_days_off(const struct param *, const char *,
-		    struct config *, char *, size_t);
-
-#define P(sec, key, fn, def, rel, field, lo, hi, help)			\
-	{ sec, key, fn, def, rel, offsetof(struct config, field), lo, hi, help }
-
-static const struct param params[] = {
-	P("server", "listen", parse_listen, "127.0.0.1:8080", 0, listen, 0, 255,
+static const struct config_param params[] = {
+	PX("server", "listen", CF_STRING, "127.0.0.1:8080", 0, listen, 0, 255,
+	    NULL, check_listen,
 	    "address:port to serve HTTP on; empty: HTTPS only"),
-	P("server", "workers", parse_int, "0", 1, workers, 0, 256,
+	P("server", "workers", CF_INT, "0", 1, workers, 0, 256,
 	    "worker processes; 0 means one per CPU"),
-	P("server", "shm_name", parse_shm_name, "/slotd", 0, shm_name, 2,
-	    NAME_MAX, "name of the POSIX shared-memory segment"),
-	P("server", "max_slots", parse_int, "262144", 0, max_slots, 16,
+	PX("server", "shm_name", CF_STRING, "/slotd", 0, shm_name, 2,
+	    NAME_MAX, NULL, check_shm_name,
+	    "name of the POSIX shared-memory segment"),
+	P("server", "max_slots", CF_INT, "262144", 0, max_slots, 16,
 	    1 << 28, "capacity of the shared slot table"),
-	P("server", "log_level", parse_log_level, "info", 1, log_level, 0, 0,
-	    "error, warn, info or debug"),
-	P("server", "access_log", parse_bool, "on", 1, access_log, 0, 0,
+	PX("server", "log_level", CF_ENUM, "info", 1, log_level, 0, 0,
+	    log_level_names, NULL, "error, warn, info or debug"),
+	P("server", "access_log", CF_BOOL, "on", 1, access_log, 0, 0,
 	    "one log line per request: on or off"),
-	P("server", "shutdown_timeout", parse_int, "10", 1, shutdown_timeout,
+	P("server", "shutdown_timeout", CF_INT, "10", 1, shutdown_timeout,
 	    1, 3600, "seconds in-flight requests get to finish on stop"),
-	P("server", "request_timeout", parse_int, "30", 1, request_timeout, 1,
+	P("server", "request_timeout", CF_INT, "30", 1, request_timeout, 1,
 	    3600, "seconds a client has to send a request, or may stay idle"),
-	P("server", "max_uri_bytes", parse_int, "8192", 1, max_uri_bytes, 256,
+	P("server", "max_uri_bytes", CF_INT, "8192", 1, max_uri_bytes, 256,
 	    1 << 20, "longest request URI (414 above)"),
-	P("server", "max_header_bytes", parse_int, "16384", 1,
+	P("server", "max_header_bytes", CF_INT, "16384", 1,
 	    max_header_bytes, 1024, 1 << 20, "largest header block (431 above)"),
-	P("server", "max_headers", parse_int, "100", 1, max_headers, 8, 10000,
+	P("server", "max_headers", CF_INT, "100", 1, max_headers, 8, 10000,
 	    "most header fields (431 above)"),
-	P("server", "max_body_bytes", parse_int, "16384", 1, max_body_bytes,
+	P("server", "max_body_bytes", CF_INT, "16384", 1, max_body_bytes,
 	    1024, 1 << 20, "largest request body (413 above)"),
-	P("database", "conninfo", parse_string, "", 0, conninfo, 0, 4096,
+	P("database", "conninfo", CF_STRING, "", 0, conninfo, 0, 4096,
 	    "libpq connection string; empty uses PG* variables"),
-	P("database", "pool_size", parse_int, "4", 1, pool_size, 1, 64,
+	P("database", "pool_size", CF_INT, "4", 1, pool_size, 1, 64,
 	    "database connections per worker"),
-	P("database", "queue_size", parse_int, "128", 1, queue_size, 0,
+	P("database", "queue_size", CF_INT, "128", 1, queue_size, 0,
 	    100000, "writes that may wait per worker when all are busy"),
-	P("schedule", "timezone", parse_timezone, "UTC", 1, timezone, 1, 127,
-	    "IANA time zone of the schedule"),
-	P("schedule", "days", parse_days, "mon-fri", 1, days, 0, 0,
+	PX("schedule", "timezone", CF_STRING, "UTC", 1, timezone, 1, 127,
+	    NULL, check_timezone, "IANA time zone of the schedule"),
+	P("schedule", "days", CF_DAYS, "mon-fri", 1, days, 0, 0,
 	    "open weekdays: mon-fri, mon,wed,fri, ..."),
-	P("schedule", "hours", parse_hours, "09:00-18:00", 1, hours, 0, 0,
+	P("schedule", "hours", CF_TIME_RANGE, "09:00-18:00", 1, hours, 0, 0,
 	    "opening hours HH:MM-HH:MM"),
-	P("schedule", "slot_minutes", parse_int, "30", 1, slot_minutes, 5,
+	P("schedule", "slot_minutes", CF_INT, "30", 1, slot_minutes, 5,
 	    24 * 60, "length of one slot"),
-	P("schedule", "capacity", parse_int, "1", 1, capacity, 1, 100000,
+	P("schedule", "capacity", CF_INT, "1", 1, capacity, 1, 100000,
 	    "seats per generated slot"),
-	P("schedule", "max_slots_per_appointment", parse_int, "1", 1,
+	P("schedule", "max_slots_per_appointment", CF_INT, "1", 1,
 	    max_slots_per_appointment, 1, 5,
 	    "consecutive slots one appointment may book"),
-	P("schedule", "breaks", parse_breaks, "", 1, breaks, 0, 0,
+	P("schedule", "breaks", CF_TIME_RANGES, "", 1, breaks, 0, 0,
 	    "closed periods, HH:MM-HH:MM, comma separated"),
-	P("schedule", "days_off", parse_days_off, "", 1, days_off, 0, 0,
+	P("schedule", "days_off", CF_DATES, "", 1, days_off, 0, 0,
 	    "closed dates, YYYY-MM-DD, comma separated"),
-	P("schedule", "horizon_days", parse_int, "60", 1, horizon_days, 1,
+	P("schedule", "horizon_days", CF_INT, "60", 1, horizon_days, 1,
 	    3660, "days ahead for which slots exist"),
-	P("holds", "ttl_seconds", parse_int, "300", 1, hold_ttl_seconds, 10,
+	P("holds", "ttl_seconds", CF_INT, "300", 1, hold_ttl_seconds, 10,
 	    86400, "how long a hold keeps its seats"),
-	P("rate_limit", "reads_per_second", parse_int, "50", 1,
+	P("rate_limit", "reads_per_second", CF_INT, "50", 1,
 	    reads_per_second, 1, 100000, "GET /slots tokens per second"),
-	P("rate_limit", "reads_burst", parse_int, "100", 1, reads_burst, 1,
+	P("rate_limit", "reads_burst", CF_INT, "100", 1, reads_burst, 1,
 	    10000, "GET /slots bucket size"),
-	P("rate_limit", "writes_per_second", parse_int, "5", 1,
+	P("rate_limit", "writes_per_second", CF_INT, "5", 1,
 	    writes_per_second, 1, 100000, "write tokens per second"),
-	P("rate_limit", "writes_burst", parse_int, "10", 1, writes_burst, 1,
+	P("rate_limit", "writes_burst", CF_INT, "10", 1, writes_burst, 1,
 	    10000, "write bucket size"),
-	P("rate_limit", "trusted_proxies", parse_proxies, "", 1, trusted, 0, 0,
+	P("rate_limit", "trusted_proxies", CF_CIDRS, "", 1, trusted, 0, 0,
 	    "proxies whose X-Forwarded-For is believed (CIDR list)"),
-	P("tls", "listen", parse_listen, "", 0, tls_listen, 0, 255,
-	    "address:port to serve HTTPS on; empty: none"),
-	P("tls", "cert_file", parse_string, "", 1, tls_cert_file, 0, 4096,
+	PX("tls", "listen", CF_STRING, "", 0, tls_listen, 0, 255, NULL,
+	    check_tls_listen, "address:port to serve HTTPS on; empty: none"),
+	P("tls", "cert_file", CF_STRING, "", 1, tls_cert_file, 0, 4096,
 	    "certificate chain, PEM"),
-	P("tls", "key_file", parse_string, "", 1, tls_key_file, 0, 4096,
+	P("tls", "key_file", CF_STRING, "", 1, tls_key_file, 0, 4096,
 	    "private key, PEM"),
-	P("cors", "allow_origins", parse_string, "", 1, cors_origins, 0, 4096,
+	P("cors", "allow_origins", CF_STRING, "", 1, cors_origins, 0, 4096,
 	    "origins browsers may call from (comma separated)"),
-	P("auth", "mode", parse_auth_mode, "none", 1, auth_jwt, 0, 0,
-	    "none (development) or jwt"),
-	P("auth", "jwt_secret_file", parse_string, "", 1, jwt_secret_file, 0,
+	PX("auth", "mode", CF_ENUM, "none", 1, auth_jwt, 0, 0, auth_modes,
+	    NULL, "none (development) or jwt"),
+	P("auth", "jwt_secret_file", CF_STRING, "", 1, jwt_secret_file, 0,
 	    4096, "HS256 shared secret, raw bytes"),
-	P("auth", "jwt_public_key_file", parse_string, "", 1,
+	P("auth", "jwt_public_key_file", CF_STRING, "", 1,
 	    jwt_public_key_file, 0, 4096, "RS256 or ES256 public key, PEM"),
-	P("auth", "issuer", parse_string, "", 1, jwt_issuer, 0, 1024,
+	P("auth", "issuer", CF_STRING, "", 1, jwt_issuer, 0, 1024,
 	    "required iss claim; empty: not checked"),
-	P("auth", "audience", parse_string, "", 1, jwt_audience, 0, 1024,
+	P("auth", "audience", CF_STRING, "", 1, jwt_audience, 0, 1024,
 	    "required aud claim; empty: not checked"),
-	P("auth", "admin_role", parse_string, "admin", 1, admin_role, 1, 255,
+	P("auth", "admin_role", CF_STRING, "admin", 1, admin_role, 1, 255,
 	    "role claim that makes a token an admin's"),
-	P("auth", "public_reads", parse_bool, "true", 1, public_reads, 0, 0,
+	P("auth", "public_reads", CF_BOOL, "true", 1, public_reads, 0, 0,
 	    "GET /slots without a token"),
 };
 #define NPARAMS	(sizeof(params) / sizeof(params[0]))
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int
-parse_string(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	char **field = FIELD(p, c, char *);
-	size_t len = strlen(v);
-
-	if ((long)len < p->min || (long)len > p->max)
-		return fail(err, errlen, "length must be %ld..%ld", p->min,
-		    p->max);
-	free(*field);
-	*field = xstrdup(v);
-	return 0;
-}
-
-static int
-parse_long(const char *v, long min, long max, long *out)
-{
-	char *end;
-	long n;
-
-	if (*v == '\0' || (!isdigit((unsigned char)*v) && *v != '-'))
-		return -1;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
-static int
-parse_int(const struct param *p, const char *v, struct config *c, char *err,
-    size_t errlen)
-{
-	long n;
-
-	if (parse_long(v, p->min, p->max, &n) == -1)
-		return fail(err, errlen, "'%s' is not an integer in %ld..%ld",
-		    v, p->min, p->max);
-	*FIELD(p, c, int) = (int)n;
-	return 0;
-}
-
-static int
-parse_bool(const struct param *p, const char *v, struct config *c, char *err,
-    size_t errlen)
-{
-	static const char *const yes[] = { "on", "true", "yes", "1" };
-	static const char *const no[] = { "off", "false", "no", "0" };
-	size_t i;
-
-	for (i = 0; i < 4; i++) {
-		if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
-			*FIELD(p, c, int) = strcasecmp(v, yes[i]) == 0;
-			return 0;
-		}
-	}
-	return fail(err, errlen, "'%s' is not on or off", v);
-}
-
-static int
-proxy_item(const char *s, size_t len, void *arg)
-{
-	struct config *c = arg;
-
-	if (c->ntrusted == (int)(sizeof(c->trusted) / sizeof(c->trusted[0])) ||
-	    ratelimit_parse_cidr(s, len, &c->trusted[c->ntrusted]) == -1)
-		return -1;
-	c->ntrusted++;
-	return 0;
-}
-
-static int
-parse_proxies(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	(void)p;
-	c->ntrusted = 0;
-	if (*v != '\0' && for_each_item(v, proxy_item, c) == -1)
-		return fail(err, errlen, "'%s' is not a list of at most 32 "
-		    "addresses or ranges like 10.0.0.0/8", v);
-	return 0;
-}
-
-static int
-parse_auth_mode(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	if (strcmp(v, "none") != 0 && strcmp(v, "jwt") != 0)
-		return fail(err, errlen, "'%s' is not none or jwt", v);
-	*FIELD(p, c, int) = strcmp(v, "jwt") == 0;
-	return 0;
-}
-
 /* A name every shm_open(3) takes: "/" and then a name without "/" (nor
  * "." or "..", which name directories). */
 static int
-parse_shm_name(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
+check_shm_name(const char *v, struct config *c, char *err, size_t errlen)
 {
+	(void)c;
 	if (v[0] != '/' || strchr(v + 1, '/') != NULL ||
 	    strcmp(v, "/.") == 0 || strcmp(v, "/..") == 0)
-		return fail(err, errlen, "'%s' is not '/' and a name without "
-		    "'/' (nor . or ..)", v);
-	return parse_string(p, v, c, err, errlen);
+		return config_value_fail(err, errlen, "'%s' is not '/' and a "
+		    "name without '/' (nor . or ..)", v);
+	return 0;
 }
 
+/* address:port into host and port; "" into "" and "". */
 static int
-parse_listen(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
+split_listen(const char *v, char host[256], char port[8], char *err,
+    size_t errlen)
 {
-	const char *colon = strrchr(v, ':'), *host = v;
-	int tls = p->offset == offsetof(struct config, tls_listen);
-	char *h = tls ? c->tls_host : c->listen_host;
-	char *port_out = tls ? c->tls_port : c->listen_port;
+	const char *colon = strrchr(v, ':'), *h = v;
 	size_t hostlen;
-	long port;
+	long n;
 
 	if (*v == '\0') {
-		h[0] = port_out[0] = '\0';
-		return parse_string(p, v, c, err, errlen);
+		host[0] = port[0] = '\0';
+		return 0;
 	}
-	if (colon == NULL || parse_long(colon + 1, 1, 65535, &port) == -1)
-		return fail(err, errlen, "'%s' is not address:port", v);
+	if (colon == NULL || config_value_long(colon + 1, 1, 65535, &n) == -1)
+		return config_value_fail(err, errlen, "'%s' is not "
+		    "address:port", v);
 	hostlen = (size_t)(colon - v);
 	if (hostlen >= 2 && v[0] == '[' && v[hostlen - 1] == ']') {
-		host++;
+		h++;
 		hostlen -= 2;
 	}
-	if (hostlen == 0 || hostlen >= sizeof(c->listen_host))
-		return fail(err, errlen, "'%s' has no usable address", v);
-	memcpy(h, host, hostlen);
-	h[hostlen] = '\0';
-	snprintf(port_out, sizeof(c->listen_port), "%ld", port);
-	return parse_string(p, v, c, err, errlen);
-}
-
-static int
-parse_log_level(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	if (log_level_parse(v, FIELD(p, c, enum log_level)) == -1)
-		return fail(err, errlen,
-		    "'%s' is not one of error, warn, info, debug", v);
+	if (hostlen == 0 || hostlen >= 256)
+		return config_value_fail(err, errlen, "'%s' has no usable "
+		    "address", v);
+	memcpy(host, h, hostlen);
+	host[hostlen] = '\0';
+	snprintf(port, 8, "%ld", n);
 	return 0;
 }
 
 static int
-parse_timezone(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
+check_listen(const char *v, struct config *c, char *err, size_t errlen)
+{
+	return split_listen(v, c->listen_host, c->listen_port, err, errlen);
+}
+
+static int
+check_tls_listen(const char *v, struct config *c, char *err, size_t errlen)
+{
+	return split_listen(v, c->tls_host, c->tls_port, err, errlen);
+}
+
+static int
+check_timezone(const char *v, struct config *c, char *err, size_t errlen)
 {
 	const char *why;
 
+	(void)c;
 	if (tz_check_name(v, &why) == -1)
-		return fail(err, errlen, "'%s': %s", v, why);
-	return parse_string(p, v, c, err, errlen);
-}
-
-static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu",
-    "fri", "sat" };
-
-static int
-day_index(const char *s, size_t len)
-{
-	int i;
-
-	if (len != 3)
-		return -1;
-	for (i = 0; i < 7; i++)
-		if (strncasecmp(s, day_names[i], 3) == 0)
-			return i;
-	return -1;
-}
-
-/* Split v on commas into trimmed items; fn(item, len) for each. */
-static int
-for_each_item(const char *v, int (*fn)(const char *, size_t, void *),
-    void *arg)
-{
-	const char *item = v, *end;
-	size_t len;
-
-	while (*item != '\0') {
-		while (*item == ' ' || *item == '\t')
-			item++;
-		end = strchr(item, ',');
-		len = end != NULL ? (size_t)(end - item) : strlen(item);
-		while (len > 0 && (item[len - 1] == ' ' ||
-		    item[len - 1] == '\t'))
-			len--;
-		if (fn(item, len, arg) == -1)
-			return -1;
-		if (end == NULL)
-			break;
-		item = end + 1;
-		if (*item == '\0')
-			return fn(item, 0, arg);
-	}
-	return 0;
-}
-
-static int
-day_item(const char *s, size_t len, void *arg)
-{
-	unsigned *days = arg;
-	const char *dash = memchr(s, '-', len);
-	int a, b;
-
-	if (dash == NULL) {
-		if ((a = day_index(s, len)) == -1)
-			return -1;
-		*days |= 1u << a;
-		return 0;
-	}
-	a = day_index(s, (size_t)(dash - s));
-	b = day_index(dash + 1, len - (size_t)(dash - s) - 1);
-	if (a == -1 || b == -1)
-		return -1;
-	for (;;) {		/* a range may wrap: sat-sun */
-		*days |= 1u << a;
-		if (a == b)
-			break;
-		a = (a + 1) % 7;
-	}
-	return 0;
-}
-
-static int
-parse_days(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	unsigned days = 0;
-
-	if (for_each_item(v, day_item, &days) == -1 || days == 0)
-		return fail(err, errlen,
-		    "'%s' is not a list of days like mon-fri or mon,wed,fri",
-		    v);
-	*FIELD(p, c, unsigned) = days;
-	return 0;
-}
-
-/* HH:MM into minutes; 24:00 is allowed as an end. */
-static int
-parse_clock(const char *s, size_t len, int *minutes)
-{
-	int h, m;
-
-	if (len != 5 || s[2] != ':' || !isdigit((unsigned char)s[0]) ||
-	    !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[3]) ||
-	    !isdigit((unsigned char)s[4]))
-		return -1;
-	h = (s[0] - '0') * 10 + (s[1] - '0');
-	m = (s[3] - '0') * 10 + (s[4] - '0');
-	if (m > 59 || h > 24 || (h == 24 && m != 0))
-		return -1;
-	*minutes = h * 60 + m;
-	return 0;
-}
-
-static int
-parse_range(const char *s, size_t len, struct time_range *r)
-{
-	if (len != 11 || s[5] != '-' || parse_clock(s, 5, &r->start) == -1 ||
-	    parse_clock(s + 6, 5, &r->end) == -1 || r->end <= r->start)
-		return -1;
-	return 0;
-}
-
-static int
-parse_hours(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	if (parse_range(v, strlen(v), FIELD(p, c, struct time_range)) == -1)
-		return fail(err, errlen,
-		    "'%s' is not an opening time range like 09:00-18:00", v);
-	return 0;
-}
-
-static int
-break_item(const char *s, size_t len, void *arg)
-{
-	struct config *c = arg;
-
-	if (c->nbreaks == SLOTD_MAX_BREAKS ||
-	    parse_range(s, len, &c->breaks[c->nbreaks]) == -1)
-		return -1;
-	c->nbreaks++;
-	return 0;
-}
-
-static int
-parse_breaks(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	(void)p;
-	c->nbreaks = 0;
-	if (*v != '\0' && for_each_item(v, break_item, c) == -1)
-		return fail(err, errlen, "'%s' is not a list of at most %d "
-		    "ranges like 12:00-13:00", v, SLOTD_MAX_BREAKS);
-	return 0;
-}
-
-static int
-date_item(const char *s, size_t len, void *arg)
-{
-	struct config *c = arg;
-	int64_t day;
-
-	if (tz_parse_date(s, len, &day) == -1)
-		return -1;
-	c->days_off = xreallocarray(c->days_off, (size_t)c->ndays_off + 1,
-	    sizeof(*c->days_off));
-	c->days_off[c->ndays_off++] = day;
-	return 0;
-}
-
-static int
-parse_days_off(const struct param *p, const char *v, struct config *c,
-    char *err, size_t errlen)
-{
-	(void)p;
-	free(c->days_off);
-	c->days_off = NULL;
-	c->ndays_off = 0;
-	if (*v != '\0' && for_each_item(v, date_item, c) == -1)
-		return fail(err, errlen,
-		    "'%s' is not a list of dates like 2026-12-25", v);
-	if (c->ndays_off > 1)
-		qsort(c->days_off, (size_t)c->ndays_off, sizeof(*c->days_off),
-		    tz_cmp_days);
+		return config_value_fail(err, errlen, "'%s': %s", v, why);
 	return 0;
 }
 
@@ -510,7 +195,7 @@ struct load_state {
 	char		 err[512];
 };
 
-static const struct param *
+static const struct config_param *
 param_find(const char *section, const char *key)
 {
 	size_t i;
@@ -527,7 +212,7 @@ config_ini_line(void *user, const char *section, const char *key,
     const char *value)
 {
 	struct load_state *st = user;
-	const struct param *p;
+	const struct config_param *p;
 	char why[384];
 
 	if (st->err[0] != '\0')
@@ -544,7 +229,7 @@ config_ini_line(void *user, const char *section, const char *key,
 		    section, key);
 		return 0;
 	}
-	if (p->parse(p, value, st->conf, why, sizeof(why)) == -1) {
+	if (config_table_set(p, value, st->conf, why, sizeof(why)) == -1) {
 		snprintf(st->err, sizeof(st->err), "[%s] %s: %s", section, key,
 		    why);
 		return 0;
@@ -556,37 +241,25 @@ config_ini_line(void *user, const char *section, const char *key,
 static int
 config_check(struct config *c, char *err, size_t errlen)
 {
-	int open = c->hours.end - c->hours.start, i, j;
-
-	if (auth_load(c, err, errlen) == -1 || tls_check(c, err, errlen) == -1)
+	if (auth_load(c, err, errlen) == -1 ||
+	    tls_check(c, err, errlen) == -1 ||
+	    schedule_config_check(c, err, errlen) == -1)
 		return -1;
-	if (open % c->slot_minutes != 0)
-		return fail(err, errlen, "[schedule] slot_minutes: %d does not "
-		    "divide the %d open minutes of hours", c->slot_minutes,
-		    open);
-	for (i = 0; i < c->nbreaks; i++) {
-		if (c->breaks[i].start < c->hours.start ||
-		    c->breaks[i].end > c->hours.end)
-			return fail(err, errlen, "[schedule] breaks: break %d "
-			    "lies outside hours", i + 1);
-		for (j = 0; j < i; j++)
-			if (c->breaks[i].start < c->breaks[j].end &&
-			    c->breaks[j].start < c->breaks[i].end)
-				return fail(err, errlen, "[schedule] breaks: "
-				    "breaks %d and %d overlap", j + 1, i + 1);
-	}
 	return 0;
 }
 
 static struct config *
 config_defaults(struct load_state *st)
 {
-	struct config *c = xcalloc(1, sizeof(*c));
+	struct config *c;
 	char why[384];
 	size_t i;
 
+	if (config_table_check(params, NPARAMS, why, sizeof(why)) == -1)
+		fatalx("parameter table: %s", why);
+	c = xcalloc(1, sizeof(*c));
 	for (i = 0; i < NPARAMS; i++) {
-		if (params[i].parse(&params[i], params[i].defval, c, why,
+		if (config_table_set(&params[i], params[i].defval, c, why,
 		    sizeof(why)) == -1)
 			fatalx("default of [%s] %s: %s", params[i].section,
 			    params[i].key, why);
@@ -662,18 +335,10 @@ config_load_text(const char *name, const char *text, char *err,
 void
 config_free(struct config *c)
 {
-	size_t i;
-
 	if (c == NULL)
 		return;
-	for (i = 0; i < NPARAMS; i++)
-		if (params[i].parse == parse_string ||
-		    params[i].parse == parse_shm_name ||
-		    params[i].parse == parse_listen ||
-		    params[i].parse == parse_timezone)
-			free(*FIELD(&params[i], c, char *));
+	config_table_free(params, NPARAMS, c);
 	auth_free(c);
-	free(c->days_off);
 	free(c->path);
 	free(c);
 }
@@ -683,51 +348,13 @@ config_free(struct config *c)
 void
 config_keep_restart_keys(const struct config *old, struct config *new)
 {
-	const struct param *p;
-	char **o, **n;
-	size_t i;
-
-	for (i = 0; i < NPARAMS; i++) {
-		p = &params[i];
-		if (p->reloadable)
-			continue;
-		if (p->parse == parse_int) {
-			if (*FIELD(p, old, int) == *FIELD(p, new, int))
-				continue;
-			*FIELD(p, new, int) = *FIELD(p, old, int);
-		} else {
-			o = FIELD(p, old, char *);
-			n = FIELD(p, new, char *);
-			if (strcmp(*o, *n) == 0)
-				continue;
-			free(*n);
-			*n = xstrdup(*o);
-		}
-		if (p->parse == parse_listen) {
-			memcpy(new->listen_host, old->listen_host,
-			    sizeof(new->listen_host));
-			memcpy(new->listen_port, old->listen_port,
-			    sizeof(new->listen_port));
-			memcpy(new->tls_host, old->tls_host,
-			    sizeof(new->tls_host));
-			memcpy(new->tls_port, old->tls_port,
-			    sizeof(new->tls_port));
-		}
-		log_warnx("reload: [%s] %s changed but needs a restart; the "
-		    "running value stays", p->section, p->key);
-	}
+	config_table_keep(params, NPARAMS, old, new);
 }
 
-/* The declared keys, for documentation checks. */
-size_t
-config_param_count(void)
+/* The declared keys, for documentation checks and tests. */
+const struct config_param *
+config_params(size_t *n)
 {
-	return NPARAMS;
-}
-
-void
-config_param_name(size_t i, const char **section, const char **key)
-{
-	*section = params[i].section;
-	*key = params[i].key;
+	*n = NPARAMS;
+	return params;
 }

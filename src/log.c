@@ -18,7 +18,9 @@
 static char		log_role[32] = "slotd";
 static enum log_level	log_threshold = LOG_LEVEL_INFO;
 
-static const char *const log_names[] = { "error", "warn", "info", "debug" };
+/* By enum log_level; [server] log_level takes these names. */
+const char *const log_level_names[] = { "error", "warn", "info", "debug",
+    NULL };
 
 void
 log_init(const char *role, enum log_level level)
@@ -43,20 +45,6 @@ log_set_level(enum log_level level)
 	log_threshold = level;
 }
 
-int
-log_level_parse(const char *s, enum log_level *out)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
-		if (strcmp(s, log_names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* One write(2) per line so that lines of several processes never mix.  A
  * message of several lines (libpq's DETAIL and CONTEXT parts) becomes one,
  * its line breaks written as "; " and other control characters as
@@ -73,7 +61,7 @@ log_vline(enum log_level level, int errnum, const char *fmt, va_list ap)
 	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
 		msg[0] = '\0';
 	n = (size_t)snprintf(line, sizeof(line), "%s %s[%d]: ",
-	    log_names[level], log_role, (int)getpid());
+	    log_level_names[level], log_role, (int)getpid());
 	for (p = msg; *p != '\0' && n < sizeof(line) - 3; p++) {
 		if (*p != '\n')
 			line[n++] = iscntrl((unsigned char)*p) ? ' ' : *p;

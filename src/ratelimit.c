@@ -176,8 +176,8 @@ trusted(const struct config *c, const struct rl_addr *a)
 {
 	int i;
 
-	for (i = 0; i < c->ntrusted; i++)
-		if (cidr_match(&c->trusted[i], a))
+	for (i = 0; i < c->trusted.n; i++)
+		if (cidr_match(&c->trusted.range[i], a))
 			return 1;
 	return 0;
 }

@@ -11,8 +11,9 @@ schedule_is_open_day(const struct config *c, int64_t day)
 {
 	if ((c->days & (1u << tz_weekday(day))) == 0)
 		return 0;
-	return c->ndays_off == 0 || bsearch(&day, c->days_off,
-	    (size_t)c->ndays_off, sizeof(*c->days_off), tz_cmp_days) == NULL;
+	return c->days_off.n == 0 || bsearch(&day, c->days_off.day,
+	    (size_t)c->days_off.n, sizeof(*c->days_off.day),
+	    tz_cmp_days) == NULL;
 }
 
 static int
@@ -20,8 +21,9 @@ in_break(const struct config *c, int start, int end)
 {
 	int i;
 
-	for (i = 0; i < c->nbreaks; i++)
-		if (start < c->breaks[i].end && c->breaks[i].start < end)
+	for (i = 0; i < c->breaks.n; i++)
+		if (start < c->breaks.range[i].end &&
+		    c->breaks.range[i].start < end)
 			return 1;
 	return 0;
 }

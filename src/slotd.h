@@ -30,7 +30,7 @@ void	log_init(const char *role, enum log_level);
 void	log_set_role(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	log_set_level(enum log_level);
-int	log_level_parse(const char *, enum log_level *);
+extern const char *const log_level_names[];
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -88,9 +88,24 @@ struct cidr {				/* an address range, for trusted_proxies */
 	unsigned char	addr[16];
 };
 
+struct cidr_list {
+	struct cidr	range[32];
+	int		n;
+};
+
 struct time_range {
 	int	start;				/* minutes after midnight */
 	int	end;
+};
+
+struct time_ranges {
+	struct time_range range[SLOTD_MAX_BREAKS];
+	int		 n;
+};
+
+struct date_list {
+	int64_t	*day;				/* sorted epoch days, owned */
+	int	 n;
 };
 
 struct config {
@@ -121,10 +136,8 @@ struct config {
 	int		 slot_minutes;
 	int		 capacity;
 	int		 max_slots_per_appointment;
-	struct time_range breaks[SLOTD_MAX_BREAKS];
-	int		 nbreaks;
-	int64_t		*days_off;		/* sorted epoch days */
-	int		 ndays_off;
+	struct time_ranges breaks;
+	struct date_list days_off;
 	int		 horizon_days;
 	/* [holds] */
 	int		 hold_ttl_seconds;
@@ -134,8 +147,7 @@ struct config {
 	int		 reads_burst;
 	int		 writes_per_second;
 	int		 writes_burst;
-	struct cidr	 trusted[32];
-	int		 ntrusted;
+	struct cidr_list trusted;
 	/* [cors] */
 	char		*cors_origins;
 	/* [tls] */
@@ -161,8 +173,59 @@ struct config	*config_load_text(const char *name, const char *text,
 void		 config_free(struct config *);
 void		 config_keep_restart_keys(const struct config *,
 		    struct config *);
-size_t		 config_param_count(void);
-void		 config_param_name(size_t, const char **, const char **);
+const struct config_param *config_params(size_t *);
+
+/* config_table.c: the operations on keys, by type */
+
+/* What a key's field holds.  The generic operations (parse, keep over a
+ * reload, free) switch on it. */
+enum config_type {
+	CF_INT,			/* int in min..max */
+	CF_BOOL,		/* int, 0 or 1 */
+	CF_ENUM,		/* int-sized enum: index of a name in names */
+	CF_STRING,		/* char *, owned: length in min..max */
+	CF_DAYS,		/* unsigned: bit n for weekday n, 0 = Sunday */
+	CF_TIME_RANGE,		/* struct time_range */
+	CF_TIME_RANGES,		/* struct time_ranges */
+	CF_DATES,		/* struct date_list, its array owned */
+	CF_CIDRS		/* struct cidr_list */
+};
+
+/* One key, declared once in config.c's table. */
+struct config_param {
+	const char	*section;
+	const char	*key;
+	enum config_type type;
+	const char	*defval;	/* parsed as if it stood in the file */
+	int		 reloadable;
+	size_t		 offset;	/* of the field in struct config */
+	size_t		 size;		/* of the field: must be the type's */
+	long		 min;		/* CF_INT: value; CF_STRING: length */
+	long		 max;
+	const char *const *names;	/* CF_ENUM, ending with NULL */
+	/* CF_STRING, optional: refuses a value, or sets fields derived from
+	 * it; before the length is checked */
+	int		(*check)(const char *, struct config *, char *, size_t);
+	const char	*help;
+};
+#define CONFIG_FIELD(f)	offsetof(struct config, f), \
+			sizeof(((struct config *)0)->f)
+
+int		 config_table_set(const struct config_param *, const char *,
+		    struct config *, char *, size_t);
+int		 config_table_check(const struct config_param *, size_t,
+		    char *, size_t);
+void		 config_table_keep(const struct config_param *, size_t,
+		    const struct config *, struct config *);
+void		 config_table_free(const struct config_param *, size_t,
+		    struct config *);
+
+/* config_value.c: pieces that values of several keys share */
+int	config_value_each(const char *,
+	    int (*)(const char *, size_t, void *), void *);
+int	config_value_long(const char *, long, long, long *);
+int	config_value_fail(char *, size_t, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 /* ratelimit.c: shared token buckets per client */
 #define RL_CLASSES	2
@@ -206,6 +269,16 @@ struct slot_span {
 size_t	schedule_day(const struct config *, int64_t day,
 	    struct slot_span *out, size_t max);
 int	schedule_is_open_day(const struct config *, int64_t day);
+
+/* schedule_config.c: the values of [schedule] and the rules between them */
+int	schedule_config_days(const char *, unsigned *, char *, size_t);
+int	schedule_config_range(const char *, struct time_range *, char *,
+	    size_t);
+int	schedule_config_ranges(const char *, struct time_ranges *, char *,
+	    size_t);
+int	schedule_config_dates(const char *, struct date_list *, char *,
+	    size_t);
+int	schedule_config_check(const struct config *, char *, size_t);
 
 /* emit.c: one document writer for JSON and MessagePack */
 struct emit;

@@ -58,8 +58,8 @@ Test(config, defaults)
 	cr_assert_eq(c->slot_minutes, 30);
 	cr_assert_eq(c->capacity, 1);
 	cr_assert_eq(c->max_slots_per_appointment, 1);
-	cr_assert_eq(c->nbreaks, 0);
-	cr_assert_eq(c->ndays_off, 0);
+	cr_assert_eq(c->breaks.n, 0);
+	cr_assert_eq(c->days_off.n, 0);
 	cr_assert_eq(c->horizon_days, 60);
 	cr_assert_eq(c->hold_ttl_seconds, 300);
 	cr_assert_gt(c->workers, 0);
@@ -88,11 +88,11 @@ Test(config, every_type)
 	cr_assert_str_eq(c->conninfo, "host=/tmp dbname=slotd");
 	cr_assert_str_eq(c->timezone, "Asia/Singapore");
 	cr_assert_eq(c->days, (1u << 1) | (1u << 3) | (1u << 6) | 1u);
-	cr_assert_eq(c->nbreaks, 2);
-	cr_assert_eq(c->breaks[1].start, 15 * 60);
-	cr_assert_eq(c->breaks[1].end, 15 * 60 + 20);
-	cr_assert_eq(c->ndays_off, 2);
-	cr_assert_eq(c->days_off[0], tz_days_from_civil(2026, 12, 25));
+	cr_assert_eq(c->breaks.n, 2);
+	cr_assert_eq(c->breaks.range[1].start, 15 * 60);
+	cr_assert_eq(c->breaks.range[1].end, 15 * 60 + 20);
+	cr_assert_eq(c->days_off.n, 2);
+	cr_assert_eq(c->days_off.day[0], tz_days_from_civil(2026, 12, 25));
 	cr_assert_eq(c->hold_ttl_seconds, 120);
 	config_free(c);
 	unlink(path);
@@ -158,12 +158,12 @@ Test(config, missing_file)
 /* The shipped sample must load and mention every key. */
 Test(config, sample_documents_every_key)
 {
+	const struct config_param *params;
 	char sample[512], *text;
-	const char *section, *key;
 	struct config *c;
 	FILE *fp;
 	long len;
-	size_t i;
+	size_t i, n;
 	char needle[128];
 
 	snprintf(sample, sizeof(sample), "%s/etc/slotd.conf.sample", SRCDIR);
@@ -178,13 +178,13 @@ Test(config, sample_documents_every_key)
 	text = calloc(1, (size_t)len + 1);
 	cr_assert_eq(fread(text, 1, (size_t)len, fp), (size_t)len);
 	fclose(fp);
-	for (i = 0; i < config_param_count(); i++) {
-		config_param_name(i, &section, &key);
-		snprintf(needle, sizeof(needle), "\n%s =", key);
+	params = config_params(&n);
+	for (i = 0; i < n; i++) {
+		snprintf(needle, sizeof(needle), "\n%s =", params[i].key);
 		cr_assert(strstr(text, needle) != NULL ||
-		    (snprintf(needle, sizeof(needle), "\n;%s =", key),
+		    (snprintf(needle, sizeof(needle), "\n;%s =", params[i].key),
 		    strstr(text, needle) != NULL),
-		    "sample lacks [%s] %s", section, key);
+		    "sample lacks [%s] %s", params[i].section, params[i].key);
 	}
 	free(text);
 }

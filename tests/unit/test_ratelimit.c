@@ -64,10 +64,11 @@ Test(ratelimit, forwarded_for_from_trusted_proxies_only)
 	char out[64];
 
 	memset(&c, 0, sizeof(c));
-	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/8", 10, &c.trusted[0]), 0);
-	cr_assert_eq(ratelimit_parse_cidr("2001:db8::/32", 13, &c.trusted[1]),
-	    0);
-	c.ntrusted = 2;
+	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/8", 10,
+	    &c.trusted.range[0]), 0);
+	cr_assert_eq(ratelimit_parse_cidr("2001:db8::/32", 13,
+	    &c.trusted.range[1]), 0);
+	c.trusted.n = 2;
 	ratelimit_client(&c, "192.0.2.1", "198.51.100.7", out, sizeof(out));
 	cr_assert_str_eq(out, "192.0.2.1");
 	ratelimit_client(&c, "10.0.0.5", "198.51.100.7", out, sizeof(out));
@@ -94,8 +95,9 @@ Test(ratelimit, forwarded_for_that_is_no_address)
 	size_t i;
 
 	memset(&c, 0, sizeof(c));
-	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/8", 10, &c.trusted[0]), 0);
-	c.ntrusted = 1;
+	cr_assert_eq(ratelimit_parse_cidr("10.0.0.0/8", 10,
+	    &c.trusted.range[0]), 0);
+	c.trusted.n = 1;
 	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
 		ratelimit_client(&c, "10.0.0.5", junk[i], out, sizeof(out));
 		cr_assert_str_eq(out, "10.0.0.5", "X-Forwarded-For: %s",

@@ -18,9 +18,9 @@ demo(const char *zone)
 	c.hours.start = 9 * 60;
 	c.hours.end = 18 * 60;
 	c.slot_minutes = 30;
-	c.breaks[0].start = 12 * 60;
-	c.breaks[0].end = 13 * 60;
-	c.nbreaks = 1;
+	c.breaks.range[0].start = 12 * 60;
+	c.breaks.range[0].end = 13 * 60;
+	c.breaks.n = 1;
 	cr_assert_eq(tz_use(zone), 0);
 	return c;
 }
@@ -88,8 +88,8 @@ Test(schedule, closed_on_weekends_and_days_off)
 	int64_t off = tz_days_from_civil(2026, 12, 25);
 	struct slot_span s[64];
 
-	c.days_off = &off;
-	c.ndays_off = 1;
+	c.days_off.day = &off;
+	c.days_off.n = 1;
 	cr_assert_eq(schedule_day(&c, tz_days_from_civil(2026, 11, 28), s,
 	    64), 0);						/* Saturday */
 	cr_assert_eq(schedule_day(&c, off, s, 64), 0);
@@ -108,7 +108,7 @@ Test(schedule, clock_changes)
 	c.days = 0x7f;
 	c.hours.start = 0;
 	c.hours.end = 6 * 60;
-	c.nbreaks = 0;
+	c.breaks.n = 0;
 	c.slot_minutes = 60;
 	/* Spring: the 02:00-03:00 slot does not exist. */
 	n = schedule_day(&c, tz_days_from_civil(2027, 3, 28), s, 64);
@@ -150,7 +150,7 @@ whole_day(const char *zone, int y, int m, int d, int from, int to,
 	c.hours.start = from;
 	c.hours.end = to;
 	c.slot_minutes = minutes;
-	c.nbreaks = 0;
+	c.breaks.n = 0;
 	return schedule_day(&c, tz_days_from_civil(y, m, d), s, max);
 }
 

@@ -1,0 +1,214 @@
+/*
+ * schedule_config: the values of the [schedule] section (open weekdays,
+ * opening hours, breaks, days off) and the rules between them.  A value is
+ * put together from small pieces (a day or a span of days, a clock time, a
+ * time range, a date), each of which reads one item of len bytes.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "slotd.h"
+
+static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu",
+    "fri", "sat" };
+
+/* "mon" into 1 (0 = Sunday); -1 for anything else. */
+static int
+day_index(const char *s, size_t len)
+{
+	int i;
+
+	if (len != 3)
+		return -1;
+	for (i = 0; i < 7; i++)
+		if (strncasecmp(s, day_names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/* A day ("wed") or a span of days ("mon-fri", which may wrap: "sat-sun")
+ * added to the bits of *days. */
+static int
+day_span(const char *s, size_t len, unsigned *days)
+{
+	const char *dash = memchr(s, '-', len);
+	int a, b;
+
+	if (dash == NULL) {
+		if ((a = day_index(s, len)) == -1)
+			return -1;
+		*days |= 1u << a;
+		return 0;
+	}
+	a = day_index(s, (size_t)(dash - s));
+	b = day_index(dash + 1, len - (size_t)(dash - s) - 1);
+	if (a == -1 || b == -1)
+		return -1;
+	for (;;) {
+		*days |= 1u << a;
+		if (a == b)
+			break;
+		a = (a + 1) % 7;
+	}
+	return 0;
+}
+
+/* HH:MM into minutes; 24:00 is allowed as an end. */
+static int
+parse_clock(const char *s, size_t len, int *minutes)
+{
+	int h, m;
+
+	if (len != 5 || s[2] != ':' || !isdigit((unsigned char)s[0]) ||
+	    !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[3]) ||
+	    !isdigit((unsigned char)s[4]))
+		return -1;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && m != 0))
+		return -1;
+	*minutes = h * 60 + m;
+	return 0;
+}
+
+/* HH:MM-HH:MM, the end after the start. */
+static int
+parse_range(const char *s, size_t len, struct time_range *r)
+{
+	if (len != 11 || s[5] != '-' || parse_clock(s, 5, &r->start) == -1 ||
+	    parse_clock(s + 6, 5, &r->end) == -1 || r->end <= r->start)
+		return -1;
+	return 0;
+}
+
+static int
+day_item(const char *s, size_t len, void *arg)
+{
+	return day_span(s, len, arg);
+}
+
+static int
+range_item(const char *s, size_t len, void *arg)
+{
+	struct time_ranges *l = arg;
+
+	if (l->n == SLOTD_MAX_BREAKS ||
+	    parse_range(s, len, &l->range[l->n]) == -1)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+static int
+date_item(const char *s, size_t len, void *arg)
+{
+	struct date_list *l = arg;
+	int64_t day;
+
+	if (tz_parse_date(s, len, &day) == -1)
+		return -1;
+	l->day = xreallocarray(l->day, (size_t)l->n + 1, sizeof(*l->day));
+	l->day[l->n++] = day;
+	return 0;
+}
+
+/* Each value below: -1 with err set ("'v' is not ...") when v is none. */
+
+/* Weekdays: "mon-fri", "mon,wed,fri", "sat-sun"; at least one. */
+int
+schedule_config_days(const char *v, unsigned *days, char *err,
+    size_t errlen)
+{
+	unsigned set = 0;
+
+	if (config_value_each(v, day_item, &set) == -1 || set == 0)
+		return config_value_fail(err, errlen, "'%s' is not a list of "
+		    "days like mon-fri or mon,wed,fri", v);
+	*days = set;
+	return 0;
+}
+
+/* One range of opening hours: "09:00-18:00". */
+int
+schedule_config_range(const char *v, struct time_range *r, char *err,
+    size_t errlen)
+{
+	if (parse_range(v, strlen(v), r) == -1)
+		return config_value_fail(err, errlen, "'%s' is not an opening "
+		    "time range like 09:00-18:00", v);
+	return 0;
+}
+
+/* Up to SLOTD_MAX_BREAKS ranges, "12:00-13:00, 15:00-15:20"; or none. */
+int
+schedule_config_ranges(const char *v, struct time_ranges *l, char *err,
+    size_t errlen)
+{
+	memset(l, 0, sizeof(*l));
+	if (*v != '\0' && config_value_each(v, range_item, l) == -1)
+		return config_value_fail(err, errlen, "'%s' is not a list of "
+		    "at most %d ranges like 12:00-13:00", v, SLOTD_MAX_BREAKS);
+	return 0;
+}
+
+/* Dates, "2026-12-25, 2027-01-01", kept sorted; or none. */
+int
+schedule_config_dates(const char *v, struct date_list *l, char *err,
+    size_t errlen)
+{
+	free(l->day);
+	l->day = NULL;
+	l->n = 0;
+	if (*v != '\0' && config_value_each(v, date_item, l) == -1)
+		return config_value_fail(err, errlen, "'%s' is not a list of "
+		    "dates like 2026-12-25", v);
+	if (l->n > 1)
+		qsort(l->day, (size_t)l->n, sizeof(*l->day), tz_cmp_days);
+	return 0;
+}
+
+/* slot_minutes divides the opening hours into whole slots. */
+static int
+check_slot_grid(const struct config *c, char *err, size_t errlen)
+{
+	int open = c->hours.end - c->hours.start;
+
+	if (open % c->slot_minutes != 0)
+		return config_value_fail(err, errlen, "[schedule] "
+		    "slot_minutes: %d does not divide the %d open minutes of "
+		    "hours", c->slot_minutes, open);
+	return 0;
+}
+
+/* Every break lies inside the opening hours, and no two overlap. */
+static int
+check_breaks(const struct config *c, char *err, size_t errlen)
+{
+	const struct time_range *b = c->breaks.range;
+	int i, j;
+
+	for (i = 0; i < c->breaks.n; i++) {
+		if (b[i].start < c->hours.start || b[i].end > c->hours.end)
+			return config_value_fail(err, errlen, "[schedule] "
+			    "breaks: break %d lies outside hours", i + 1);
+		for (j = 0; j < i; j++)
+			if (b[i].start < b[j].end && b[j].start < b[i].end)
+				return config_value_fail(err, errlen,
+				    "[schedule] breaks: breaks %d and %d "
+				    "overlap", j + 1, i + 1);
+	}
+	return 0;
+}
+
+/* The rules between the keys of [schedule]: -1 with err set ("[schedule]
+ * key: why") when one is broken. */
+int
+schedule_config_check(const struct config *c, char *err, size_t errlen)
+{
+	if (check_slot_grid(c, err, errlen) == -1 ||
+	    check_breaks(c, err, errlen) == -1)
+		return -1;
+	return 0;
+}
