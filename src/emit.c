@@ -82,10 +82,10 @@ emit_broken(const struct emit *e, int d, const char *what)
 	const struct emit_level *l = &e->level[d];
 	char path[256];
 
-	fatalx("emit: %s %s declared %zu %s and has %zu: %s",
+	fatalx("emit: %s %s: %s (declared %zu, written %zu)",
 	    l->closer == '}' ? "map" : "array",
-	    emit_path(e, d, path, sizeof(path)), l->declared,
-	    l->closer == '}' ? "entries" : "values", l->written, what);
+	    emit_path(e, d, path, sizeof(path)), what, l->declared,
+	    l->written);
 }
 
 void
