@@ -188,7 +188,8 @@ emit_end(struct emit *e)
 	emit_value_end(e);
 }
 
-/* The key of a map's next entry; its value follows. */
+/* The key of a map's next entry; its value follows.  The key must live
+ * until that value is written: a broken document's message names it. */
 void
 emit_key(struct emit *e, const char *key)
 {
