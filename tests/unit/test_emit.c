@@ -34,36 +34,56 @@ sample(struct emit *e)
 	emit_end(e);
 }
 
-Test(emit, json)
+/* doc written into a new buffer, as JSON or as MessagePack. */
+static struct evbuffer *
+written(void (*doc)(struct emit *), int msgpack)
 {
 	struct evbuffer *b = evbuffer_new();
-	struct emit *e = emit_new(b, 0);
-	const char *want = "{\"a\":-42,\"s\":\"q\\\"b\\\\\\n\\u0001é\","
-	    "\"list\":[null,{},[9007199254740993]]}";
+	struct emit *e = emit_new(b, msgpack);
 
-	sample(e);
+	doc(e);
 	emit_free(e);
-	cr_assert_eq(evbuffer_get_length(b), strlen(want));
-	cr_assert(memcmp(evbuffer_pullup(b, -1), want, strlen(want)) == 0,
-	    "%.*s", (int)evbuffer_get_length(b),
-	    (char *)evbuffer_pullup(b, -1));
+	return b;
+}
+
+static void
+assert_json(struct evbuffer *b, const char *want)
+{
+	size_t len = evbuffer_get_length(b);
+	const char *got = (const char *)evbuffer_pullup(b, -1);
+
+	cr_assert(len == strlen(want) && memcmp(got, want, len) == 0,
+	    "got  %.*s\nwant %s", (int)len, got, want);
+}
+
+/* The buffer unpacked by msgpack-c: one object, no bytes left over. */
+static void
+unpack_whole(struct evbuffer *b, msgpack_unpacked *u)
+{
+	size_t off = 0;
+
+	msgpack_unpacked_init(u);
+	cr_assert_eq(msgpack_unpack_next(u, (const char *)evbuffer_pullup(b,
+	    -1), evbuffer_get_length(b), &off), MSGPACK_UNPACK_SUCCESS);
+	cr_assert_eq(off, evbuffer_get_length(b));
+}
+
+Test(emit, json)
+{
+	struct evbuffer *b = written(sample, 0);
+
+	assert_json(b, "{\"a\":-42,\"s\":\"q\\\"b\\\\\\n\\u0001é\","
+	    "\"list\":[null,{},[9007199254740993]]}");
 	evbuffer_free(b);
 }
 
 Test(emit, msgpack)
 {
-	struct evbuffer *b = evbuffer_new();
-	struct emit *e = emit_new(b, 1);
+	struct evbuffer *b = written(sample, 1);
 	msgpack_unpacked u;
 	msgpack_object o, list;
-	size_t off = 0;
 
-	sample(e);
-	emit_free(e);
-	msgpack_unpacked_init(&u);
-	cr_assert_eq(msgpack_unpack_next(&u, (const char *)evbuffer_pullup(b,
-	    -1), evbuffer_get_length(b), &off), MSGPACK_UNPACK_SUCCESS);
-	cr_assert_eq(off, evbuffer_get_length(b));
+	unpack_whole(b, &u);
 	o = u.data;
 	cr_assert_eq(o.type, MSGPACK_OBJECT_MAP);
 	cr_assert_eq(o.via.map.size, 3);
@@ -173,39 +193,18 @@ replay(struct emit *e, const msgpack_object *o)
 	}
 }
 
-static void
-assert_json(struct evbuffer *b, const char *want)
-{
-	size_t len = evbuffer_get_length(b);
-	const char *got = (const char *)evbuffer_pullup(b, -1);
-
-	cr_assert(len == strlen(want) && memcmp(got, want, len) == 0,
-	    "got  %.*s\nwant %s", (int)len, got, want);
-}
-
 /* JSON is the expected text; MessagePack unpacks (msgpack-c) into one
  * object with no bytes left over, which written again as JSON is the
  * same text. */
 Test(emit, nested_both_encodings)
 {
-	struct evbuffer *json = evbuffer_new(), *mp = evbuffer_new(),
+	struct evbuffer *json = written(nested, 0), *mp = written(nested, 1),
 	    *again = evbuffer_new();
 	struct emit *e;
 	msgpack_unpacked u;
-	size_t off = 0;
 
-	e = emit_new(json, 0);
-	nested(e);
-	emit_free(e);
 	assert_json(json, nested_json);
-
-	e = emit_new(mp, 1);
-	nested(e);
-	emit_free(e);
-	msgpack_unpacked_init(&u);
-	cr_assert_eq(msgpack_unpack_next(&u, (const char *)evbuffer_pullup(mp,
-	    -1), evbuffer_get_length(mp), &off), MSGPACK_UNPACK_SUCCESS);
-	cr_assert_eq(off, evbuffer_get_length(mp));
+	unpack_whole(mp, &u);
 	cr_assert_eq(u.data.via.map.ptr[0].val.via.array.ptr[1].via.map.ptr[1]
 	    .val.via.array.ptr[0].via.i64, INT64_MIN);
 	e = emit_new(again, 0);
