@@ -13,14 +13,23 @@
 
 #define EMIT_DEPTH	16
 
+/* An open map or array: the count its caller declared and how many
+ * entries (map: key and value) or values (array) were begun since. */
+struct emit_level {
+	size_t		 declared;
+	size_t		 written;
+	const char	*key;		/* a map's latest key, for messages */
+	char		 closer;	/* '}' map, ']' array */
+};
+
 struct emit {
-	struct evbuffer	*out;
-	int		 msgpack;
-	msgpack_packer	 pk;
-	int		 depth;
-	int		 after_key;
-	unsigned char	 first[EMIT_DEPTH];
-	char		 closer[EMIT_DEPTH];
+	struct evbuffer		*out;
+	int			 msgpack;
+	msgpack_packer		 pk;
+	int			 depth;
+	int			 after_key;	/* a map's value is due */
+	int			 done;		/* the document is whole */
+	struct emit_level	 level[EMIT_DEPTH];
 };
 
 static int
@@ -40,78 +49,171 @@ emit_new(struct evbuffer *out, int msgpack)
 	return e;
 }
 
+/* Where the container at depth d sits, as "$.slots[3]", for messages. */
+static const char *
+emit_path(const struct emit *e, int d, char *buf, size_t size)
+{
+	const struct emit_level *up;
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(buf, size, "$");
+	for (i = 1; i <= d && n < size; i++) {
+		up = &e->level[i - 1];
+		if (up->closer == '}')
+			n += (size_t)snprintf(buf + n, size - n, ".%s",
+			    up->key);
+		else
+			n += (size_t)snprintf(buf + n, size - n, "[%zu]",
+			    up->written - 1);
+	}
+	return buf;
+}
+
+/* A broken document is the caller's bug, and its bytes would mislead a
+ * client: stop with the container and its counts. */
+static void
+emit_broken(const struct emit *e, int d, const char *what)
+    __attribute__((noreturn));
+
+static void
+emit_broken(const struct emit *e, int d, const char *what)
+{
+	const struct emit_level *l = &e->level[d];
+	char path[256];
+
+	fatalx("emit: %s %s: %s (declared %zu, written %zu)",
+	    l->closer == '}' ? "map" : "array",
+	    emit_path(e, d, path, sizeof(path)), what, l->declared,
+	    l->written);
+}
+
 void
 emit_free(struct emit *e)
 {
+	if (e->depth > 0)
+		emit_broken(e, e->depth - 1, "still open at emit_free");
 	free(e);
 }
 
-/* JSON: the comma before a value or key that is not first in its level. */
+/* A value begins: count it in its container and, in JSON, write the comma
+ * before it. */
 static void
-json_sep(struct emit *e)
+emit_value(struct emit *e)
 {
-	if (e->after_key) {
+	struct emit_level *l;
+
+	if (e->depth == 0) {
+		if (e->done)
+			fatalx("emit: a second value after the document");
+		return;
+	}
+	l = &e->level[e->depth - 1];
+	if (l->closer == '}') {
+		if (!e->after_key)
+			emit_broken(e, e->depth - 1, "a value where a key is "
+			    "due");
 		e->after_key = 0;
 		return;
 	}
-	if (e->depth > 0 && !e->first[e->depth - 1])
+	if (l->written == l->declared)
+		emit_broken(e, e->depth - 1, "one value more");
+	if (!e->msgpack && l->written > 0)
 		evbuffer_add(e->out, ",", 1);
-	if (e->depth > 0)
-		e->first[e->depth - 1] = 0;
+	l->written++;
+}
+
+/* A value has ended; at the top level, the document is whole. */
+static void
+emit_value_end(struct emit *e)
+{
+	if (e->depth == 0)
+		e->done = 1;
 }
 
 static void
-json_open(struct emit *e, char open, char close)
+emit_open(struct emit *e, size_t n, char closer)
 {
+	struct emit_level *l;
+
 	if (e->depth == EMIT_DEPTH)
-		fatalx("%s: documents nest at most %d deep", __func__,
-		    EMIT_DEPTH);
-	json_sep(e);
-	evbuffer_add(e->out, &open, 1);
-	e->first[e->depth] = 1;
-	e->closer[e->depth] = close;
-	e->depth++;
+		fatalx("emit: documents nest at most %d deep", EMIT_DEPTH);
+	if (n > UINT32_MAX)
+		fatalx("emit: %zu entries are more than MessagePack counts",
+		    n);
+	emit_value(e);
+	l = &e->level[e->depth++];
+	l->declared = n;
+	l->written = 0;
+	l->key = NULL;
+	l->closer = closer;
+	if (!e->msgpack)
+		evbuffer_add(e->out, closer == '}' ? "{" : "[", 1);
+	else if (closer == '}')
+		msgpack_pack_map(&e->pk, (uint32_t)n);
+	else
+		msgpack_pack_array(&e->pk, (uint32_t)n);
 }
 
+/* A map of n entries (key and value each); emit_end closes it. */
 void
 emit_map(struct emit *e, size_t n)
 {
-	if (e->msgpack)
-		msgpack_pack_map(&e->pk, n);
-	else
-		json_open(e, '{', '}');
+	emit_open(e, n, '}');
 }
 
+/* An array of n values; emit_end closes it. */
 void
 emit_array(struct emit *e, size_t n)
 {
-	if (e->msgpack)
-		msgpack_pack_array(&e->pk, n);
-	else
-		json_open(e, '[', ']');
+	emit_open(e, n, ']');
 }
 
-/* Close the innermost map or array (a no-op in MessagePack, where sizes
- * were given up front). */
+/* Close the innermost map or array, which must hold what it declared. */
 void
 emit_end(struct emit *e)
 {
-	if (e->msgpack || e->depth == 0)
-		return;
+	struct emit_level *l;
+
+	if (e->depth == 0)
+		fatalx("emit: emit_end with no map or array open");
+	l = &e->level[e->depth - 1];
+	if (e->after_key)
+		emit_broken(e, e->depth - 1, "closed where a value is due");
+	if (l->written != l->declared)
+		emit_broken(e, e->depth - 1, "closed short");
+	if (!e->msgpack)
+		evbuffer_add(e->out, &l->closer, 1);
 	e->depth--;
-	evbuffer_add(e->out, &e->closer[e->depth], 1);
+	emit_value_end(e);
 }
 
+/* The key of a map's next entry; its value follows.  The key must live
+ * until that value is written: a broken document's message names it. */
 void
 emit_key(struct emit *e, const char *key)
 {
+	struct emit_level *l;
+	size_t len = strlen(key);
+
+	if (e->depth == 0 || e->level[e->depth - 1].closer != '}')
+		fatalx("emit: key \"%s\" outside a map", key);
+	l = &e->level[e->depth - 1];
+	if (e->after_key)
+		emit_broken(e, e->depth - 1, "a key where a value is due");
+	if (l->written == l->declared)
+		emit_broken(e, e->depth - 1, "one entry more");
 	if (e->msgpack) {
-		emit_strn(e, key, strlen(key));
-		return;
+		msgpack_pack_str(&e->pk, len);
+		msgpack_pack_str_body(&e->pk, key, len);
+	} else {
+		if (l->written > 0)
+			evbuffer_add(e->out, ",", 1);
+		emit_json_string(e->out, key, len);
+		evbuffer_add(e->out, ":", 1);
 	}
-	json_sep(e);
-	emit_json_string(e->out, key, strlen(key));
-	evbuffer_add(e->out, ":", 1);
+	l->written++;
+	l->key = key;
 	e->after_key = 1;
 }
 
@@ -124,13 +226,13 @@ emit_str(struct emit *e, const char *s)
 void
 emit_strn(struct emit *e, const char *s, size_t len)
 {
+	emit_value(e);
 	if (e->msgpack) {
 		msgpack_pack_str(&e->pk, len);
 		msgpack_pack_str_body(&e->pk, s, len);
-		return;
-	}
-	json_sep(e);
-	emit_json_string(e->out, s, len);
+	} else
+		emit_json_string(e->out, s, len);
+	emit_value_end(e);
 }
 
 void
@@ -139,24 +241,25 @@ emit_int(struct emit *e, int64_t v)
 	char buf[24];
 	int n;
 
-	if (e->msgpack) {
+	emit_value(e);
+	if (e->msgpack)
 		msgpack_pack_int64(&e->pk, v);
-		return;
+	else {
+		n = snprintf(buf, sizeof(buf), "%lld", (long long)v);
+		evbuffer_add(e->out, buf, (size_t)n);
 	}
-	json_sep(e);
-	n = snprintf(buf, sizeof(buf), "%lld", (long long)v);
-	evbuffer_add(e->out, buf, (size_t)n);
+	emit_value_end(e);
 }
 
 void
 emit_null(struct emit *e)
 {
-	if (e->msgpack) {
+	emit_value(e);
+	if (e->msgpack)
 		msgpack_pack_nil(&e->pk);
-		return;
-	}
-	json_sep(e);
-	evbuffer_add(e->out, "null", 4);
+	else
+		evbuffer_add(e->out, "null", 4);
+	emit_value_end(e);
 }
 
 /* A JSON string literal; the bytes are valid UTF-8 (checked on input). */
