@@ -7,6 +7,22 @@
 
 CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
 
+CREATE TYPE public.slotd_calendar_result AS (
+	outcome text,
+	id bigint,
+	name text,
+	timezone text,
+	schedule text,
+	rules text,
+	feed_token text,
+	created_s bigint,
+	updated_s bigint,
+	revision bigint,
+	kept integer,
+	cursor text,
+	managed boolean
+);
+
 CREATE TYPE public.slotd_result AS (
 	outcome text,
 	ref text,
@@ -23,6 +39,24 @@ CREATE TYPE public.slotd_result AS (
 	version bigint
 );
 
+CREATE FUNCTION public.calendars_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('slotd_calendars', NEW.id::text);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION public.calendars_remake() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE calendars SET applied_through = NULL;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.slotd_announce(p_payloads text) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -32,53 +66,82 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION public.slotd_apply_schedule(p_starts bigint[], p_ends bigint[], p_capacity integer, p_from bigint, p_to bigint) RETURNS TABLE(created integer, removed integer, kept integer, resized integer)
+CREATE FUNCTION public.slotd_apply_calendar(p_cal bigint, p_now timestamp with time zone) RETURNS TABLE(created integer, removed integer, kept integer, resized integer)
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 DECLARE
-    lo timestamptz := greatest(now(), to_timestamp(p_from));
-    hi timestamptz := to_timestamp(p_to);
-    old_capacity integer;
+    c        calendars;
+    today    date;
+    horizon  date;
+    first    date;
+    cap      integer;
+    whole    boolean;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('slotd_generate_slots'));
+    PERFORM pg_advisory_xact_lock(hashtext('slotd_calendar'), p_cal::integer);
+    SELECT * INTO c FROM calendars WHERE id = p_cal FOR UPDATE;
+    IF NOT FOUND OR c.deleted_at IS NOT NULL THEN
+        RETURN;
+    END IF;
     PERFORM set_config('slotd.applying_schedule', 'on', true);
-    CREATE TEMP TABLE IF NOT EXISTS slotd_wanted (s timestamptz, e timestamptz)
-        ON COMMIT DROP;
-    TRUNCATE slotd_wanted;
-    INSERT INTO slotd_wanted
-    SELECT to_timestamp(g.s), to_timestamp(g.e)
-      FROM unnest(p_starts, p_ends) AS g(s, e);
-
-    INSERT INTO slots (calendar_id, start_at, end_at, capacity, origin)
-    SELECT 1, w.s, w.e, p_capacity, 'schedule' FROM slotd_wanted w
-     WHERE NOT EXISTS (SELECT 1 FROM slotd_schedule_exclusions x
-                        WHERE x.calendar_id = 1 AND x.start_at = w.s)
-    ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS created = ROW_COUNT;
-
-    DELETE FROM slots x
-     WHERE x.origin = 'schedule' AND x.calendar_id = 1
-       AND x.start_at >= lo AND x.start_at < hi AND x.booked = 0
-       AND NOT EXISTS (SELECT 1 FROM slotd_wanted w
-                        WHERE w.s = x.start_at AND w.e = x.end_at);
-    GET DIAGNOSTICS removed = ROW_COUNT;
-
-    SELECT count(*) INTO kept FROM slots x
-     WHERE x.origin = 'schedule' AND x.calendar_id = 1
-       AND x.start_at >= lo AND x.start_at < hi
-       AND NOT EXISTS (SELECT 1 FROM slotd_wanted w
-                        WHERE w.s = x.start_at AND w.e = x.end_at);
-
+    today := (p_now AT TIME ZONE c.timezone)::date;
+    horizon := today + (c.schedule->>'horizonDays')::integer;
+    cap := (c.schedule->>'capacity')::integer;
+    whole := c.applied_version <> c.schedule_version OR
+             c.applied_through IS NULL;
+    first := CASE WHEN whole THEN today
+                  ELSE greatest(today, c.applied_through) END;
+    created := 0;
+    removed := 0;
+    kept := 0;
     resized := 0;
-    SELECT capacity INTO old_capacity FROM slotd_schedule FOR UPDATE;
-    IF old_capacity IS DISTINCT FROM p_capacity THEN
-        UPDATE slots x SET capacity = p_capacity
-         WHERE x.origin = 'schedule' AND x.calendar_id = 1
-           AND x.start_at >= lo AND x.capacity = old_capacity
-           AND x.booked <= p_capacity;
-        GET DIAGNOSTICS resized = ROW_COUNT;
-        INSERT INTO slotd_schedule VALUES (1, p_capacity)
-        ON CONFLICT (id) DO UPDATE SET capacity = excluded.capacity;
+    IF NOT whole AND first >= horizon THEN
+        RETURN NEXT;		-- nothing new since the last time
+        RETURN;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS slotd_wanted
+        (s timestamptz, e timestamptz) ON COMMIT DROP;
+    TRUNCATE slotd_wanted;
+    IF first < horizon THEN
+        INSERT INTO slotd_wanted
+        SELECT w.start_at, w.end_at
+          FROM slotd_calendar_spans(p_cal, first, horizon) AS w;
+        INSERT INTO slots (calendar_id, start_at, end_at, capacity, origin)
+        SELECT p_cal, w.s, w.e, cap, 'schedule' FROM slotd_wanted w
+         WHERE NOT EXISTS (SELECT 1 FROM slotd_schedule_exclusions x
+                            WHERE x.calendar_id = p_cal AND x.start_at = w.s)
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS created = ROW_COUNT;
+    END IF;
+
+    IF whole THEN
+        DELETE FROM slots x
+         WHERE x.origin = 'schedule' AND x.calendar_id = p_cal
+           AND x.start_at >= p_now AND x.booked = 0
+           AND NOT EXISTS (SELECT 1 FROM slotd_wanted w
+                            WHERE w.s = x.start_at AND w.e = x.end_at);
+        GET DIAGNOSTICS removed = ROW_COUNT;
+
+        SELECT count(*) INTO kept FROM slots x
+         WHERE x.origin = 'schedule' AND x.calendar_id = p_cal
+           AND x.start_at >= p_now
+           AND NOT EXISTS (SELECT 1 FROM slotd_wanted w
+                            WHERE w.s = x.start_at AND w.e = x.end_at);
+
+        IF c.applied_capacity IS DISTINCT FROM cap THEN
+            UPDATE slots x SET capacity = cap
+             WHERE x.origin = 'schedule' AND x.calendar_id = p_cal
+               AND x.start_at >= p_now AND x.capacity = c.applied_capacity
+               AND x.booked <= cap;
+            GET DIAGNOSTICS resized = ROW_COUNT;
+        END IF;
+    END IF;
+    IF whole OR c.applied_through IS DISTINCT FROM horizon THEN
+        UPDATE calendars SET applied_version = c.schedule_version,
+                             applied_through = horizon,
+                             applied_capacity = cap
+         WHERE id = p_cal;
     END IF;
     RETURN NEXT;
 END
@@ -233,6 +296,265 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_calendar_apply_now(p_id bigint, p_now timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    k integer;
+BEGIN
+    PERFORM set_config('slotd.quiet', 'off', true);
+    SELECT a.kept INTO k FROM slotd_apply_calendar(p_id, p_now) a;
+    RETURN coalesce(k, 0);
+END
+$$;
+
+CREATE FUNCTION public.slotd_calendar_create(p_name text, p_timezone text, p_schedule jsonb, p_rules jsonb) RETURNS SETOF public.slotd_calendar_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c calendars;
+BEGIN
+    INSERT INTO calendars (name, timezone, schedule, rules)
+    VALUES (p_name, p_timezone, p_schedule, p_rules) RETURNING * INTO c;
+    PERFORM slotd_calendar_apply_now(c.id, now());
+    SELECT * INTO c FROM calendars WHERE id = c.id;
+    RETURN NEXT slotd_calendar_row(c, 'ok', 0);
+END
+$$;
+
+CREATE FUNCTION public.slotd_calendar_delete(p_id bigint) RETURNS SETOF public.slotd_calendar_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c calendars;
+BEGIN
+    SELECT * INTO c FROM calendars
+     WHERE id = p_id AND deleted_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('not-found');
+        RETURN;
+    ELSIF p_id = 1 THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('managed');
+        RETURN;
+    END IF;
+    PERFORM 1 FROM slots
+     WHERE calendar_id = p_id AND start_at > now() ORDER BY id FOR UPDATE;
+    IF EXISTS (SELECT 1 FROM slots WHERE calendar_id = p_id AND
+                      start_at > now() AND booked > 0) THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('has-bookings');
+        RETURN;
+    END IF;
+    PERFORM set_config('slotd.quiet', 'off', true);
+    PERFORM set_config('slotd.applying_schedule', 'on', true);
+    DELETE FROM slots WHERE calendar_id = p_id AND start_at > now();
+    UPDATE calendars SET deleted_at = now(), revision = revision + 1,
+                         updated_at = now()
+     WHERE id = p_id;
+    RETURN QUERY SELECT * FROM slotd_calendar_outcome('ok');
+END
+$$;
+
+CREATE FUNCTION public.slotd_calendar_get(p_id bigint) RETURNS SETOF public.slotd_calendar_result
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    c calendars;
+BEGIN
+    SELECT * INTO c FROM calendars WHERE id = p_id AND deleted_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('not-found');
+        RETURN;
+    END IF;
+    RETURN NEXT slotd_calendar_row(c, 'ok', 0);
+END
+$$;
+
+CREATE FUNCTION public.slotd_calendar_outcome(p_outcome text) RETURNS SETOF public.slotd_calendar_result
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT p_outcome, NULL::bigint, NULL, NULL, NULL, NULL, NULL,
+           NULL::bigint, NULL::bigint, NULL::bigint, NULL::integer, NULL,
+           NULL::boolean
+$$;
+
+CREATE FUNCTION public.slotd_calendar_page(p_cursor text, p_limit integer) RETURNS SETOF public.slotd_calendar_result
+    LANGUAGE plpgsql STABLE
+    AS $_$
+DECLARE
+    pos text := slotd_cursor_position('calendars', p_cursor);
+BEGIN
+    IF pos IS NULL OR (pos <> '' AND pos !~ '^[0-9]{1,18}$') THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('invalid-cursor');
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT (slotd_calendar_row(c, 'ok', 0)).*
+      FROM calendars c
+     WHERE c.deleted_at IS NULL AND c.id > coalesce(nullif(pos, '')::bigint, 0)
+     ORDER BY c.id
+     LIMIT p_limit + 1;
+END
+$_$;
+
+CREATE TABLE public.calendars (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    timezone text NOT NULL,
+    schedule jsonb NOT NULL,
+    rules jsonb DEFAULT '{}'::jsonb NOT NULL,
+    managed boolean DEFAULT false NOT NULL,
+    feed_token text DEFAULT replace(((gen_random_uuid())::text || (gen_random_uuid())::text), '-'::text, ''::text) NOT NULL,
+    schedule_version bigint DEFAULT 1 NOT NULL,
+    applied_version bigint DEFAULT 0 NOT NULL,
+    applied_through date,
+    applied_capacity integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    deleted_at timestamp with time zone,
+    revision bigint DEFAULT 1 NOT NULL,
+    CONSTRAINT calendars_id_check CHECK ((id >= 1))
+);
+
+CREATE FUNCTION public.slotd_calendar_row(c public.calendars, p_outcome text, p_kept integer) RETURNS public.slotd_calendar_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p_outcome, c.id, c.name, c.timezone, c.schedule::text,
+           c.rules::text, c.feed_token, slotd_epoch(c.created_at),
+           slotd_epoch(c.updated_at), c.revision, p_kept,
+           slotd_cursor('calendars', c.id::text), c.managed
+$$;
+
+CREATE FUNCTION public.slotd_calendar_spans(p_cal bigint, p_from date, p_to date) RETURNS TABLE(start_at timestamp with time zone, end_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE
+    SET jit TO 'off'
+    AS $_$
+DECLARE
+    c        calendars;
+    len      interval;
+    last_end timestamptz := '-infinity';
+    s        timestamptz;
+BEGIN
+    SELECT * INTO c FROM calendars WHERE id = p_cal;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    len := make_interval(mins => (c.schedule->>'slotMinutes')::integer);
+    FOR s IN
+        WITH sch AS (
+            SELECT (c.schedule->>'slotMinutes')::integer AS slot,
+                   (c.schedule->>'slotMinutes')::integer +
+                   coalesce((c.schedule->>'gapMinutes')::integer, 0) AS step),
+        days AS (
+            SELECT d::date AS day
+              FROM generate_series(p_from::timestamp, p_to::timestamp - '1 day'::interval,
+                                   '1 day') AS d),
+        off AS (
+            SELECT x::date AS day
+              FROM jsonb_array_elements_text(c.schedule->'daysOff') AS x),
+        weekly AS (
+            SELECT m[1] AS days, slotd_minutes(m[2]) AS ws,
+                   slotd_minutes(m[3]) AS we
+              FROM jsonb_array_elements_text(c.schedule->'hours') AS h,
+                   regexp_match(h, '^\s*(\S+)\s+(\d\d:\d\d)-(\d\d:\d\d)\s*$')
+                   AS m),
+        windows AS (
+            SELECT days.day, weekly.ws, weekly.we
+              FROM days JOIN weekly ON slotd_days_mask(weekly.days) &
+                   (1 << (extract(isodow FROM days.day)::integer - 1)) <> 0
+             WHERE days.day NOT IN (SELECT day FROM off)
+            UNION ALL
+            SELECT m[1]::date, slotd_minutes(m[2]), slotd_minutes(m[3])
+              FROM jsonb_array_elements_text(c.schedule->'extraHours') AS x,
+                   regexp_match(x,
+                       '^\s*(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d)-(\d\d:\d\d)\s*$')
+                   AS m
+             WHERE m[1]::date >= p_from AND m[1]::date < p_to),
+        breaks AS (
+            SELECT slotd_minutes(m[1]) AS bs, slotd_minutes(m[2]) AS be
+              FROM jsonb_array_elements_text(c.schedule->'breaks') AS b,
+                   regexp_match(b, '^\s*(\d\d:\d\d)-(\d\d:\d\d)\s*$') AS m),
+        grid AS (
+            SELECT DISTINCT w.day, g.minute
+              FROM windows w, sch,
+                   generate_series(w.ws, w.we - sch.slot, sch.step)
+                   AS g(minute)
+             WHERE NOT EXISTS (SELECT 1 FROM breaks
+                                WHERE g.minute < breaks.be AND
+                                      breaks.bs < g.minute + sch.slot))
+        SELECT i
+          FROM grid,
+               slotd_local_instants(c.timezone,
+                   grid.day + make_interval(mins => grid.minute)) AS i
+         ORDER BY i
+    LOOP
+        IF s >= last_end THEN
+            start_at := s;
+            end_at := s + len;
+            last_end := end_at;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$_$;
+
+CREATE FUNCTION public.slotd_calendar_update(p_id bigint, p_revision bigint, p_name text, p_timezone text, p_schedule jsonb, p_rules jsonb, p_rotate boolean) RETURNS SETOF public.slotd_calendar_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    c calendars;
+    k integer := 0;
+    remake boolean;
+BEGIN
+    SELECT * INTO c FROM calendars
+     WHERE id = p_id AND deleted_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('not-found');
+        RETURN;
+    ELSIF c.managed THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('managed');
+        RETURN;
+    ELSIF c.revision <> p_revision THEN
+        RETURN QUERY SELECT * FROM slotd_calendar_outcome('changed');
+        RETURN;
+    END IF;
+    remake := c.schedule IS DISTINCT FROM p_schedule OR
+              c.timezone IS DISTINCT FROM p_timezone;
+    UPDATE calendars
+       SET name = p_name, timezone = p_timezone, schedule = p_schedule,
+           rules = p_rules,
+           feed_token = CASE WHEN p_rotate
+                             THEN replace(gen_random_uuid()::text ||
+                                          gen_random_uuid()::text, '-', '')
+                             ELSE feed_token END,
+           schedule_version = schedule_version +
+                              CASE WHEN remake THEN 1 ELSE 0 END,
+           revision = revision + 1, updated_at = now()
+     WHERE id = p_id;
+    IF remake THEN
+        k := slotd_calendar_apply_now(p_id, now());
+    END IF;
+    SELECT * INTO c FROM calendars WHERE id = p_id;
+    RETURN NEXT slotd_calendar_row(c, 'ok', k);
+END
+$$;
+
+CREATE FUNCTION public.slotd_calendars_due(p_now timestamp with time zone) RETURNS TABLE(id bigint, next_day timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    (SELECT c.id, NULL::timestamptz FROM calendars c
+      WHERE c.deleted_at IS NULL
+        AND (c.applied_version <> c.schedule_version OR
+             c.applied_through IS NULL OR
+             c.applied_through < (p_now AT TIME ZONE c.timezone)::date +
+                                 (c.schedule->>'horizonDays')::integer)
+      ORDER BY c.id)
+    UNION ALL
+    SELECT NULL, min(((p_now AT TIME ZONE z.timezone)::date + 1)::timestamp
+                     AT TIME ZONE z.timezone)
+      FROM (SELECT DISTINCT timezone FROM calendars
+             WHERE deleted_at IS NULL) z
+$$;
+
 CREATE FUNCTION public.slotd_cancel(p_id bigint, p_owner text, p_admin boolean) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
     AS $$
@@ -307,6 +629,43 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_cursor(p_kind text, p_position text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p_position || '.' ||
+           left(encode(sha256(convert_to(s.value || '|' || p_kind || '|' ||
+                                         p_position, 'UTF8')), 'hex'), 32)
+      FROM slotd_secrets s WHERE s.name = 'cursor'
+$$;
+
+CREATE FUNCTION public.slotd_cursor_position(p_kind text, p_cursor text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $_$
+    SELECT CASE WHEN p_cursor IS NULL OR p_cursor = '' THEN ''
+                WHEN slotd_cursor(p_kind, regexp_replace(p_cursor,
+                                  '\.[^.]*$', '')) = p_cursor
+                THEN regexp_replace(p_cursor, '\.[^.]*$', '')
+           END
+$_$;
+
+CREATE FUNCTION public.slotd_days_mask(p text) RETURNS integer
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    WITH names(n, i) AS (VALUES ('mon', 0), ('tue', 1), ('wed', 2),
+                                ('thu', 3), ('fri', 4), ('sat', 5),
+                                ('sun', 6)),
+    items AS (SELECT btrim(x) AS item
+                FROM regexp_split_to_table(p, ',') AS x),
+    ranges AS (SELECT a.i AS a, coalesce(b.i, a.i) AS b
+                 FROM items
+                 JOIN names a ON a.n = split_part(item, '-', 1)
+                 LEFT JOIN names b ON b.n = nullif(split_part(item, '-', 2),
+                                                   ''))
+    SELECT coalesce(bit_or(1 << ((r.a + k) % 7)), 0)::integer
+      FROM ranges r,
+           generate_series(0, (r.b - r.a + 7) % 7) AS k
+$$;
+
 CREATE FUNCTION public.slotd_delete_slot(p_id bigint) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
     AS $$
@@ -374,6 +733,22 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_local_instants(p_tz text, p_wall timestamp without time zone) RETURNS SETOF timestamp with time zone
+    LANGUAGE sql STABLE STRICT ROWS 1
+    AS $$
+    WITH w AS (SELECT extract(epoch FROM p_wall)::bigint AS e),
+    o AS (SELECT e,
+                 slotd_utc_offset(p_tz, to_timestamp(e - 86400)) AS before,
+                 slotd_utc_offset(p_tz, to_timestamp(e + 86400)) AS after
+            FROM w),
+    c AS (SELECT e - before AS t, before AS off FROM o
+          UNION ALL
+          SELECT e - after, after FROM o WHERE after <> before)
+    SELECT to_timestamp(t) FROM c
+     WHERE slotd_utc_offset(p_tz, to_timestamp(t)) = off
+     ORDER BY t
+$$;
+
 CREATE FUNCTION public.slotd_lock_run(p_first bigint, p_count integer) RETURNS bigint[]
     LANGUAGE plpgsql
     AS $$
@@ -386,6 +761,38 @@ BEGIN
     END IF;
     RETURN '{}';
 END
+$$;
+
+CREATE FUNCTION public.slotd_minutes(p text) RETURNS integer
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    SELECT split_part(p, ':', 1)::integer * 60 + split_part(p, ':', 2)::integer
+$$;
+
+CREATE FUNCTION public.slotd_mirror_config(p_timezone text, p_schedule jsonb, p_rules jsonb) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE calendars
+       SET managed = p_schedule IS NOT NULL,
+           timezone = coalesce(p_timezone, timezone),
+           schedule = coalesce(p_schedule, schedule),
+           rules = coalesce(p_rules, rules),
+           schedule_version = schedule_version +
+               CASE WHEN p_schedule IS NOT NULL AND
+                         (schedule IS DISTINCT FROM p_schedule OR
+                          timezone IS DISTINCT FROM p_timezone)
+                    THEN 1 ELSE 0 END,
+           updated_at = CASE WHEN p_schedule IS NOT NULL AND
+                                  (schedule IS DISTINCT FROM p_schedule OR
+                                   timezone IS DISTINCT FROM p_timezone OR
+                                   rules IS DISTINCT FROM p_rules)
+                             THEN now() ELSE updated_at END
+     WHERE id = 1
+       AND (managed IS DISTINCT FROM (p_schedule IS NOT NULL) OR
+            (p_schedule IS NOT NULL AND
+             (schedule IS DISTINCT FROM p_schedule OR
+              timezone IS DISTINCT FROM p_timezone OR
+              rules IS DISTINCT FROM p_rules)))
 $$;
 
 CREATE FUNCTION public.slotd_release(p_id uuid, p_owner text) RETURNS SETOF public.slotd_result
@@ -457,6 +864,13 @@ BEGIN
             ARRAY[p_id]);
     END IF;
 END
+$$;
+
+CREATE FUNCTION public.slotd_utc_offset(p_tz text, p_t timestamp with time zone) RETURNS bigint
+    LANGUAGE sql STABLE STRICT
+    AS $$
+    SELECT extract(epoch FROM (p_t AT TIME ZONE p_tz))::bigint -
+           extract(epoch FROM p_t)::bigint
 $$;
 
 CREATE FUNCTION public.slots_bump_version() RETURNS trigger
@@ -545,6 +959,15 @@ ALTER TABLE public.appointments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY
     CACHE 1
 );
 
+ALTER TABLE public.calendars ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME public.calendars_id_seq
+    START WITH 2
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.holds (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     slot_ids bigint[] NOT NULL,
@@ -564,15 +987,14 @@ CREATE TABLE public.slot_changes (
     slot_ids bigint[] NOT NULL
 );
 
-CREATE TABLE public.slotd_schedule (
-    id integer NOT NULL,
-    capacity integer NOT NULL,
-    CONSTRAINT slotd_schedule_id_check CHECK ((id = 1))
-);
-
 CREATE TABLE public.slotd_schedule_exclusions (
     calendar_id bigint NOT NULL,
     start_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.slotd_secrets (
+    name text NOT NULL,
+    value text NOT NULL
 );
 
 CREATE TABLE public.slots (
@@ -607,6 +1029,9 @@ ALTER TABLE ONLY public.appointments
 ALTER TABLE ONLY public.appointments
     ADD CONSTRAINT appointments_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.calendars
+    ADD CONSTRAINT calendars_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.holds
     ADD CONSTRAINT holds_pkey PRIMARY KEY (id);
 
@@ -616,8 +1041,8 @@ ALTER TABLE ONLY public.schema_migrations
 ALTER TABLE ONLY public.slotd_schedule_exclusions
     ADD CONSTRAINT slotd_schedule_exclusions_pkey PRIMARY KEY (calendar_id, start_at);
 
-ALTER TABLE ONLY public.slotd_schedule
-    ADD CONSTRAINT slotd_schedule_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.slotd_secrets
+    ADD CONSTRAINT slotd_secrets_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.slots
     ADD CONSTRAINT slots_calendar_start UNIQUE (calendar_id, start_at);
@@ -632,6 +1057,8 @@ CREATE INDEX holds_expiry ON public.holds USING btree (expires_at);
 
 CREATE INDEX slot_changes_xid ON public.slot_changes USING btree (xid);
 
+CREATE TRIGGER calendars_notify AFTER INSERT OR UPDATE ON public.calendars FOR EACH ROW EXECUTE FUNCTION public.calendars_notify();
+
 CREATE TRIGGER slots_bump_version BEFORE UPDATE ON public.slots FOR EACH ROW WHEN ((new.version = old.version)) EXECUTE FUNCTION public.slots_bump_version();
 
 CREATE TRIGGER slots_log_delete AFTER DELETE ON public.slots REFERENCING OLD TABLE AS changed FOR EACH STATEMENT WHEN ((current_setting('slotd.quiet'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION public.slots_log_changes();
@@ -645,3 +1072,5 @@ CREATE TRIGGER slots_notify AFTER INSERT OR DELETE OR UPDATE ON public.slots FOR
 CREATE TRIGGER slots_notify_truncate AFTER TRUNCATE ON public.slots FOR EACH STATEMENT EXECUTE FUNCTION public.slots_notify();
 
 CREATE TRIGGER slots_remember_deletion AFTER DELETE ON public.slots FOR EACH ROW EXECUTE FUNCTION public.slots_remember_deletion();
+
+CREATE TRIGGER slots_truncate_remakes AFTER TRUNCATE ON public.slots FOR EACH STATEMENT EXECUTE FUNCTION public.calendars_remake();

@@ -224,6 +224,8 @@ config_ini_line(void *user, const char *section, const char *key,
 	}
 	if (strcmp(section, "rate_limit") == 0)
 		st->conf->rate_limit = 1;
+	if (strcmp(section, "schedule") == 0)
+		st->conf->schedule_given = 1;
 	if (st->seen[p - params]++) {
 		snprintf(st->err, sizeof(st->err), "[%s] %s: set twice",
 		    section, key);

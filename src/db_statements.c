@@ -52,12 +52,26 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	[DB_BOOK_BATCH] = { "book_batch", 0, 0, DB_SHAPE_RESULT,
 	    5, { DB_ARG_SLOT, DB_ARG_NAME, DB_ARG_EMAIL, DB_ARG_NOTE,
 	    DB_ARG_OWNER } },
+	/* Calendars' slot changes notify and log inside their functions. */
+	[DB_CALENDAR_GET] = { "calendar_get", 0, 0, DB_SHAPE_CALENDAR, 1,
+	    { DB_ARG_CALENDAR } },
+	[DB_CALENDAR_PAGE] = { "calendar_page", 0, 0, DB_SHAPE_CALENDAR, 2,
+	    { DB_ARG_CURSOR, DB_ARG_LIMIT } },
+	[DB_CALENDAR_CREATE] = { "calendar_create", 0, 0, DB_SHAPE_CALENDAR,
+	    4, { DB_ARG_NAME, DB_ARG_TIMEZONE, DB_ARG_SCHEDULE,
+	    DB_ARG_RULES } },
+	[DB_CALENDAR_UPDATE] = { "calendar_update", 0, 0, DB_SHAPE_CALENDAR,
+	    7, { DB_ARG_CALENDAR, DB_ARG_REVISION, DB_ARG_NAME,
+	    DB_ARG_TIMEZONE, DB_ARG_SCHEDULE, DB_ARG_RULES, DB_ARG_ROTATE } },
+	[DB_CALENDAR_DELETE] = { "calendar_delete", 0, 0, DB_SHAPE_CALENDAR,
+	    1, { DB_ARG_CALENDAR } },
 };
 
 static const char *const db_arg_names[DB_NARGS] = {
 	"slot", "count", "name", "email", "note", "owner", "key", "request",
 	"hold", "appointment", "admin", "ttl", "starts", "ends", "capacities",
-	"capacity", "payload"
+	"capacity", "payload", "calendar", "cursor", "limit", "timezone",
+	"schedule", "rules", "revision", "rotate"
 };
 
 /* The columns of each shape, by name. */
@@ -71,10 +85,15 @@ static const char *const db_appointment_cols[] = {
 	"note", "created_s", NULL
 };
 static const char *const db_announce_cols[] = { "slotd_announce", NULL };
+static const char *const db_calendar_cols[] = {
+	"outcome", "id", "name", "timezone", "schedule", "rules", "feed_token",
+	"created_s", "updated_s", "revision", "kept", "cursor", "managed", NULL
+};
 static const char *const *const db_shapes[] = {
 	[DB_SHAPE_RESULT] = db_result_cols,
 	[DB_SHAPE_APPOINTMENT] = db_appointment_cols,
 	[DB_SHAPE_ANNOUNCE] = db_announce_cols,
+	[DB_SHAPE_CALENDAR] = db_calendar_cols,
 };
 
 /* Workers' statements that call a slotd_* function log the slots it

@@ -386,8 +386,13 @@ http_json_body(struct http_request *req, char **body)
 
 	*body = NULL;
 	n = ct != NULL ? strcspn(ct, "; \t") : 0;
-	if (ct == NULL || n != 16 || strncasecmp(ct, "application/json", 16)) {
+	/* A PATCH may say what it is: a JSON merge patch (RFC 7396). */
+	if (ct == NULL || ((n != 16 || strncasecmp(ct, "application/json",
+	    16) != 0) && (req->method != HTTP_METHOD_PATCH || n != 28 ||
+	    strncasecmp(ct, "application/merge-patch+json", 28) != 0))) {
 		http_problem(req, 415, "unsupported-media-type",
+		    req->method == HTTP_METHOD_PATCH ? "the body must be "
+		    "application/json or application/merge-patch+json" :
 		    "the body must be application/json");
 		return NULL;
 	}

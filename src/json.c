@@ -406,6 +406,36 @@ field_error(struct json_error *e, const char *code, const char *field,
 	return -1;
 }
 
+/* Whether the value at token tok is null. */
+int
+json_is_null(const struct json_doc *d, int tok)
+{
+	const jsmntok_t *t = &d->tok[tok];
+
+	return t->type == JSMN_PRIMITIVE && t->end - t->start == 4 &&
+	    memcmp(d->text + t->start, "null", 4) == 0;
+}
+
+/* The integer at token tok into *out if it lies in min..max; else -1. */
+int
+json_int(const struct json_doc *d, int tok, int64_t min, int64_t max,
+    int64_t *out)
+{
+	const jsmntok_t *t = &d->tok[tok];
+	long long v;
+
+	if (t->type != JSMN_PRIMITIVE || t->end - t->start > 19 ||
+	    strspn(d->text + t->start, "-0123456789") !=
+	    (size_t)(t->end - t->start))
+		return -1;
+	errno = 0;
+	v = strtoll(d->text + t->start, NULL, 10);
+	if (errno != 0 || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 /* The string at token tok, unescaped (malloc'd), or NULL. */
 char *
 json_string(const struct json_doc *d, int tok)

@@ -18,7 +18,8 @@
 
 static const char *const route_names[METRICS_ROUTES] = {
 	"slots", "slot", "slots_admin", "appointments", "appointment",
-	"holds", "hold", "healthz", "readyz", "metrics", "other"
+	"holds", "hold", "healthz", "readyz", "metrics", "calendars",
+	"calendars_admin", "other"
 };
 
 static const int status_codes[] = {

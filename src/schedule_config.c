@@ -114,6 +114,43 @@ date_item(const char *s, size_t len, void *arg)
 	return 0;
 }
 
+/* Items of the calendars API (calendar.c): each -1 when it is not one. */
+
+/* "mon-thu 09:00-18:00", "mon,wed 09:00-12:00": days and a time range. */
+int
+schedule_window(const char *s, unsigned *days, struct time_range *r)
+{
+	const char *space = strrchr(s, ' ');
+	char list[64];
+	size_t n;
+
+	if (space == NULL || (n = (size_t)(space - s)) >= sizeof(list))
+		return -1;
+	memcpy(list, s, n);
+	list[n] = '\0';
+	*days = 0;
+	if (config_value_each(list, day_item, days) == -1 || *days == 0)
+		return -1;
+	return parse_range(space + 1, strlen(space + 1), r);
+}
+
+/* "12:00-13:00" */
+int
+schedule_time_range(const char *s, struct time_range *r)
+{
+	return parse_range(s, strlen(s), r);
+}
+
+/* "2026-12-12 10:00-14:00": a date and a time range. */
+int
+schedule_date_range(const char *s, int64_t *day, struct time_range *r)
+{
+	if (strlen(s) != 22 || s[10] != ' ' ||
+	    tz_parse_date(s, 10, day) == -1)
+		return -1;
+	return parse_range(s + 11, 11, r);
+}
+
 /* Each value below: -1 with err set ("'v' is not ...") when v is none. */
 
 /* Weekdays: "mon-fri", "mon,wed,fri", "sat-sun"; at least one. */
@@ -210,5 +247,8 @@ schedule_config_check(const struct config *c, char *err, size_t errlen)
 	if (check_slot_grid(c, err, errlen) == -1 ||
 	    check_breaks(c, err, errlen) == -1)
 		return -1;
+	if (c->days_off.n > SCHEDULE_MAX_DATES)
+		return config_value_fail(err, errlen, "[schedule] days_off: "
+		    "at most %d dates", SCHEDULE_MAX_DATES);
 	return 0;
 }

@@ -143,6 +143,8 @@ struct config {
 	int		 hold_ttl_seconds;
 	/* [rate_limit]: limits apply when the section has any key */
 	int		 rate_limit;
+	/* [schedule] is calendar 1's when the section has any key */
+	int		 schedule_given;
 	int		 reads_per_second;
 	int		 reads_burst;
 	int		 writes_per_second;
@@ -271,6 +273,10 @@ size_t	schedule_day(const struct config *, int64_t day,
 int	schedule_is_open_day(const struct config *, int64_t day);
 
 /* schedule_config.c: the values of [schedule] and the rules between them */
+#define SCHEDULE_MAX_DATES	366	/* days off, extra hours */
+int	schedule_window(const char *, unsigned *days, struct time_range *);
+int	schedule_time_range(const char *, struct time_range *);
+int	schedule_date_range(const char *, int64_t *day, struct time_range *);
 int	schedule_config_days(const char *, unsigned *, char *, size_t);
 int	schedule_config_range(const char *, struct time_range *, char *,
 	    size_t);
@@ -342,7 +348,9 @@ void		 db_link_free(struct db_link *);
 enum db_stmt {
 	DB_BOOK, DB_CANCEL, DB_HOLD, DB_RELEASE, DB_CREATE_SLOTS,
 	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_ANNOUNCE,
-	DB_BOOK_ONE, DB_BOOK_LEAN, DB_BOOK_BATCH, DB_NSTMTS
+	DB_BOOK_ONE, DB_BOOK_LEAN, DB_BOOK_BATCH, DB_CALENDAR_GET,
+	DB_CALENDAR_PAGE, DB_CALENDAR_CREATE, DB_CALENDAR_UPDATE,
+	DB_CALENDAR_DELETE, DB_NSTMTS
 };
 /* Every parameter a statement may take, by name; each statement lists
  * those it takes in the order of its $n. */
@@ -351,6 +359,8 @@ enum db_arg {
 	DB_ARG_OWNER, DB_ARG_KEY, DB_ARG_REQUEST, DB_ARG_HOLD,
 	DB_ARG_APPOINTMENT, DB_ARG_ADMIN, DB_ARG_TTL, DB_ARG_STARTS,
 	DB_ARG_ENDS, DB_ARG_CAPACITIES, DB_ARG_CAPACITY, DB_ARG_PAYLOAD,
+	DB_ARG_CALENDAR, DB_ARG_CURSOR, DB_ARG_LIMIT, DB_ARG_TIMEZONE,
+	DB_ARG_SCHEDULE, DB_ARG_RULES, DB_ARG_REVISION, DB_ARG_ROTATE,
 	DB_NARGS
 };
 #define DB_MAX_PARAMS	9		/* of one statement */
@@ -363,7 +373,8 @@ struct db_args {			/* filled by db_arg, db_arg_int */
 enum db_shape {
 	DB_SHAPE_RESULT,	/* type slotd_result (migration 0002) */
 	DB_SHAPE_APPOINTMENT,	/* an appointments row: DB_COL_A_* */
-	DB_SHAPE_ANNOUNCE
+	DB_SHAPE_ANNOUNCE,
+	DB_SHAPE_CALENDAR	/* type slotd_calendar_result (0010) */
 };
 enum db_result_col {
 	DB_COL_OUTCOME, DB_COL_REF, DB_COL_AT, DB_COL_SLOT_IDS,
@@ -375,6 +386,12 @@ enum db_appointment_col {
 	DB_COL_A_ID, DB_COL_A_SLOT_IDS, DB_COL_A_START, DB_COL_A_END,
 	DB_COL_A_STATUS, DB_COL_A_NAME, DB_COL_A_EMAIL, DB_COL_A_NOTE,
 	DB_COL_A_CREATED, DB_APPOINTMENT_NCOLS
+};
+enum db_calendar_col {
+	DB_COL_C_OUTCOME, DB_COL_C_ID, DB_COL_C_NAME, DB_COL_C_TIMEZONE,
+	DB_COL_C_SCHEDULE, DB_COL_C_RULES, DB_COL_C_FEED_TOKEN,
+	DB_COL_C_CREATED, DB_COL_C_UPDATED, DB_COL_C_REVISION, DB_COL_C_KEPT,
+	DB_COL_C_CURSOR, DB_COL_C_MANAGED, DB_CALENDAR_NCOLS
 };
 struct db_statement {
 	const char	*name;		/* prepared as; src/sql/<name>.sql */
@@ -454,7 +471,8 @@ const char	*db_sqlstate(const struct pg_result *);
 enum metrics_route {
 	ROUTE_SLOTS, ROUTE_SLOT, ROUTE_SLOTS_ADMIN, ROUTE_APPOINTMENTS,
 	ROUTE_APPOINTMENT, ROUTE_HOLDS, ROUTE_HOLD, ROUTE_HEALTHZ,
-	ROUTE_READYZ, ROUTE_METRICS, ROUTE_OTHER, METRICS_ROUTES
+	ROUTE_READYZ, ROUTE_METRICS, ROUTE_CALENDARS, ROUTE_CALENDARS_ADMIN,
+	ROUTE_OTHER, METRICS_ROUTES
 };
 enum metrics_booking {
 	BOOKING_BOOKED, BOOKING_REPLAYED, BOOKING_KEY_REUSED,
@@ -511,6 +529,9 @@ int		 json_root_type(const struct json_doc *);
 int		 json_array_items(const struct json_doc *, int tok, int *items,
 		    int max);
 char		*json_string(const struct json_doc *, int tok);
+int		 json_is_null(const struct json_doc *, int tok);
+int		 json_int(const struct json_doc *, int tok, int64_t min,
+		    int64_t max, int64_t *);
 int		 json_object(const struct json_doc *, int obj,
 		    const struct json_field *, size_t, struct json_error *);
 int		 json_object_lenient(const struct json_doc *, int obj,
@@ -616,6 +637,18 @@ const char *rules_precheck(struct http_request *, struct slot_table *,
 int	rules_refusal(struct http_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
 
+/* route_calendars.c */
+void	route_calendars_list(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_calendars_create(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_calendar_get(struct http_request *, struct worker_ctx *,
+	    const char *id);
+void	route_calendar_patch(struct http_request *, struct worker_ctx *,
+	    const char *id);
+void	route_calendar_delete(struct http_request *, struct worker_ctx *,
+	    const char *id);
+
 /* route_holds.c */
 void	route_holds_create(struct http_request *, struct worker_ctx *,
 	    const char *);
@@ -663,14 +696,101 @@ void	route_metrics(struct http_request *, struct worker_ctx *,
 /* route.c: the route table */
 typedef void (*route_handler)(struct http_request *, struct worker_ctx *,
 	    const char *id);
+/* Who may call a route, and which rate limit it counts against. */
+enum route_access {
+	ACCESS_OPEN,		/* probes and metrics: no token, no limit */
+	ACCESS_READ,		/* a token unless [auth] public_reads; reads */
+	ACCESS_USER,		/* a token; writes */
+	ACCESS_ADMIN		/* an admin's token (loopback in mode none) */
+};
 struct route {
-	const char	*pattern;	/* "/slots", "/slots/{id}" */
-	int		 methods;	/* HTTP_METHOD_* bits */
-	int		 metric;	/* ROUTE_* */
-	route_handler	 handler;
+	const char		*pattern;	/* "/slots", "/slots/{id}" */
+	int			 methods;	/* HTTP_METHOD_* bits */
+	int			 metric;	/* ROUTE_* */
+	enum route_access	 access;
+	route_handler		 handler;
 };
 const struct route *route_find(const char *path, int method,
 	    const char **id, int *allowed);
+
+/* calendar.c: a calendar's schedule and rules, read from and written as
+ * the calendars API's JSON */
+#define CAL_MAX_WINDOWS	16
+struct cal_window {
+	unsigned		days;	/* bit n for weekday n, 0 = Sunday */
+	struct time_range	r;
+};
+struct cal_extra {
+	int64_t			day;	/* days since 1970-01-01 */
+	struct time_range	r;
+};
+struct cal_schedule {
+	struct cal_window	hours[CAL_MAX_WINDOWS];
+	int			nhours;
+	int			slot_minutes;
+	int			gap_minutes;
+	int			capacity;
+	int			horizon_days;
+	struct time_ranges	breaks;
+	int64_t			days_off[SCHEDULE_MAX_DATES];
+	int			ndays_off;
+	struct cal_extra	extra[SCHEDULE_MAX_DATES];
+	int			nextra;
+};
+struct cal_rules {
+	int	min_notice_minutes;
+	int	max_advance_days;
+	int	cancel_notice_minutes;
+	int	max_slots_per_appointment;
+};
+struct calendar {
+	int64_t			id;
+	char			name[801];	/* 200 characters of UTF-8 */
+	char			timezone[128];
+	struct cal_schedule	schedule;
+	struct cal_rules	rules;
+	char			feed_token[80];
+	int64_t			created;
+	int64_t			updated;
+	int64_t			revision;	/* of the row, for updates */
+};
+struct emit;
+struct json_doc;
+struct json_error;
+void	calendar_defaults(struct calendar *);
+void	calendar_schedule_defaults(struct cal_schedule *);
+int	calendar_read(const struct json_doc *, int obj, struct calendar *,
+	    int patch, int *rotate, struct json_error *);
+int	calendar_read_stored(struct calendar *, const char *schedule,
+	    const char *rules, struct json_error *);
+void	calendar_emit(struct emit *, const struct calendar *, int admin,
+	    int kept);
+void	calendar_emit_schedule(struct emit *, const struct cal_schedule *);
+void	calendar_emit_rules(struct emit *, const struct cal_rules *);
+char	*calendar_json(const struct calendar *, int rules);
+
+/* calendar_config.c: [schedule] as calendar 1's schedule and rules */
+char	*calendar_config_schedule(const struct config *);
+char	*calendar_config_rules(const struct config *);
+
+/* generate.c: the syncer's making of every calendar's slots */
+struct generation {
+	int64_t		*due;		/* calendars to apply, in id order */
+	size_t		 ndue;
+	size_t		 next;
+	int		 wanted;	/* a calendar changed: look again */
+	time_t		 looked_at;
+	time_t		 next_day;	/* a local day begins; 0: unknown */
+};
+int	generate_send_mirror(struct generation *, struct pg_conn *,
+	    const struct config *);
+int	generate_send_due(struct generation *, struct pg_conn *);
+void	generate_due_result(struct generation *, struct pg_result *);
+int	generate_send_next(struct generation *, struct pg_conn *);
+void	generate_applied(struct generation *, struct pg_result *);
+void	generate_failed(struct generation *);
+int	generate_time(const struct generation *);
+void	generate_clear(struct generation *);
 
 /* changelog.c */
 struct changelog {

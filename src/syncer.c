@@ -6,8 +6,8 @@
  * version.  A few times a second it also reads the change log (changelog.c),
  * so that a change whose announcement was lost (its worker killed after the
  * commit, say) still reaches the table within a second.  It
- * materialises the [schedule] over the rolling horizon and releases
- * expired holds.  Any error closes the connection; it reconnects with
+ * has every calendar's slots made over its rolling horizon (generate.c)
+ * and releases expired holds.  Any error closes the connection; it reconnects with
  * backoff and reloads.
  */
 #include <errno.h>
@@ -24,15 +24,17 @@
 #include "slotd.h"
 
 #define SYNCER_CHANNEL		"slotd_slots"
+#define SYNCER_CALENDARS	"slotd_calendars"
 #define SYNCER_TICK_MS		250	/* also the hold expiry delay */
-#define SYNCER_GENERATE_RETRY	60	/* seconds */
 
 enum syncer_state {
 	SYNCER_DOWN,		/* connecting, or waiting to reconnect */
 	SYNCER_LISTENING,	/* LISTEN sent */
 	SYNCER_SNAPSHOT,	/* the load's change-log position asked */
 	SYNCER_LOADING,		/* full load streaming */
-	SYNCER_GENERATING,	/* schedule insert sent */
+	SYNCER_MIRRORING,	/* [schedule] into calendar 1 */
+	SYNCER_FINDING,		/* which calendars are due */
+	SYNCER_GENERATING,	/* one calendar's slots being made */
 	SYNCER_EXPIRING,	/* expired holds being released */
 	SYNCER_CATCHING_UP,	/* change log being read */
 	SYNCER_PRUNING,		/* old change-log rows being deleted */
@@ -46,9 +48,7 @@ struct syncer {
 	struct db_link		 link;
 	struct event		*ev_tick;
 	enum syncer_state	 state;
-	int64_t			 generated_day;	/* first day last generated */
-	int64_t			 generating_day;
-	time_t			 generate_after;	/* retry time after a failure */
+	struct generation	 generation;
 	int			 query_failed;
 	int			 reload_wanted;
 	size_t			 loaded_rows;
@@ -81,8 +81,8 @@ static void
 syncer_send_listen(struct syncer *s)
 {
 	s->state = SYNCER_LISTENING;
-	syncer_sent(s, PQsendQuery(s->link.conn, "LISTEN " SYNCER_CHANNEL),
-	    "LISTEN");
+	syncer_sent(s, PQsendQuery(s->link.conn, "LISTEN " SYNCER_CHANNEL
+	    "; LISTEN " SYNCER_CALENDARS), "LISTEN");
 }
 
 /* Remember where the change log stands before the load: whatever the load
@@ -111,46 +111,47 @@ syncer_send_load(struct syncer *s)
 	    PQsetSingleRowMode(s->link.conn), "load");
 }
 
-/* Make the schedule's slots for [today, today + horizon) match [schedule]:
- * the SQL function inserts what is missing and removes future slots that
- * no longer fit unless someone holds or booked a seat. */
-static void
-syncer_send_generate(struct syncer *s)
-{
-	struct evbuffer *starts = evbuffer_new(), *ends = evbuffer_new();
-	struct slot_span spans[SCHEDULE_DAY_MAX];
-	const char *values[5];
-	char capacity[16], from[24], to[24];
-	int64_t today, day;
-	size_t n, i;
+static void	syncer_drain_notifies(struct syncer *);
 
-	tz_use(s->conf->timezone);
-	today = tz_today((int64_t)time(NULL));
-	for (day = today; day < today + s->conf->horizon_days; day++) {
-		n = schedule_day(s->conf, day, spans,
-		    sizeof(spans) / sizeof(spans[0]));
-		for (i = 0; i < n; i++) {
-			db_array_append(starts, spans[i].start);
-			db_array_append(ends, spans[i].end);
-		}
+/* Calendar 1 becomes the configuration's [schedule], if it has one. */
+static void
+syncer_send_mirror(struct syncer *s)
+{
+	s->state = SYNCER_MIRRORING;
+	syncer_sent(s, generate_send_mirror(&s->generation, s->link.conn,
+	    s->conf) == 0, "schedule");
+}
+
+static void
+syncer_send_due(struct syncer *s)
+{
+	s->state = SYNCER_FINDING;
+	syncer_sent(s, generate_send_due(&s->generation, s->link.conn) == 0,
+	    "calendars");
+}
+
+/* The next due calendar's slots, or the end of the round: the table is
+ * loaded and the slots made. */
+static void
+syncer_send_next(struct syncer *s)
+{
+	switch (generate_send_next(&s->generation, s->link.conn)) {
+	case 1:
+		s->state = SYNCER_GENERATING;
+		syncer_sent(s, 1, "calendar");
+		return;
+	case -1:
+		syncer_sent(s, 0, "calendar");
+		return;
 	}
-	snprintf(capacity, sizeof(capacity), "%d", s->conf->capacity);
-	snprintf(from, sizeof(from), "%lld", (long long)tz_day_start(today));
-	snprintf(to, sizeof(to), "%lld", (long long)tz_day_start(today +
-	    s->conf->horizon_days));
-	values[0] = db_array_finish(starts);
-	values[1] = db_array_finish(ends);
-	values[2] = capacity;
-	values[3] = from;
-	values[4] = to;
-	s->state = SYNCER_GENERATING;
-	s->generating_day = today;
-	syncer_sent(s, PQsendQueryParams(s->link.conn, "SELECT * FROM "
-	    "slotd_apply_schedule($1::bigint[], $2::bigint[], $3::integer, "
-	    "$4::bigint, $5::bigint)", 5, NULL, values, NULL, NULL, 0),
-	    "schedule");
-	evbuffer_free(starts);
-	evbuffer_free(ends);
+	/* Our own inserts were notified before the results came. */
+	s->state = SYNCER_IDLE;
+	db_link_healthy(&s->link);
+	syncer_drain_notifies(s);
+	slot_table_set_flag(s->table, SLOT_FLAG_LOADED, 1);
+	slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
+	if (s->reload_wanted)
+		syncer_send_snapshot(s);
 }
 
 static int
@@ -230,6 +231,11 @@ syncer_drain_notifies(struct syncer *s)
 
 	/* A notification may carry several payloads joined by ';'. */
 	while ((n = PQnotifies(s->link.conn)) != NULL) {
+		if (strcmp(n->relname, SYNCER_CALENDARS) == 0) {
+			s->generation.wanted = 1;	/* at the next tick */
+			PQfreemem(n);
+			continue;
+		}
 		for (one = n->extra; one != NULL; one = next) {
 			if ((next = strchr(one, ';')) != NULL)
 				*next++ = '\0';
@@ -275,6 +281,7 @@ syncer_query_done(struct syncer *s)
 
 	s->query_failed = 0;
 	if (failed && s->state != SYNCER_GENERATING &&
+	    s->state != SYNCER_MIRRORING && s->state != SYNCER_FINDING &&
 	    s->state != SYNCER_EXPIRING && s->state != SYNCER_CATCHING_UP &&
 	    s->state != SYNCER_PRUNING) {
 		db_link_fail(&s->link, "query");
@@ -300,7 +307,19 @@ syncer_query_done(struct syncer *s)
 			metrics_event(METRICS_RESYNC);
 		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
 		syncer_drain_notifies(s);
-		syncer_send_generate(s);
+		syncer_send_mirror(s);
+		break;
+	case SYNCER_MIRRORING:
+		/* A schedule that could not be mirrored leaves calendar 1 as
+		 * it was; the next reload tries again. */
+		if (failed)
+			log_warnx("[schedule] could not be made calendar 1's");
+		syncer_send_due(s);
+		break;
+	case SYNCER_FINDING:
+		if (failed)
+			generate_due_result(&s->generation, NULL);
+		syncer_send_next(s);
 		break;
 	case SYNCER_EXPIRING:
 		syncer_drain_notifies(s);
@@ -331,41 +350,16 @@ syncer_query_done(struct syncer *s)
 		syncer_drain_notifies(s);
 		break;
 	case SYNCER_GENERATING:
-		/* A failed schedule keeps the slots there are; try later. */
-		if (failed) {
-			log_warnx("schedule: generation failed, retrying in "
-			    "%d s", SYNCER_GENERATE_RETRY);
-			s->generate_after = time(NULL) + SYNCER_GENERATE_RETRY;
-		} else
-			s->generated_day = s->generating_day;
-		/* Our own inserts were notified before the result came. */
-		s->state = SYNCER_IDLE;
-		db_link_healthy(&s->link);
+		/* A failed calendar keeps the slots it has; the next look
+		 * finds it due again. */
+		if (failed)
+			generate_failed(&s->generation);
 		syncer_drain_notifies(s);
-		slot_table_set_flag(s->table, SLOT_FLAG_LOADED, 1);
-		slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 1);
-		if (s->reload_wanted)
-			syncer_send_snapshot(s);
+		syncer_send_next(s);
 		break;
 	default:
 		break;
 	}
-}
-
-static void
-syncer_log_schedule(PGresult *res)
-{
-	const char *created = PQgetvalue(res, 0, 0), *removed =
-	    PQgetvalue(res, 0, 1), *kept = PQgetvalue(res, 0, 2), *resized =
-	    PQgetvalue(res, 0, 3);
-
-	if (strcmp(created, "0") != 0 || strcmp(removed, "0") != 0 ||
-	    strcmp(resized, "0") != 0)
-		log_info("schedule: %s slots created, %s removed, %s resized",
-		    created, removed, resized);
-	if (strcmp(kept, "0") != 0)
-		log_warnx("schedule: %s future slots no longer fit the schedule "
-		    "but keep their bookings or holds", kept);
 }
 
 static int
@@ -383,9 +377,10 @@ syncer_handle_result(struct syncer *s, PGresult *res)
 		if (s->state == SYNCER_CATCHING_UP)
 			changelog_apply(&s->changes, res, s->table,
 			    s->conf->max_slots);
-		if (s->state == SYNCER_GENERATING && PQntuples(res) == 1 &&
-		    PQnfields(res) == 4)
-			syncer_log_schedule(res);
+		if (s->state == SYNCER_FINDING)
+			generate_due_result(&s->generation, res);
+		if (s->state == SYNCER_GENERATING)
+			generate_applied(&s->generation, res);
 		if (s->state == SYNCER_EXPIRING && PQntuples(res) > 0 &&
 		    strcmp(PQgetvalue(res, 0, 0), "released") == 0)
 			metrics_event(METRICS_HOLD_RELEASED);
@@ -452,10 +447,8 @@ syncer_tick(evutil_socket_t fd, short what, void *arg)
 		syncer_send_snapshot(s);
 		return;
 	}
-	tz_use(s->conf->timezone);
-	if (tz_today((int64_t)time(NULL)) != s->generated_day &&
-	    time(NULL) >= s->generate_after) {
-		syncer_send_generate(s);
+	if (generate_time(&s->generation)) {
+		syncer_send_due(s);
 		return;
 	}
 	/* Expired holds give their seats back (the rows' notifications
@@ -490,7 +483,6 @@ syncer_main(struct config *conf, struct slot_table *table)
 	memset(&s, 0, sizeof(s));
 	s.conf = conf;
 	s.table = table;
-	s.generated_day = -1;
 	if ((s.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	db_link_init(&s.link, s.base, "database", &params, &syncer_link_ops,
@@ -504,6 +496,7 @@ syncer_main(struct config *conf, struct slot_table *table)
 
 	db_link_free(&s.link);
 	changelog_clear(&s.changes);
+	generate_clear(&s.generation);
 	event_free(s.ev_tick);
 	signals_unwatch(&signals);
 	event_base_free(s.base);

@@ -41,22 +41,24 @@ unauthorized(struct http_request *req, const char *why)
 	    "a bearer token is required");
 }
 
-/* Who asks, and may they call route: answers 401 or 403 itself and
+/* Who asks, and may they call rt: answers 401 or 403 itself and
  * returns -1.  The request's principal describes the caller afterwards. */
 static int
-worker_authorize(struct http_request *req, struct worker_ctx *w, int route)
+worker_authorize(struct http_request *req, struct worker_ctx *w,
+    const struct route *rt)
 {
 	struct principal *who = http_principal(req);
 	const char *header;
-	int admin_call = route == ROUTE_SLOTS_ADMIN, rc;
+	int admin_call = rt->access == ACCESS_ADMIN, rc;
 	char why[128];
 
 	memset(who, 0, sizeof(*who));
-	if (route == ROUTE_HEALTHZ || route == ROUTE_READYZ ||
-	    route == ROUTE_METRICS || route == ROUTE_OTHER)
+	if (rt->access == ACCESS_OPEN)
 		return 0;
 	if (!w->conf->auth_jwt) {
-		if (admin_call && !peer_is_loopback(req)) {
+		/* Without tokens, this host is the admin. */
+		who->admin = peer_is_loopback(req);
+		if (admin_call && !who->admin) {
 			http_problem(req, 403, "forbidden", "admin calls come "
 			    "only from this host while [auth] mode = none");
 			return -1;
@@ -71,7 +73,7 @@ worker_authorize(struct http_request *req, struct worker_ctx *w, int route)
 		unauthorized(req, why);
 		return -1;
 	}
-	if (rc == AUTH_NONE && !((route == ROUTE_SLOTS || route == ROUTE_SLOT) &&
+	if (rc == AUTH_NONE && !(rt->access == ACCESS_READ &&
 	    w->conf->public_reads)) {
 		unauthorized(req, NULL);
 		return -1;
@@ -83,22 +85,20 @@ worker_authorize(struct http_request *req, struct worker_ctx *w, int route)
 	return 0;
 }
 
-/* A token from the client's bucket for this route, or 429 (-1). */
+/* A token from the client's bucket for route rt, or 429 (-1). */
 static int
 worker_rate_limit(struct http_request *req, struct worker_ctx *w,
-    int route)
+    const struct route *rt)
 {
 	const struct config *c = w->conf;
 	char client[128], buf[128], *forwarded;
-	int reads = route == ROUTE_SLOTS || route == ROUTE_SLOT, left;
+	int reads = rt->access == ACCESS_READ, left;
 	int rate = reads ? c->reads_per_second : c->writes_per_second;
 	int burst = reads ? c->reads_burst : c->writes_burst;
 	const char *name = reads ? "reads" : "writes";
 	uint64_t wait_ms;
 
-	if (!c->rate_limit || route == ROUTE_HEALTHZ ||
-	    route == ROUTE_READYZ || route == ROUTE_METRICS ||
-	    route == ROUTE_OTHER)
+	if (!c->rate_limit || rt->access == ACCESS_OPEN)
 		return 0;
 	/* Every line: a proxy may add its own (HAProxy's forwardfor). */
 	ratelimit_client(c, http_peer(req), http_header_list(req,
@@ -143,8 +143,8 @@ worker_request(struct http_request *req, void *arg)
 			http_method_not_allowed(req, allowed);
 		return;
 	}
-	if (worker_rate_limit(req, w, rt->metric) == -1 ||
-	    worker_authorize(req, w, rt->metric) == -1)
+	if (worker_rate_limit(req, w, rt) == -1 ||
+	    worker_authorize(req, w, rt) == -1)
 		return;
 	rt->handler(req, w, id);
 }

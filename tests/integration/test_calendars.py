@@ -1,0 +1,318 @@
+"""The calendars API (API.md, "Calendars"): create, read, page, merge patch
+and delete, calendar 1 mirroring [schedule], and each calendar's slots made
+by PostgreSQL in its own zone, checked against slots computed here with
+zoneinfo."""
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from harness import wait_for
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+TAN = {
+    "name": "Ms Tan, P1 meetings",
+    "timezone": "Asia/Singapore",
+    "schedule": {"hours": ["mon-thu 09:00-18:00", "fri 09:00-13:00"],
+                 "slotMinutes": 20, "gapMinutes": 10, "capacity": 1,
+                 "breaks": ["12:00-13:00"], "daysOff": [],
+                 "extraHours": [], "horizonDays": 14},
+    "rules": {"minNoticeMinutes": 120, "maxAdvanceDays": 30,
+              "cancelNoticeMinutes": 1440, "maxSlotsPerAppointment": 1},
+}
+
+
+def problem(answer, status, code):
+    got_status, headers, doc = answer
+    assert got_status == status, doc
+    assert headers["content-type"] == "application/problem+json"
+    assert doc["code"] == code, doc
+    return doc
+
+
+def day_set(text):
+    """Weekday numbers (0 = Monday) of "mon-thu" or "mon,wed"."""
+    out = set()
+    for item in text.split(","):
+        a, _, b = item.partition("-")
+        i, j = DAYS.index(a), DAYS.index(b or a)
+        while True:
+            out.add(i)
+            if i == j:
+                break
+            i = (i + 1) % 7
+    return out
+
+
+def minutes(hhmm):
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def expected(cal, first, last):
+    """The slots calendar cal asks for on local days [first, last), as
+    (start, end) UTC datetimes: the grid of each window (start, then every
+    slot + gap while the slot fits), none overlapping a break, a slot at
+    each occurrence of a wall time (fold 0 and 1) that exists, each
+    lasting its minutes, none overlapping the slot kept before it."""
+    z = ZoneInfo(cal["timezone"])
+    s = cal["schedule"]
+    slot, step = s["slotMinutes"], s["slotMinutes"] + s["gapMinutes"]
+    breaks = [tuple(map(minutes, b.split("-"))) for b in s["breaks"]]
+    off = {dt.date.fromisoformat(d) for d in s["daysOff"]}
+    windows = []
+    day = first
+    while day < last:
+        if day not in off:
+            for w in s["hours"]:
+                days, rng = w.split(" ")
+                if day.weekday() in day_set(days):
+                    a, b = map(minutes, rng.split("-"))
+                    windows.append((day, a, b))
+        day += dt.timedelta(days=1)
+    for x in s["extraHours"]:
+        d, rng = x.split(" ")
+        d = dt.date.fromisoformat(d)
+        if first <= d < last:
+            a, b = map(minutes, rng.split("-"))
+            windows.append((d, a, b))
+    starts = set()
+    for day, a, b in windows:
+        for m in range(a, b - slot + 1, step):
+            if any(m < be and bs < m + slot for bs, be in breaks):
+                continue
+            wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(
+                minutes=m)
+            for fold in (0, 1):
+                t = wall.replace(tzinfo=z, fold=fold)
+                if t.astimezone(dt.timezone.utc).astimezone(z).replace(
+                        tzinfo=None) == wall:
+                    starts.add(t.astimezone(dt.timezone.utc))
+    out = []
+    for t in sorted(starts):
+        if not out or t >= out[-1][1]:
+            out.append((t, t + dt.timedelta(minutes=slot)))
+    return out
+
+
+def db_slots(pg, db, cal_id):
+    rows = pg.psql(db, "SELECT extract(epoch FROM start_at)::bigint, "
+                   "extract(epoch FROM end_at)::bigint FROM slots WHERE "
+                   f"calendar_id = {cal_id} ORDER BY start_at")
+    utc = dt.timezone.utc
+    return [(dt.datetime.fromtimestamp(int(a), utc),
+             dt.datetime.fromtimestamp(int(b), utc)) for a, b in rows]
+
+
+def today(zone):
+    return dt.datetime.now(ZoneInfo(zone)).date()
+
+
+def create(s, doc):
+    status, headers, got = s.post("/calendars", doc)
+    assert status == 201, got
+    assert headers["location"] == f"/calendars/{got['id']}"
+    return got
+
+
+def test_calendar_1_mirrors_the_schedule(slotd):
+    status, _, doc = slotd.get_json("/calendars/1")
+    assert status == 200, doc
+    assert doc["name"] == "default"
+    assert doc["timezone"] == "Asia/Singapore"
+    assert doc["schedule"] == {
+        "hours": ["mon-fri 09:00-18:00"], "slotMinutes": 30,
+        "gapMinutes": 0, "capacity": 3, "breaks": ["12:00-13:00"],
+        "daysOff": [], "extraHours": [], "horizonDays": 30}
+    assert doc["rules"]["maxSlotsPerAppointment"] == 1
+    problem(slotd.send_json("PATCH", "/calendars/1", {"name": "x"}), 409,
+            "calendar-managed-by-config")
+    problem(slotd.delete("/calendars/1"), 409, "calendar-managed-by-config")
+
+
+def test_create_read_and_its_slots(pg, db, slotd):
+    got = create(slotd, TAN)
+    for key in ("name", "timezone", "schedule", "rules"):
+        assert got[key] == TAN[key], key
+    assert len(got["feedToken"]) >= 32
+    assert got["createdAt"].endswith("+08:00")
+    assert got["createdAt"] == got["updatedAt"]
+    status, _, again = slotd.get_json(f"/calendars/{got['id']}")
+    assert status == 200 and again == got
+    first = today("Asia/Singapore")
+    want = expected(TAN, first, first + dt.timedelta(days=14))
+    assert db_slots(pg, db, got["id"]) == want
+    assert len(want) > 50
+
+
+@pytest.mark.parametrize("zone,hours", [
+    ("Australia/Lord_Howe", ["mon-sun 00:00-04:00"]),    # 30-minute DST
+    ("America/Havana", ["mon-sun 00:00-02:00", "sat 22:00-24:00"]),
+    ("America/Santiago", ["mon-sun 22:00-24:00", "mon-sun 00:00-01:30"]),
+    ("Europe/London", ["mon-sun 00:30-03:00"]),
+])
+def test_slots_in_zones_with_clock_changes(pg, db, slotd, zone, hours):
+    """Slots over a whole year of horizon in zones whose clocks change at
+    odd times (Lord Howe by 30 minutes, Havana and Santiago at midnight),
+    with lengths that straddle the changes."""
+    doc = {"name": zone, "timezone": zone,
+           "schedule": {"hours": hours, "slotMinutes": 45, "gapMinutes": 5,
+                        "horizonDays": 366}}
+    got = create(slotd, doc)
+    full = {**doc, "schedule": {**got["schedule"]}}
+    first = today(zone)
+    want = expected(full, first, first + dt.timedelta(days=366))
+    assert db_slots(pg, db, got["id"]) == want
+
+
+def test_a_new_calendar_reaches_every_instance(pg, db, start_slotd):
+    a = start_slotd()
+    b = start_slotd()
+    got = create(a, TAN)
+    sid = pg.psql(db, "SELECT min(id) FROM slots WHERE calendar_id = "
+                  f"{got['id']}")[0][0]
+    t0 = dt.datetime.now()
+    wait_for(lambda: b.get(f"/slots/{sid}")[0] == 200, timeout=2,
+             what="the new calendar's slot on the other instance")
+    print(f"seen on the other instance after {dt.datetime.now() - t0}")
+
+
+def test_merge_patch(pg, db, slotd):
+    got = create(slotd, TAN)
+    cid = got["id"]
+    before = db_slots(pg, db, cid)
+    # A name alone leaves the slots as they are.
+    status, _, doc = slotd.send_json("PATCH", f"/calendars/{cid}",
+                                     {"name": "Ms Tan"})
+    assert status == 200, doc
+    assert doc["name"] == "Ms Tan" and doc["schedule"] == TAN["schedule"]
+    assert doc["kept"] == 0 and doc["feedToken"] == got["feedToken"]
+    assert db_slots(pg, db, cid) == before
+    # Book the last slot of the horizon, then shorten the days: the booked
+    # slot stays and is counted; the others follow the new schedule.
+    sid, start = pg.psql(db, "SELECT id, extract(epoch FROM start_at) FROM "
+                         f"slots WHERE calendar_id = {cid} AND (start_at "
+                         "AT TIME ZONE 'Asia/Singapore')::time > '10:00' "
+                         "ORDER BY start_at DESC LIMIT 1")[0]
+    status, _, appt = slotd.post("/appointments", {"slotId": int(sid)})
+    assert status == 201, appt
+    patch = {"schedule": {"hours": ["mon-fri 09:00-10:00"], "breaks": None},
+             "rules": {"minNoticeMinutes": None}}
+    status, _, doc = slotd.send_json(
+        "PATCH", f"/calendars/{cid}", patch,
+        headers={"Content-Type": "application/merge-patch+json"})
+    assert status == 200, doc
+    assert doc["schedule"]["hours"] == ["mon-fri 09:00-10:00"]
+    assert doc["schedule"]["breaks"] == []
+    assert doc["schedule"]["slotMinutes"] == 20           # merged, kept
+    assert doc["rules"]["minNoticeMinutes"] == 0          # null: default
+    assert doc["rules"]["maxAdvanceDays"] == 30
+    assert doc["kept"] == 1
+    assert doc["updatedAt"] >= got["updatedAt"]
+    new = {**TAN, "schedule": {**TAN["schedule"], **doc["schedule"]}}
+    first = today("Asia/Singapore")
+    want = expected(new, first, first + dt.timedelta(days=14))
+    utc = dt.timezone.utc
+    booked = dt.datetime.fromtimestamp(float(start), utc)
+    assert db_slots(pg, db, cid) == sorted(
+        want + [(booked, booked + dt.timedelta(minutes=20))])
+    # A new feed token.
+    status, _, doc = slotd.send_json("PATCH", f"/calendars/{cid}",
+                                     {"feedToken": "rotate"})
+    assert status == 200 and doc["feedToken"] != got["feedToken"]
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"schedule": {"hours": ["mon-fri 09:00-18:00", "fri 9-13"]}},
+     "schedule.hours[1]"),
+    ({"schedule": {"slotMinutes": 4}}, "schedule.slotMinutes"),
+    ({"schedule": {"breaks": ["12:00-13:00", "12:30-13:30"]}},
+     "schedule.breaks"),
+    ({"schedule": {"daysOff": ["2026-02-30"]}}, "schedule.daysOff[0]"),
+    ({"schedule": {"extraHours": ["2026-12-12"]}},
+     "schedule.extraHours[0]"),
+    ({"rules": {"maxSlotsPerAppointment": 6}},
+     "rules.maxSlotsPerAppointment"),
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"name": ""}, "name"),
+    ({"feedToken": "please"}, "feedToken"),
+])
+def test_bad_patches_change_nothing(slotd, body, field):
+    got = create(slotd, TAN)
+    doc = problem(slotd.send_json("PATCH", f"/calendars/{got['id']}", body),
+                  400, "invalid-field")
+    assert doc["detail"].startswith(field + ":"), doc
+    assert slotd.get_json(f"/calendars/{got['id']}")[2] == got
+
+
+def test_bad_creations(slotd):
+    problem(slotd.post("/calendars", {"timezone": "UTC"}), 400,
+            "invalid-field")
+    problem(slotd.post("/calendars", {**TAN, "colour": "red"}), 400,
+            "unknown-field")
+    problem(slotd.post("/calendars", {**TAN, "feedToken": "rotate"}), 400,
+            "unknown-field")
+    problem(slotd.post("/calendars", None, raw=b"{"), 400, "invalid-json")
+    assert [c["id"] for c in slotd.get_json("/calendars")[2]["calendars"]] \
+        == [1]
+
+
+def test_unknown_calendars(slotd):
+    for method in ("GET", "DELETE"):
+        problem(slotd.request(method, "/calendars/999")[:2] +
+                (json.loads(slotd.request(method, "/calendars/999")[2]),),
+                404, "calendar-not-found")
+    problem(slotd.send_json("PATCH", "/calendars/999", {"name": "x"}), 404,
+            "calendar-not-found")
+    problem(slotd.get_json("/calendars/abc"), 404, "calendar-not-found")
+
+
+def test_delete(pg, db, slotd):
+    got = create(slotd, TAN)
+    cid = got["id"]
+    sid = pg.psql(db, "SELECT min(id) FROM slots WHERE calendar_id = "
+                  f"{cid} AND start_at > now() + interval '1 day'")[0][0]
+    status, _, appt = slotd.post("/appointments", {"slotId": int(sid)})
+    assert status == 201, appt
+    count = len(db_slots(pg, db, cid))
+    problem(slotd.delete(f"/calendars/{cid}"), 409, "calendar-has-bookings")
+    assert len(db_slots(pg, db, cid)) == count
+    assert slotd.get_json(f"/calendars/{cid}")[0] == 200
+    assert slotd.delete(f"/appointments/{appt['id']}")[0] == 204
+    assert slotd.delete(f"/calendars/{cid}")[0] == 204
+    assert db_slots(pg, db, cid) == []
+    problem(slotd.get_json(f"/calendars/{cid}"), 404, "calendar-not-found")
+    wait_for(lambda: slotd.get(f"/slots/{sid}")[0] == 404, timeout=2,
+             what="the deleted calendar's slot gone from the table")
+    # The appointment still names its slot's calendar's past.
+    assert slotd.get_json(f"/appointments/{appt['id']}")[0] == 200
+
+
+def test_pages(slotd):
+    made = [create(slotd, {**TAN, "name": f"c{i}"})["id"] for i in range(5)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        path = "/calendars?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, _, doc = slotd.get_json(path)
+        assert status == 200, doc
+        assert len(doc["calendars"]) <= 2
+        seen += [c["id"] for c in doc["calendars"]]
+        pages += 1
+        cursor = doc["next"]
+        if cursor is None:
+            break
+    assert seen == [1] + made and pages == 3
+    status, _, doc = slotd.get_json("/calendars")
+    assert [c["id"] for c in doc["calendars"]] == [1] + made
+    assert doc["next"] is None
+    # A cursor the service did not issue: forged, or changed.
+    _, _, page = slotd.get_json("/calendars?limit=1")
+    position, mac = page["next"].split(".")
+    for forged in (f"{int(position) + 1}.{mac}", f"{position}.{'0' * 32}",
+                   "1", "x.y"):
+        problem(slotd.get_json(f"/calendars?cursor={forged}"), 400,
+                "invalid-cursor")
+    for bad in ("limit=0", "limit=1001", "limit=abc", "colour=red"):
+        problem(slotd.get_json(f"/calendars?{bad}"), 400, "bad-request")
