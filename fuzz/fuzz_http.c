@@ -49,9 +49,7 @@ setup(void)
 	tz_use("UTC");
 	w.slots_cap = 64;
 	w.slots = xcalloc(w.slots_cap, sizeof(*w.slots));
-	w.owner = w.who.sub;
-	w.db = db_pool_new(base, w.conf->conninfo, 1, 4,
-	    metrics_pool_counters());
+	w.commit = commit_new(base, w.conf, w.table);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -572,3 +572,159 @@ BEGIN
     RETURN QUERY SELECT * FROM slotd_calendar_outcome('ok');
 END
 $$;
+
+-- ---- the calendars' rules, checked where seats are taken ----
+
+-- Why a calendar's rules refuse a booking, hold or move of slots starting
+-- at p_start (the first slot) for a caller (admins are exempt): starting
+-- sooner than minNoticeMinutes from now or later than maxAdvanceDays
+-- ahead.  NULL when they allow it, and for a slot already started (that
+-- one is 'slot-in-past').  One expression, so that statements inline it.
+CREATE FUNCTION slotd_window_refusal(p_rules jsonb, p_start timestamptz,
+                                     p_admin boolean)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN p_admin OR p_rules IS NULL OR p_start <= now() THEN NULL
+        WHEN p_start < now() + make_interval(mins =>
+                 coalesce((p_rules->>'minNoticeMinutes')::integer, 0))
+            THEN 'outside-booking-window'
+        WHEN coalesce((p_rules->>'maxAdvanceDays')::integer, 0) > 0 AND
+             p_start > now() + make_interval(days =>
+                 (p_rules->>'maxAdvanceDays')::integer)
+            THEN 'outside-booking-window'
+    END
+$$;
+
+-- The rules' refusal of taking p_count slots, the run p_run: more slots
+-- than the calendar's maxSlotsPerAppointment (admins too), or outside its
+-- booking window.  NULL when allowed (or when the run is empty: the
+-- statement itself then says what is wrong).
+CREATE FUNCTION slotd_run_refusal(p_run bigint[], p_count integer,
+                                  p_admin boolean)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN p_count > coalesce(
+                 (c.rules->>'maxSlotsPerAppointment')::integer, 5)
+            THEN 'too-many-slots'
+        ELSE slotd_window_refusal(c.rules, min(s.start_at), p_admin)
+    END
+      FROM slots s LEFT JOIN calendars c ON c.id = s.calendar_id
+     WHERE s.id = ANY (p_run)
+     GROUP BY c.rules
+$$;
+
+-- A refusal's answer: the outcome and the first slot's state.
+CREATE FUNCTION slotd_refused(p_outcome text, p_slot bigint)
+RETURNS SETOF slotd_result
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM slotd_rows(p_outcome, NULL, NULL, ARRAY[p_slot],
+                             ARRAY[p_slot])
+$$;
+
+-- Whether an earlier request with this key is on record: its retry gets
+-- the stored answer, whatever the rules say now.
+CREATE FUNCTION slotd_key_used(p_owner text, p_key text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT p_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM appointments
+         WHERE owner = p_owner AND idempotency_key = p_key)
+$$;
+
+-- slotd_book under the calendars' rules (a hold's were checked when it
+-- was taken).
+CREATE FUNCTION slotd_book_ruled(p_slot bigint, p_count integer,
+                                 p_name text, p_email text, p_note text,
+                                 p_owner text, p_key text, p_request text,
+                                 p_hold uuid, p_admin boolean)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    why text;
+BEGIN
+    IF p_hold IS NULL AND NOT slotd_key_used(p_owner, p_key) THEN
+        why := slotd_run_refusal(slotd_chain(p_slot, p_count), p_count,
+                                 p_admin);
+        IF why IS NOT NULL THEN
+            RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_book(p_slot, p_count, p_name, p_email,
+        p_note, p_owner, p_key, p_request, p_hold);
+END
+$$;
+
+-- slotd_book_one under the calendars' rules.
+CREATE FUNCTION slotd_book_one_ruled(p_slot bigint, p_name text,
+                                     p_email text, p_note text,
+                                     p_owner text, p_key text,
+                                     p_request text, p_admin boolean)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    why text;
+BEGIN
+    IF NOT slotd_key_used(p_owner, p_key) THEN
+        why := slotd_run_refusal(ARRAY[p_slot], 1, p_admin);
+        IF why IS NOT NULL THEN
+            RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_book_one(p_slot, p_name, p_email,
+        p_note, p_owner, p_key, p_request);
+END
+$$;
+
+-- slotd_hold under the calendars' rules.
+CREATE FUNCTION slotd_hold_ruled(p_slot bigint, p_count integer,
+                                 p_owner text, p_ttl integer,
+                                 p_admin boolean)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    why text := slotd_run_refusal(slotd_chain(p_slot, p_count), p_count,
+                                  p_admin);
+BEGIN
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_hold(p_slot, p_count, p_owner, p_ttl);
+END
+$$;
+
+-- Whether cancelling (or moving away) appointment a is past its
+-- calendar's cancelNoticeMinutes before its first slot (admins exempt).
+CREATE FUNCTION slotd_cancel_closed(a appointments, p_admin boolean)
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT p_admin AND
+           coalesce((c.rules->>'cancelNoticeMinutes')::integer, 0) > 0 AND
+           now() > a.start_at - make_interval(
+               mins => (c.rules->>'cancelNoticeMinutes')::integer)
+      FROM slots s LEFT JOIN calendars c ON c.id = s.calendar_id
+     WHERE s.id = a.slot_ids[1]
+$$;
+
+-- slotd_cancel under the calendars' rules.
+CREATE FUNCTION slotd_cancel_ruled(p_id bigint, p_owner text,
+                                   p_admin boolean)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    a appointments;
+BEGIN
+    SELECT * INTO a FROM appointments
+     WHERE id = p_id AND (p_admin OR owner = p_owner);
+    IF FOUND AND a.status <> 'cancelled' AND
+       coalesce(slotd_cancel_closed(a, p_admin), false) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_cancel(p_id, p_owner, p_admin);
+END
+$$;

@@ -296,6 +296,43 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_book_one_ruled(p_slot bigint, p_name text, p_email text, p_note text, p_owner text, p_key text, p_request text, p_admin boolean) RETURNS SETOF public.slotd_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    why text;
+BEGIN
+    IF NOT slotd_key_used(p_owner, p_key) THEN
+        why := slotd_run_refusal(ARRAY[p_slot], 1, p_admin);
+        IF why IS NOT NULL THEN
+            RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_book_one(p_slot, p_name, p_email,
+        p_note, p_owner, p_key, p_request);
+END
+$$;
+
+CREATE FUNCTION public.slotd_book_ruled(p_slot bigint, p_count integer, p_name text, p_email text, p_note text, p_owner text, p_key text, p_request text, p_hold uuid, p_admin boolean) RETURNS SETOF public.slotd_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    why text;
+BEGIN
+    IF p_hold IS NULL AND NOT slotd_key_used(p_owner, p_key) THEN
+        why := slotd_run_refusal(slotd_chain(p_slot, p_count), p_count,
+                                 p_admin);
+        IF why IS NOT NULL THEN
+            RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_book(p_slot, p_count, p_name, p_email,
+        p_note, p_owner, p_key, p_request, p_hold);
+END
+$$;
+
 CREATE FUNCTION public.slotd_calendar_apply_now(p_id bigint, p_now timestamp with time zone) RETURNS integer
     LANGUAGE plpgsql
     AS $$
@@ -582,6 +619,53 @@ BEGIN
 END
 $$;
 
+CREATE TABLE public.appointments (
+    id bigint NOT NULL,
+    slot_ids bigint[] NOT NULL,
+    start_at timestamp with time zone NOT NULL,
+    end_at timestamp with time zone NOT NULL,
+    status text DEFAULT 'booked'::text NOT NULL,
+    name text,
+    email text,
+    note text,
+    owner text DEFAULT ''::text NOT NULL,
+    idempotency_key text,
+    request text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancelled_at timestamp with time zone,
+    CONSTRAINT appointments_slot_ids_check CHECK (((cardinality(slot_ids) >= 1) AND (cardinality(slot_ids) <= 5))),
+    CONSTRAINT appointments_status_check CHECK ((status = ANY (ARRAY['booked'::text, 'cancelled'::text])))
+);
+
+CREATE FUNCTION public.slotd_cancel_closed(a public.appointments, p_admin boolean) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT NOT p_admin AND
+           coalesce((c.rules->>'cancelNoticeMinutes')::integer, 0) > 0 AND
+           now() > a.start_at - make_interval(
+               mins => (c.rules->>'cancelNoticeMinutes')::integer)
+      FROM slots s LEFT JOIN calendars c ON c.id = s.calendar_id
+     WHERE s.id = a.slot_ids[1]
+$$;
+
+CREATE FUNCTION public.slotd_cancel_ruled(p_id bigint, p_owner text, p_admin boolean) RETURNS SETOF public.slotd_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    a appointments;
+BEGIN
+    SELECT * INTO a FROM appointments
+     WHERE id = p_id AND (p_admin OR owner = p_owner);
+    IF FOUND AND a.status <> 'cancelled' AND
+       coalesce(slotd_cancel_closed(a, p_admin), false) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_cancel(p_id, p_owner, p_admin);
+END
+$$;
+
 CREATE FUNCTION public.slotd_chain(p_first bigint, p_count integer) RETURNS bigint[]
     LANGUAGE sql STABLE
     AS $$
@@ -733,6 +817,29 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_hold_ruled(p_slot bigint, p_count integer, p_owner text, p_ttl integer, p_admin boolean) RETURNS SETOF public.slotd_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    why text := slotd_run_refusal(slotd_chain(p_slot, p_count), p_count,
+                                  p_admin);
+BEGIN
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_hold(p_slot, p_count, p_owner, p_ttl);
+END
+$$;
+
+CREATE FUNCTION public.slotd_key_used(p_owner text, p_key text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM appointments
+         WHERE owner = p_owner AND idempotency_key = p_key)
+$$;
+
 CREATE FUNCTION public.slotd_local_instants(p_tz text, p_wall timestamp without time zone) RETURNS SETOF timestamp with time zone
     LANGUAGE sql STABLE STRICT ROWS 1
     AS $$
@@ -795,6 +902,13 @@ CREATE FUNCTION public.slotd_mirror_config(p_timezone text, p_schedule jsonb, p_
               rules IS DISTINCT FROM p_rules)))
 $$;
 
+CREATE FUNCTION public.slotd_refused(p_outcome text, p_slot bigint) RETURNS SETOF public.slotd_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT * FROM slotd_rows(p_outcome, NULL, NULL, ARRAY[p_slot],
+                             ARRAY[p_slot])
+$$;
+
 CREATE FUNCTION public.slotd_release(p_id uuid, p_owner text) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
     AS $$
@@ -845,6 +959,20 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_run_refusal(p_run bigint[], p_count integer, p_admin boolean) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+        WHEN p_count > coalesce(
+                 (c.rules->>'maxSlotsPerAppointment')::integer, 5)
+            THEN 'too-many-slots'
+        ELSE slotd_window_refusal(c.rules, min(s.start_at), p_admin)
+    END
+      FROM slots s LEFT JOIN calendars c ON c.id = s.calendar_id
+     WHERE s.id = ANY (p_run)
+     GROUP BY c.rules
+$$;
+
 CREATE FUNCTION public.slotd_set_capacity(p_id bigint, p_capacity integer) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
     AS $$
@@ -871,6 +999,21 @@ CREATE FUNCTION public.slotd_utc_offset(p_tz text, p_t timestamp with time zone)
     AS $$
     SELECT extract(epoch FROM (p_t AT TIME ZONE p_tz))::bigint -
            extract(epoch FROM p_t)::bigint
+$$;
+
+CREATE FUNCTION public.slotd_window_refusal(p_rules jsonb, p_start timestamp with time zone, p_admin boolean) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+        WHEN p_admin OR p_rules IS NULL OR p_start <= now() THEN NULL
+        WHEN p_start < now() + make_interval(mins =>
+                 coalesce((p_rules->>'minNoticeMinutes')::integer, 0))
+            THEN 'outside-booking-window'
+        WHEN coalesce((p_rules->>'maxAdvanceDays')::integer, 0) > 0 AND
+             p_start > now() + make_interval(days =>
+                 (p_rules->>'maxAdvanceDays')::integer)
+            THEN 'outside-booking-window'
+    END
 $$;
 
 CREATE FUNCTION public.slots_bump_version() RETURNS trigger
@@ -931,24 +1074,6 @@ BEGIN
     RETURN NULL;
 END
 $$;
-
-CREATE TABLE public.appointments (
-    id bigint NOT NULL,
-    slot_ids bigint[] NOT NULL,
-    start_at timestamp with time zone NOT NULL,
-    end_at timestamp with time zone NOT NULL,
-    status text DEFAULT 'booked'::text NOT NULL,
-    name text,
-    email text,
-    note text,
-    owner text DEFAULT ''::text NOT NULL,
-    idempotency_key text,
-    request text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    cancelled_at timestamp with time zone,
-    CONSTRAINT appointments_slot_ids_check CHECK (((cardinality(slot_ids) >= 1) AND (cardinality(slot_ids) <= 5))),
-    CONSTRAINT appointments_status_check CHECK ((status = ANY (ARRAY['booked'::text, 'cancelled'::text])))
-);
 
 ALTER TABLE public.appointments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.appointments_id_seq

@@ -50,6 +50,16 @@ http_peer(struct http_request *r)
 	return r->conn->peer;
 }
 
+/* Whether the client is on this host. */
+int
+http_peer_loopback(struct http_request *r)
+{
+	const char *peer = r->conn->peer;
+
+	return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
+	    strncmp(peer, "::ffff:127.", 11) == 0;
+}
+
 /* Who sent the request, once the worker has checked its credentials. */
 struct principal *
 http_principal(struct http_request *r)

@@ -37,7 +37,7 @@ static const uint64_t bucket_us[METRICS_BUCKETS] = {
 static const char *const booking_names[METRICS_BOOKING_OUTCOMES] = {
 	"booked", "replayed", "key_reused", "slot_not_found", "slot_full",
 	"slot_in_past", "not_consecutive", "hold_expired", "invalid",
-	"unavailable", "unknown"
+	"unavailable", "unknown", "outside_window"
 };
 
 /* The database pool's counters, each a uint64_t of db_pool_counters. */

@@ -121,6 +121,8 @@ booking_count(const char *outcome)
 		{ "not-consecutive", BOOKING_NOT_CONSECUTIVE },
 		{ "hold-expired", BOOKING_HOLD_EXPIRED },
 		{ "hold-mismatch", BOOKING_INVALID },
+		{ "too-many-slots", BOOKING_INVALID },
+		{ "outside-booking-window", BOOKING_OUTSIDE_WINDOW },
 		{ "invalid", BOOKING_INVALID },
 		{ "unknown", BOOKING_UNKNOWN },
 	};
@@ -308,7 +310,7 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 	(void)id;
 	b->w = w;
 	if (idempotency_key(req, &key) == -1 ||
-	    booking_parse(req, b, w->conf->max_slots_per_appointment) == -1) {
+	    booking_parse(req, b, DB_MAX_RUN) == -1) {
 		booking_count("invalid");
 		goto refused;
 	}
@@ -337,6 +339,7 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 	db_arg(&args, DB_ARG_KEY, key);
 	db_arg(&args, DB_ARG_REQUEST, canonical);
 	db_arg(&args, DB_ARG_HOLD, b->hold_id);
+	db_arg(&args, DB_ARG_ADMIN, who->admin ? "true" : "false");
 	/* One slot without a hold: the short forms, with the same answers. */
 	stmt = b->hold_id != NULL || b->count != 1 ? DB_BOOK : key != NULL ?
 	    DB_BOOK_ONE : DB_BOOK_LEAN;
@@ -396,7 +399,7 @@ appointment_cancelled(struct pg_result *res, enum db_outcome outcome,
 		goto done;
 	if (strcmp(r.outcome, "not-found") == 0)
 		http_problem(req, 404, "not-found", "no such appointment");
-	else
+	else if (!rules_refusal(req, &r, 0, 0))
 		http_reply(req, 204, NULL);
 done:
 	free(l);

@@ -75,9 +75,8 @@ route_holds_create(struct http_request *req, struct worker_ctx *w,
 	struct json_field fields[] = {
 		{ "slotId", JSON_FIELD_INT, 1, INT64_MAX, &h->slot_id,
 		    &has_slot, 0, NULL, NULL, NULL },
-		{ "slots", JSON_FIELD_INT, 1,
-		    w->conf->max_slots_per_appointment, &h->count, &has_count,
-		    0, "too-many-slots", NULL, NULL },
+		{ "slots", JSON_FIELD_INT, 1, DB_MAX_RUN, &h->count,
+		    &has_count, 0, "too-many-slots", NULL, NULL },
 	};
 	struct principal *who = http_principal(req);
 	struct db_args args;
@@ -109,6 +108,7 @@ route_holds_create(struct http_request *req, struct worker_ctx *w,
 	db_arg_int(&args, DB_ARG_COUNT, h->count);
 	db_arg(&args, DB_ARG_OWNER, who->sub);
 	db_arg_int(&args, DB_ARG_TTL, w->conf->hold_ttl_seconds);
+	db_arg(&args, DB_ARG_ADMIN, who->admin ? "true" : "false");
 	if (commit_submit(w->commit, req, &h->pending, DB_HOLD, &args,
 	    hold_created, h) == -1)
 		goto refused;

@@ -1,7 +1,8 @@
 /*
  * rules: the booking rules that POST /appointments and POST /holds share:
  * the fast "no" the shared table may give before the database decides,
- * and the answers to the database's refusals.
+ * and the answers to the database's refusals (the calendars' rules among
+ * them: migration 0010).
  */
 #include <string.h>
 #include <time.h>
@@ -27,7 +28,7 @@ rules_uuid_valid(const char *s)
 }
 
 /* The fast "no" from the shared table for count consecutive slots from
- * slot_id: 404, 409 slot-in-past or 409 slot-full, answered here; the
+ * slot_id: 409 slot-in-past or 409 slot-full, answered here; the
  * outcome is returned.  NULL leaves the decision, a broken run included,
  * to the database. */
 const char *
@@ -42,9 +43,11 @@ rules_precheck(struct http_request *req, struct slot_table *table,
 	if (!slot_table_flag(table, SLOT_FLAG_LOADED))
 		return NULL;
 	memset(&r, 0, sizeof(r));
+	/* A slot not in the table may be one just made elsewhere whose
+	 * notification is still on its way: only the database knows. */
 	if (slot_table_get(table, slot_id, &r.slot) == -1)
-		r.outcome = "slot-not-found";
-	else if (r.slot.start <= (int64_t)time(NULL))
+		return NULL;
+	if (r.slot.start <= (int64_t)time(NULL))
 		r.outcome = "slot-in-past";
 	for (k = 0; r.outcome == NULL && k < count; k++) {
 		if (r.slot.booked >= r.slot.capacity) {
@@ -86,6 +89,17 @@ rules_refusal(struct http_request *req, const struct db_row *r,
 		http_problem(req, 409, "not-consecutive", "there are no %lld "
 		    "consecutive slots from slot %lld", (long long)count,
 		    (long long)slot_id);
+	else if (strcmp(r->outcome, "too-many-slots") == 0)
+		http_problem(req, 400, "too-many-slots", "slots: the calendar "
+		    "of slot %lld takes fewer in one appointment",
+		    (long long)slot_id);
+	else if (strcmp(r->outcome, "outside-booking-window") == 0)
+		http_problem(req, 409, "outside-booking-window", "slot %lld "
+		    "starts too soon or too far ahead to be taken now",
+		    (long long)r->slot.id);
+	else if (strcmp(r->outcome, "cancel-window-closed") == 0)
+		http_problem(req, 409, "cancel-window-closed", "appointment %s "
+		    "starts too soon to be cancelled or moved now", r->ref);
 	else
 		return 0;
 	return 1;

@@ -363,7 +363,7 @@ enum db_arg {
 	DB_ARG_SCHEDULE, DB_ARG_RULES, DB_ARG_REVISION, DB_ARG_ROTATE,
 	DB_NARGS
 };
-#define DB_MAX_PARAMS	9		/* of one statement */
+#define DB_MAX_PARAMS	10		/* of one statement */
 struct db_args {			/* filled by db_arg, db_arg_int */
 	const char	*value[DB_NARGS];	/* NULL: SQL NULL */
 	char		 num[DB_NARGS][24];
@@ -478,7 +478,8 @@ enum metrics_booking {
 	BOOKING_BOOKED, BOOKING_REPLAYED, BOOKING_KEY_REUSED,
 	BOOKING_SLOT_NOT_FOUND, BOOKING_SLOT_FULL, BOOKING_SLOT_IN_PAST,
 	BOOKING_NOT_CONSECUTIVE, BOOKING_HOLD_EXPIRED, BOOKING_INVALID,
-	BOOKING_UNAVAILABLE, BOOKING_UNKNOWN, METRICS_BOOKING_OUTCOMES
+	BOOKING_UNAVAILABLE, BOOKING_UNKNOWN, BOOKING_OUTSIDE_WINDOW,
+	METRICS_BOOKING_OUTCOMES
 };
 enum metrics_event {
 	METRICS_RESYNC, METRICS_RELOAD, METRICS_WORKER_RESTART,
@@ -574,6 +575,7 @@ int	 http_method(struct http_request *);
 const char *http_path(struct http_request *);
 const char *http_query(struct http_request *);
 const char *http_peer(struct http_request *);
+int	 http_peer_loopback(struct http_request *);
 struct principal *http_principal(struct http_request *);
 const char *http_header(struct http_request *, const char *name);
 const char *http_body(struct http_request *, size_t *len);

@@ -17,15 +17,6 @@
 
 #include "slotd.h"
 
-static int
-peer_is_loopback(struct http_request *req)
-{
-	const char *peer = http_peer(req);
-
-	return peer != NULL && (strncmp(peer, "127.", 4) == 0 ||
-	    strcmp(peer, "::1") == 0 || strncmp(peer, "::ffff:127.", 11) == 0);
-}
-
 static void
 unauthorized(struct http_request *req, const char *why)
 {
@@ -56,9 +47,7 @@ worker_authorize(struct http_request *req, struct worker_ctx *w,
 	if (rt->access == ACCESS_OPEN)
 		return 0;
 	if (!w->conf->auth_jwt) {
-		/* Without tokens, this host is the admin. */
-		who->admin = peer_is_loopback(req);
-		if (admin_call && !who->admin) {
+		if (admin_call && !http_peer_loopback(req)) {
 			http_problem(req, 403, "forbidden", "admin calls come "
 			    "only from this host while [auth] mode = none");
 			return -1;

@@ -316,3 +316,139 @@ def test_pages(slotd):
                 "invalid-cursor")
     for bad in ("limit=0", "limit=1001", "limit=abc", "colour=red"):
         problem(slotd.get_json(f"/calendars?{bad}"), 400, "bad-request")
+
+
+def rules_calendar(s, rules):
+    """A calendar open every hour of every day in UTC, slots of an hour."""
+    return create(s, {"name": "rules", "timezone": "UTC",
+                      "schedule": {"hours": ["mon-sun 00:00-24:00"],
+                                   "slotMinutes": 60, "horizonDays": 40},
+                      "rules": rules})
+
+
+def slot_starting(pg, db, cid, after_minutes, before_minutes):
+    """The id of a slot of calendar cid starting within that many minutes
+    from now."""
+    rows = pg.psql(db, "SELECT id FROM slots WHERE calendar_id = "
+                   f"{cid} AND start_at >= now() + interval "
+                   f"'{after_minutes} minutes' AND start_at < now() + "
+                   f"interval '{before_minutes} minutes' ORDER BY start_at "
+                   "LIMIT 1")
+    return int(rows[0][0])
+
+
+def booked_count(pg, db, sid):
+    return int(pg.psql(db, f"SELECT booked FROM slots WHERE id = {sid}")[0][0])
+
+
+def test_booking_window(pg, db, slotd):
+    """minNoticeMinutes and maxAdvanceDays at their edges, for bookings of
+    every form (one slot, with a key, a run, a hold) and nothing taken
+    when refused."""
+    cal = rules_calendar(slotd, {"minNoticeMinutes": 180,
+                                 "maxAdvanceDays": 2,
+                                 "maxSlotsPerAppointment": 2})
+    cid = cal["id"]
+    soon = slot_starting(pg, db, cid, 60, 180)           # inside the notice
+    ok = slot_starting(pg, db, cid, 181, 241)            # just past it
+    far = slot_starting(pg, db, cid, 2 * 1440 + 1, 2 * 1440 + 61)
+    last = slot_starting(pg, db, cid, 2 * 1440 - 120, 2 * 1440 - 1)
+    for sid in (soon, far):
+        for body, headers in (({"slotId": sid}, None),
+                              ({"slotId": sid},
+                               {"Idempotency-Key": f"k{sid}"}),
+                              ({"slotId": sid, "slots": 2}, None)):
+            problem(slotd.post("/appointments", body, headers), 409,
+                    "outside-booking-window")
+        problem(slotd.post("/holds", {"slotId": sid}), 409,
+                "outside-booking-window")
+        assert booked_count(pg, db, sid) == 0
+    for sid in (ok, last):
+        status, _, doc = slotd.post("/appointments", {"slotId": sid})
+        assert status == 201, doc
+        assert booked_count(pg, db, sid) == 1
+    # maxSlotsPerAppointment: 2 of this calendar, 3 refused.
+    run = slot_starting(pg, db, cid, 600, 660)
+    problem(slotd.post("/appointments", {"slotId": run, "slots": 3}), 400,
+            "too-many-slots")
+    status, _, doc = slotd.post("/appointments", {"slotId": run, "slots": 2})
+    assert status == 201, doc
+
+
+def test_booking_window_in_a_concurrent_batch(pg, db, slotd):
+    """Bookings arriving together run as one batch statement: the refused
+    ones take no seat from the allowed ones."""
+    import concurrent.futures
+    cal = rules_calendar(slotd, {"minNoticeMinutes": 180})
+    cid = cal["id"]
+    soon = slot_starting(pg, db, cid, 60, 180)
+    ok = slot_starting(pg, db, cid, 300, 360)
+    pg.psql(db, f"UPDATE slots SET capacity = 50 WHERE id IN ({soon}, {ok})")
+    wait_for(lambda: slotd.slot(ok)["capacity"] == 50, timeout=2)
+
+    def book(sid):
+        return slotd.post("/appointments", {"slotId": sid})[0]
+
+    with concurrent.futures.ThreadPoolExecutor(40) as ex:
+        got = list(ex.map(book, [soon, ok] * 20))
+    assert got.count(201) == 20 and got.count(409) == 20
+    assert booked_count(pg, db, soon) == 0
+    assert booked_count(pg, db, ok) == 20
+
+
+def test_cancel_window(pg, db, slotd):
+    cal = rules_calendar(slotd, {"cancelNoticeMinutes": 24 * 60})
+    cid = cal["id"]
+    near = slot_starting(pg, db, cid, 120, 180)
+    later = slot_starting(pg, db, cid, 25 * 60, 26 * 60)
+    _, _, a = slotd.post("/appointments", {"slotId": near})
+    _, _, b = slotd.post("/appointments", {"slotId": later})
+    problem(slotd.delete(f"/appointments/{a['id']}"), 409,
+            "cancel-window-closed")
+    assert booked_count(pg, db, near) == 1
+    assert slotd.get_json(f"/appointments/{a['id']}")[2]["status"] == \
+        "booked"
+    assert slotd.delete(f"/appointments/{b['id']}")[0] == 204
+    assert booked_count(pg, db, later) == 0
+
+
+def test_admins_are_exempt(pg, db, start_slotd, tmp_path):
+    import jwt as pyjwt
+    import time
+    secret = b"0123456789abcdef0123456789abcdef-secret"
+    path = tmp_path / "jwt.secret"
+    path.write_bytes(secret + b"\n")
+    s = start_slotd(extra={"auth": {
+        "mode": "jwt", "jwt_secret_file": str(path),
+        "issuer": "https://id.example", "audience": "slotd"}})
+
+    def bearer(**kw):
+        now = int(time.time())
+        c = {"sub": "alice", "iss": "https://id.example", "aud": "slotd",
+             "exp": now + 300, "iat": now, **kw}
+        return {"Authorization":
+                f"Bearer {pyjwt.encode(c, secret, algorithm='HS256')}"}
+
+    admin, parent = bearer(sub="ops", role="admin"), bearer()
+    status, _, cal = s.post("/calendars", {
+        "name": "rules", "timezone": "UTC",
+        "schedule": {"hours": ["mon-sun 00:00-24:00"], "slotMinutes": 60,
+                     "horizonDays": 5},
+        "rules": {"minNoticeMinutes": 300, "cancelNoticeMinutes": 600}},
+        admin)
+    assert status == 201, cal
+    assert "feedToken" in cal
+    problem(s.post("/calendars", TAN, parent), 403, "forbidden")
+    assert "feedToken" not in s.get_json(f"/calendars/{cal['id']}",
+                                         parent)[2]
+    soon = slot_starting(pg, db, cal["id"], 120, 180)
+    problem(s.post("/appointments", {"slotId": soon}, parent), 409,
+            "outside-booking-window")
+    status, _, appt = s.post("/appointments", {"slotId": soon}, admin)
+    assert status == 201, appt
+    assert s.delete(f"/appointments/{appt['id']}", admin)[0] == 204
+    status, _, appt = s.post("/appointments", {
+        "slotId": slot_starting(pg, db, cal["id"], 330, 400)}, parent)
+    assert status == 201, appt
+    problem(s.delete(f"/appointments/{appt['id']}", parent), 409,
+            "cancel-window-closed")
