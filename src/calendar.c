@@ -247,7 +247,7 @@ static const struct cal_member {
 	int		(*item)(const char *, int, void *);
 	const char	*why;
 } cal_schedule_members[] = {
-	{ "hours", 0, CAL_MAX_WINDOWS, cal_window_item,
+	{ "hours", 0, SCHEDULE_MAX_WINDOWS, cal_window_item,
 	    "must be days and hours like mon-thu 09:00-18:00" },
 	{ "slotMinutes", 5, 1440, NULL, NULL },
 	{ "gapMinutes", 0, 1440, NULL, NULL },
@@ -258,7 +258,7 @@ static const struct cal_member {
 	    "must be a date like 2026-12-25" },
 	{ "extraHours", 0, SCHEDULE_MAX_DATES, cal_extra_item,
 	    "must be a date and hours like 2026-12-12 10:00-14:00" },
-	{ "horizonDays", 1, 366, NULL, NULL },
+	{ "horizonDays", 1, 3660, NULL, NULL },
 };
 #define CAL_NMEMBERS	(sizeof(cal_schedule_members) / \
 			    sizeof(cal_schedule_members[0]))

@@ -15,16 +15,25 @@ calendar_from_config(const struct config *c, struct calendar *cal)
 	int i;
 
 	calendar_defaults(cal);
-	s->nhours = 1;
-	s->hours[0].days = c->days;
-	s->hours[0].r = c->hours;
+	for (i = 0; i < c->hours.n; i++) {
+		s->hours[i] = c->hours.w[i];
+		if (s->hours[i].days == 0)	/* hours on the days key */
+			s->hours[i].days = c->days;
+	}
+	s->nhours = c->hours.n;
 	s->slot_minutes = c->slot_minutes;
+	s->gap_minutes = c->gap_minutes;
 	s->capacity = c->capacity;
 	s->horizon_days = c->horizon_days;
 	s->breaks = c->breaks;
 	for (i = 0; i < c->days_off.n && i < SCHEDULE_MAX_DATES; i++)
 		s->days_off[i] = c->days_off.day[i];
 	s->ndays_off = i;
+	memcpy(s->extra, c->extra_hours.x, sizeof(s->extra));
+	s->nextra = c->extra_hours.n;
+	cal->rules.min_notice_minutes = c->min_notice_minutes;
+	cal->rules.max_advance_days = c->max_advance_days;
+	cal->rules.cancel_notice_minutes = c->cancel_notice_minutes;
 	cal->rules.max_slots_per_appointment = c->max_slots_per_appointment;
 }
 

@@ -105,8 +105,10 @@ config_table_set(const struct config_param *p, const char *v,
 		return 0;
 	case CF_DAYS:
 		return schedule_config_days(v, field, err, errlen);
-	case CF_TIME_RANGE:
-		return schedule_config_range(v, field, err, errlen);
+	case CF_WINDOWS:
+		return schedule_config_windows(v, field, err, errlen);
+	case CF_EXTRAS:
+		return schedule_config_extras(v, field, err, errlen);
 	case CF_TIME_RANGES:
 		return schedule_config_ranges(v, field, err, errlen);
 	case CF_DATES:
@@ -131,7 +133,8 @@ static const struct {
 	[CF_ENUM] =		{ sizeof(int), HOLDS_VALUE },
 	[CF_STRING] =		{ sizeof(char *), HOLDS_STRING },
 	[CF_DAYS] =		{ sizeof(unsigned), HOLDS_VALUE },
-	[CF_TIME_RANGE] =	{ sizeof(struct time_range), HOLDS_VALUE },
+	[CF_WINDOWS] =		{ sizeof(struct schedule_windows), HOLDS_VALUE },
+	[CF_EXTRAS] =		{ sizeof(struct schedule_extras), HOLDS_VALUE },
 	[CF_TIME_RANGES] =	{ sizeof(struct time_ranges), HOLDS_VALUE },
 	[CF_DATES] =		{ sizeof(struct date_list), HOLDS_DATES },
 	[CF_CIDRS] =		{ sizeof(struct cidr_list), HOLDS_VALUE },

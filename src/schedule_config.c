@@ -167,14 +167,88 @@ schedule_config_days(const char *v, unsigned *days, char *err,
 	return 0;
 }
 
-/* One range of opening hours: "09:00-18:00". */
+/* Opening hours: "09:00-18:00" (on the days of the days key), or weekly
+ * windows "mon-thu 09:00-18:00, fri 09:00-13:00"; days listed alone
+ * belong to the window after them ("mon, wed 09:00-12:00"). */
+struct windows_state {
+	struct schedule_windows	*l;
+	unsigned		 pending;	/* days waiting for hours */
+};
+
+static int
+window_item(const char *s, size_t len, void *arg)
+{
+	struct windows_state *st = arg;
+	struct cal_window *w;
+	const char *space = memchr(s, ' ', len);
+	size_t n;
+
+	if (st->l->n == SCHEDULE_MAX_WINDOWS)
+		return -1;
+	w = &st->l->w[st->l->n];
+	if (len == 11 && parse_range(s, len, &w->r) == 0) {
+		if (st->pending != 0)
+			return -1;
+		w->days = 0;
+		st->l->n++;
+		return 0;
+	}
+	if (space == NULL)		/* days of the next window */
+		return day_span(s, len, &st->pending);
+	n = (size_t)(space - s);
+	if (day_span(s, n, &st->pending) == -1)
+		return -1;
+	while (n < len && s[n] == ' ')
+		n++;
+	if (parse_range(s + n, len - n, &w->r) == -1)
+		return -1;
+	w->days = st->pending;
+	st->pending = 0;
+	st->l->n++;
+	return 0;
+}
+
 int
-schedule_config_range(const char *v, struct time_range *r, char *err,
+schedule_config_windows(const char *v, struct schedule_windows *l,
+    char *err, size_t errlen)
+{
+	struct windows_state st = { l, 0 };
+
+	memset(l, 0, sizeof(*l));
+	if (config_value_each(v, window_item, &st) == -1 || l->n == 0 ||
+	    st.pending != 0)
+		return config_value_fail(err, errlen, "'%s' is not opening "
+		    "hours like 09:00-18:00 or mon-thu 09:00-18:00, fri "
+		    "09:00-13:00 (at most %d windows)", v,
+		    SCHEDULE_MAX_WINDOWS);
+	return 0;
+}
+
+static int
+extra_item(const char *s, size_t len, void *arg)
+{
+	struct schedule_extras *l = arg;
+	char item[32];
+
+	if (l->n == SCHEDULE_MAX_DATES || len >= sizeof(item))
+		return -1;
+	memcpy(item, s, len);
+	item[len] = '\0';
+	if (schedule_date_range(item, &l->x[l->n].day, &l->x[l->n].r) == -1)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+/* Windows on single dates: "2026-12-12 10:00-14:00, ..."; or none. */
+int
+schedule_config_extras(const char *v, struct schedule_extras *l, char *err,
     size_t errlen)
 {
-	if (parse_range(v, strlen(v), r) == -1)
-		return config_value_fail(err, errlen, "'%s' is not an opening "
-		    "time range like 09:00-18:00", v);
+	memset(l, 0, sizeof(*l));
+	if (*v != '\0' && config_value_each(v, extra_item, l) == -1)
+		return config_value_fail(err, errlen, "'%s' is not a list of "
+		    "dates and hours like 2026-12-12 10:00-14:00", v);
 	return 0;
 }
 
@@ -206,28 +280,42 @@ schedule_config_dates(const char *v, struct date_list *l, char *err,
 	return 0;
 }
 
-/* slot_minutes divides the opening hours into whole slots. */
+/* Without a gap, slot_minutes divides each window into whole slots; with
+ * one, each window holds a slot. */
 static int
 check_slot_grid(const struct config *c, char *err, size_t errlen)
 {
-	int open = c->hours.end - c->hours.start;
+	const struct schedule_windows *l = &c->hours;
+	int i, open;
 
-	if (open % c->slot_minutes != 0)
-		return config_value_fail(err, errlen, "[schedule] "
-		    "slot_minutes: %d does not divide the %d open minutes of "
-		    "hours", c->slot_minutes, open);
+	for (i = 0; i < l->n; i++) {
+		open = l->w[i].r.end - l->w[i].r.start;
+		if (c->gap_minutes == 0 && open % c->slot_minutes != 0)
+			return config_value_fail(err, errlen, "[schedule] "
+			    "slot_minutes: %d does not divide the %d open "
+			    "minutes of hours", c->slot_minutes, open);
+		if (open < c->slot_minutes)
+			return config_value_fail(err, errlen, "[schedule] "
+			    "slot_minutes: %d is longer than the %d open "
+			    "minutes of hours", c->slot_minutes, open);
+	}
 	return 0;
 }
 
-/* Every break lies inside the opening hours, and no two overlap. */
+/* Every break lies inside a window of the opening hours, and no two
+ * overlap. */
 static int
 check_breaks(const struct config *c, char *err, size_t errlen)
 {
 	const struct time_range *b = c->breaks.range;
-	int i, j;
+	const struct schedule_windows *l = &c->hours;
+	int i, j, inside;
 
 	for (i = 0; i < c->breaks.n; i++) {
-		if (b[i].start < c->hours.start || b[i].end > c->hours.end)
+		for (j = inside = 0; j < l->n; j++)
+			inside |= b[i].start >= l->w[j].r.start &&
+			    b[i].end <= l->w[j].r.end;
+		if (!inside)
 			return config_value_fail(err, errlen, "[schedule] "
 			    "breaks: break %d lies outside hours", i + 1);
 		for (j = 0; j < i; j++)

@@ -108,6 +108,27 @@ struct date_list {
 	int	 n;
 };
 
+/* Opening hours: weekly windows, and windows on single dates. */
+#define SCHEDULE_MAX_WINDOWS	16
+#define SCHEDULE_MAX_DATES	366	/* days off, extra hours */
+struct cal_window {
+	unsigned		days;	/* bit n for weekday n, 0 = Sunday;
+					   0 in the config: the days key's */
+	struct time_range	r;
+};
+struct cal_extra {
+	int64_t			day;	/* days since 1970-01-01 */
+	struct time_range	r;
+};
+struct schedule_windows {
+	struct cal_window	w[SCHEDULE_MAX_WINDOWS];
+	int			n;
+};
+struct schedule_extras {
+	struct cal_extra	x[SCHEDULE_MAX_DATES];
+	int			n;
+};
+
 struct config {
 	char		*path;
 	/* [server] */
@@ -132,13 +153,18 @@ struct config {
 	/* [schedule] */
 	char		*timezone;
 	unsigned	 days;			/* bit n: weekday n, 0 = Sunday */
-	struct time_range hours;
+	struct schedule_windows hours;
 	int		 slot_minutes;
+	int		 gap_minutes;
 	int		 capacity;
 	int		 max_slots_per_appointment;
 	struct time_ranges breaks;
 	struct date_list days_off;
+	struct schedule_extras extra_hours;
 	int		 horizon_days;
+	int		 min_notice_minutes;
+	int		 max_advance_days;
+	int		 cancel_notice_minutes;
 	/* [holds] */
 	int		 hold_ttl_seconds;
 	/* [rate_limit]: limits apply when the section has any key */
@@ -187,7 +213,8 @@ enum config_type {
 	CF_ENUM,		/* int-sized enum: index of a name in names */
 	CF_STRING,		/* char *, owned: length in min..max */
 	CF_DAYS,		/* unsigned: bit n for weekday n, 0 = Sunday */
-	CF_TIME_RANGE,		/* struct time_range */
+	CF_WINDOWS,		/* struct schedule_windows */
+	CF_EXTRAS,		/* struct schedule_extras */
 	CF_TIME_RANGES,		/* struct time_ranges */
 	CF_DATES,		/* struct date_list, its array owned */
 	CF_CIDRS		/* struct cidr_list */
@@ -260,26 +287,15 @@ void	auth_free(struct config *);
 int	auth_check(const struct config *, const char *header,
 	    struct principal *, char *why, size_t whylen);
 
-/* schedule.c: which slots the [schedule] section asks for */
-struct slot_span {
-	int64_t	start;
-	int64_t	end;
-};
-#define SCHEDULE_DAY_MAX	(26 * 60 / 5)	/* slots of >= 5 minutes in a day
-						 * of <= 26 hours (Antarctica/Troll
-						 * falls back 2 hours) */
-size_t	schedule_day(const struct config *, int64_t day,
-	    struct slot_span *out, size_t max);
-int	schedule_is_open_day(const struct config *, int64_t day);
-
 /* schedule_config.c: the values of [schedule] and the rules between them */
-#define SCHEDULE_MAX_DATES	366	/* days off, extra hours */
 int	schedule_window(const char *, unsigned *days, struct time_range *);
 int	schedule_time_range(const char *, struct time_range *);
 int	schedule_date_range(const char *, int64_t *day, struct time_range *);
 int	schedule_config_days(const char *, unsigned *, char *, size_t);
-int	schedule_config_range(const char *, struct time_range *, char *,
-	    size_t);
+int	schedule_config_windows(const char *, struct schedule_windows *,
+	    char *, size_t);
+int	schedule_config_extras(const char *, struct schedule_extras *,
+	    char *, size_t);
 int	schedule_config_ranges(const char *, struct time_ranges *, char *,
 	    size_t);
 int	schedule_config_dates(const char *, struct date_list *, char *,
@@ -717,17 +733,8 @@ const struct route *route_find(const char *path, int method,
 
 /* calendar.c: a calendar's schedule and rules, read from and written as
  * the calendars API's JSON */
-#define CAL_MAX_WINDOWS	16
-struct cal_window {
-	unsigned		days;	/* bit n for weekday n, 0 = Sunday */
-	struct time_range	r;
-};
-struct cal_extra {
-	int64_t			day;	/* days since 1970-01-01 */
-	struct time_range	r;
-};
 struct cal_schedule {
-	struct cal_window	hours[CAL_MAX_WINDOWS];
+	struct cal_window	hours[SCHEDULE_MAX_WINDOWS];
 	int			nhours;
 	int			slot_minutes;
 	int			gap_minutes;

@@ -2,10 +2,13 @@
 and delete, calendar 1 mirroring [schedule], and each calendar's slots made
 by PostgreSQL in its own zone, checked against slots computed here with
 zoneinfo."""
+import concurrent.futures
 import datetime as dt
 import json
+import time
 from zoneinfo import ZoneInfo
 
+import jwt as pyjwt
 import pytest
 
 from harness import wait_for
@@ -378,7 +381,6 @@ def test_booking_window(pg, db, slotd):
 def test_booking_window_in_a_concurrent_batch(pg, db, slotd):
     """Bookings arriving together run as one batch statement: the refused
     ones take no seat from the allowed ones."""
-    import concurrent.futures
     cal = rules_calendar(slotd, {"minNoticeMinutes": 180})
     cid = cal["id"]
     soon = slot_starting(pg, db, cid, 60, 180)
@@ -413,8 +415,6 @@ def test_cancel_window(pg, db, slotd):
 
 
 def test_admins_are_exempt(pg, db, start_slotd, tmp_path):
-    import jwt as pyjwt
-    import time
     secret = b"0123456789abcdef0123456789abcdef-secret"
     path = tmp_path / "jwt.secret"
     path.write_bytes(secret + b"\n")
@@ -452,3 +452,38 @@ def test_admins_are_exempt(pg, db, start_slotd, tmp_path):
     assert status == 201, appt
     problem(s.delete(f"/appointments/{appt['id']}", parent), 409,
             "cancel-window-closed")
+
+
+def test_schedule_section_takes_the_calendar_forms(pg, db, start_slotd):
+    """[schedule] hours as weekly windows, gap_minutes, extra_hours and the
+    rules' keys become calendar 1's, and its slots follow them."""
+    extra = today("Asia/Singapore") + dt.timedelta(days=3)
+    s = start_slotd(schedule={
+        "hours": "mon-thu 09:00-12:00, sat, sun 14:00-16:00",
+        "slot_minutes": "20", "gap_minutes": "10", "breaks": "",
+        "capacity": "2", "horizon_days": "10",
+        "extra_hours": f"{extra} 19:00-20:00",
+        "min_notice_minutes": "30", "max_advance_days": "9",
+        "cancel_notice_minutes": "60", "max_slots_per_appointment": "2"})
+    _, _, cal = s.get_json("/calendars/1")
+    assert cal["schedule"] == {
+        "hours": ["mon-thu 09:00-12:00", "sat-sun 14:00-16:00"],
+        "slotMinutes": 20, "gapMinutes": 10, "capacity": 2, "breaks": [],
+        "daysOff": [], "extraHours": [f"{extra} 19:00-20:00"],
+        "horizonDays": 10}
+    assert cal["rules"] == {"minNoticeMinutes": 30, "maxAdvanceDays": 9,
+                            "cancelNoticeMinutes": 60,
+                            "maxSlotsPerAppointment": 2}
+    first = today("Asia/Singapore")
+    assert db_slots(pg, db, 1) == expected(cal, first,
+                                           first + dt.timedelta(days=10))
+
+
+@pytest.mark.parametrize("hours", ["mon-thu", "mon-thu 9:00-12:00",
+                                   "09:00-12:00, mon", "xyz 09:00-10:00"])
+def test_schedule_section_refuses_bad_windows(start_slotd, hours):
+    s = start_slotd()
+    s.rewrite({"schedule": {"hours": hours}})
+    r = s.command("-t")
+    assert r.returncode != 0
+    assert "[schedule] hours:" in r.stderr, r.stderr

@@ -53,8 +53,10 @@ Test(config, defaults)
 	cr_assert_eq(c->pool_size, 4);
 	cr_assert_str_eq(c->timezone, "UTC");
 	cr_assert_eq(c->days, 0x3e);		/* mon..fri */
-	cr_assert_eq(c->hours.start, 9 * 60);
-	cr_assert_eq(c->hours.end, 18 * 60);
+	cr_assert_eq(c->hours.n, 1);
+	cr_assert_eq(c->hours.w[0].days, 0);
+	cr_assert_eq(c->hours.w[0].r.start, 9 * 60);
+	cr_assert_eq(c->hours.w[0].r.end, 18 * 60);
 	cr_assert_eq(c->slot_minutes, 30);
 	cr_assert_eq(c->capacity, 1);
 	cr_assert_eq(c->max_slots_per_appointment, 1);
