@@ -632,6 +632,19 @@ LANGUAGE sql STABLE AS $$
          WHERE owner = p_owner AND idempotency_key = p_key)
 $$;
 
+-- Rows of a booking with the calendar of its first slot filled in where
+-- the row carries no slot (a replay's), so that its answer names it.
+CREATE FUNCTION slotd_with_calendar(p_rows slotd_result[])
+RETURNS SETOF slotd_result
+LANGUAGE sql STABLE AS $$
+    SELECT r.outcome, r.ref, r.at_s, r.slot_ids, r.span_start_s,
+           r.span_end_s, r.id,
+           coalesce(r.calendar_id, (SELECT s.calendar_id FROM slots s
+                                     WHERE s.id = r.slot_ids[1])),
+           r.start_s, r.end_s, r.capacity, r.booked, r.version
+      FROM unnest(p_rows) AS r
+$$;
+
 -- slotd_book under the calendars' rules (a hold's were checked when it
 -- was taken).
 CREATE FUNCTION slotd_book_ruled(p_slot bigint, p_count integer,
@@ -651,8 +664,9 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    RETURN QUERY SELECT * FROM slotd_book(p_slot, p_count, p_name, p_email,
-        p_note, p_owner, p_key, p_request, p_hold);
+    RETURN QUERY SELECT * FROM slotd_with_calendar(ARRAY(
+        SELECT b FROM slotd_book(p_slot, p_count, p_name, p_email, p_note,
+                                 p_owner, p_key, p_request, p_hold) b));
 END
 $$;
 
@@ -673,8 +687,9 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    RETURN QUERY SELECT * FROM slotd_book_one(p_slot, p_name, p_email,
-        p_note, p_owner, p_key, p_request);
+    RETURN QUERY SELECT * FROM slotd_with_calendar(ARRAY(
+        SELECT b FROM slotd_book_one(p_slot, p_name, p_email, p_note,
+                                     p_owner, p_key, p_request) b));
 END
 $$;
 
@@ -726,5 +741,217 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY SELECT * FROM slotd_cancel(p_id, p_owner, p_admin);
+END
+$$;
+
+-- ---- appointments: their calendar, changes, listing and moves ----
+
+ALTER TABLE appointments ADD COLUMN updated_at timestamptz,
+                         ADD COLUMN cancel_reason text;
+UPDATE appointments SET updated_at = coalesce(cancelled_at, created_at);
+ALTER TABLE appointments ALTER COLUMN updated_at SET DEFAULT now(),
+                         ALTER COLUMN updated_at SET NOT NULL;
+-- A calendar's appointments by their first slot; a subject's by time.
+CREATE INDEX appointments_first_slot ON appointments ((slot_ids[1]));
+CREATE INDEX appointments_owner_start ON appointments (owner, start_at, id);
+
+-- Idempotency keys of moves, apart from those of bookings.
+CREATE TABLE slotd_move_keys (
+    owner          text        NOT NULL,
+    idempotency_key text       NOT NULL,
+    request        text        NOT NULL,
+    appointment_id bigint      NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (owner, idempotency_key)
+);
+
+-- An appointment as the API answers it; cursor is the position after it
+-- in a listing (start time, then id).  A row with no id carries an
+-- outcome in status instead ('invalid-cursor').
+CREATE TYPE slotd_appointment_result AS (
+    id bigint, slot_ids bigint[], start_s bigint, end_s bigint,
+    status text, name text, email text, note text, created_s bigint,
+    calendar_id bigint, updated_s bigint, cancelled_s bigint,
+    cancel_reason text, cursor text);
+
+CREATE FUNCTION slotd_appointment_row(a appointments)
+RETURNS slotd_appointment_result
+LANGUAGE sql STABLE AS $$
+    SELECT a.id, a.slot_ids, slotd_epoch(a.start_at), slotd_epoch(a.end_at),
+           a.status, a.name, a.email, a.note, slotd_epoch(a.created_at),
+           (SELECT s.calendar_id FROM slots s WHERE s.id = a.slot_ids[1]),
+           slotd_epoch(a.updated_at), slotd_epoch(a.cancelled_at),
+           a.cancel_reason,
+           slotd_cursor('appointments',
+                        slotd_epoch(a.start_at) || ':' || a.id)
+$$;
+
+-- Appointments in start order after the cursor's, at most p_limit + 1 (the
+-- extra one says that more follow): an admin's of any owner, anybody
+-- else's own; of one calendar or all; starting in [p_from, p_to) if
+-- given; with status p_status ('booked', 'cancelled' or 'all').
+CREATE FUNCTION slotd_appointment_page(p_owner text, p_admin boolean,
+                                       p_calendar bigint, p_from bigint,
+                                       p_to bigint, p_status text,
+                                       p_cursor text, p_limit integer)
+RETURNS SETOF slotd_appointment_result
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    pos text := slotd_cursor_position('appointments', p_cursor);
+    after_start timestamptz := '-infinity';
+    after_id bigint := 0;
+BEGIN
+    IF pos IS NULL OR (pos <> '' AND pos !~ '^-?[0-9]{1,12}:[0-9]{1,18}$')
+    THEN
+        RETURN QUERY SELECT NULL::bigint, NULL::bigint[], NULL::bigint,
+            NULL::bigint, 'invalid-cursor', NULL, NULL, NULL, NULL::bigint,
+            NULL::bigint, NULL::bigint, NULL::bigint, NULL, NULL;
+        RETURN;
+    END IF;
+    IF pos <> '' THEN
+        after_start := to_timestamp(split_part(pos, ':', 1)::bigint);
+        after_id := split_part(pos, ':', 2)::bigint;
+    END IF;
+    RETURN QUERY
+    SELECT (slotd_appointment_row(a)).*
+      FROM appointments a
+     WHERE (p_admin OR a.owner = p_owner)
+       AND (p_calendar IS NULL OR EXISTS (
+                SELECT 1 FROM slots s WHERE s.id = a.slot_ids[1]
+                   AND s.calendar_id = p_calendar))
+       AND (p_from IS NULL OR a.start_at >= to_timestamp(p_from))
+       AND (p_to IS NULL OR a.start_at < to_timestamp(p_to))
+       AND (p_status = 'all' OR a.status = p_status)
+       AND (a.start_at, a.id) > (after_start, after_id)
+     ORDER BY a.start_at, a.id
+     LIMIT p_limit + 1;
+END
+$$;
+
+-- Cancel under the calendars' rules, keeping the reason (if any).
+DROP FUNCTION slotd_cancel_ruled(bigint, text, boolean);
+CREATE FUNCTION slotd_cancel_ruled(p_id bigint, p_owner text,
+                                   p_admin boolean, p_reason text)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    a appointments;
+BEGIN
+    SELECT * INTO a FROM appointments
+     WHERE id = p_id AND (p_admin OR owner = p_owner);
+    IF FOUND AND a.status <> 'cancelled' AND
+       coalesce(slotd_cancel_closed(a, p_admin), false) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_cancel(p_id, p_owner, p_admin);
+    UPDATE appointments SET updated_at = now(), cancel_reason = p_reason
+     WHERE id = p_id AND status = 'cancelled' AND cancelled_at = now();
+END
+$$;
+
+-- Move appointment p_id to p_count consecutive slots from p_slot (NULL:
+-- as many as it has), in one transaction: the new seats are taken and the old ones freed together,
+-- or nothing changes.  The owner's move is under both calendars' rules
+-- (the old one's cancel notice, the new one's window); an admin's is not.
+-- Outcomes: moved, replayed, key-reused, not-found, already-cancelled,
+-- cancel-window-closed, slot-not-found, too-many-slots,
+-- outside-booking-window, not-consecutive, slot-in-past, slot-full.  The
+-- rows carry the state of every slot that changed.
+CREATE FUNCTION slotd_move(p_id bigint, p_owner text, p_admin boolean,
+                           p_slot bigint, p_count integer, p_key text,
+                           p_request text)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    a appointments;
+    k slotd_move_keys;
+    run bigint[];
+    bad bigint;
+    why text;
+    t_start timestamptz;
+    t_end timestamptz;
+BEGIN
+    IF p_key IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(
+            hashtextextended('move' || chr(1) || p_owner || chr(1) ||
+                             p_key, 0));
+        SELECT * INTO k FROM slotd_move_keys
+         WHERE owner = p_owner AND idempotency_key = p_key;
+        IF FOUND THEN
+            RETURN QUERY SELECT * FROM slotd_rows(
+                CASE WHEN k.request = p_request AND k.appointment_id = p_id
+                     THEN 'replayed' ELSE 'key-reused' END,
+                k.appointment_id::text, NULL, NULL, '{}');
+            RETURN;
+        END IF;
+    END IF;
+    SELECT * INTO a FROM appointments
+     WHERE id = p_id AND (p_admin OR owner = p_owner) FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-found', NULL, NULL, NULL,
+            '{}');
+        RETURN;
+    ELSIF a.status = 'cancelled' THEN
+        RETURN QUERY SELECT * FROM slotd_rows('already-cancelled',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    ELSIF coalesce(slotd_cancel_closed(a, p_admin), false) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    ELSIF NOT EXISTS (SELECT 1 FROM slots WHERE id = p_slot) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('slot-not-found', NULL, NULL,
+            NULL, '{}');
+        RETURN;
+    END IF;
+    p_count := coalesce(p_count, cardinality(a.slot_ids));
+    run := slotd_chain(p_slot, p_count);
+    why := slotd_run_refusal(run, p_count, p_admin);
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+        RETURN;
+    END IF;
+    -- Every slot either side, locked in id order; then the run again,
+    -- which the locks now hold still.
+    PERFORM 1 FROM slots WHERE id = ANY (run || a.slot_ids)
+     ORDER BY id FOR UPDATE;
+    IF slotd_chain(p_slot, p_count) <> run OR cardinality(run) < p_count
+    THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-consecutive', NULL, NULL,
+            run, run);
+        RETURN;
+    END IF;
+    IF (SELECT start_at FROM slots WHERE id = run[1]) <= now() THEN
+        RETURN QUERY SELECT * FROM slotd_rows('slot-in-past', NULL, NULL,
+            run, run[1:1]);
+        RETURN;
+    END IF;
+    SELECT id INTO bad FROM slots
+     WHERE id = ANY (run) AND NOT (id = ANY (a.slot_ids))
+       AND booked >= capacity
+     ORDER BY start_at LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('slot-full', NULL, NULL, run,
+            ARRAY[bad]);
+        RETURN;
+    END IF;
+    UPDATE slots SET booked = booked - 1
+     WHERE id = ANY (a.slot_ids) AND NOT (id = ANY (run));
+    UPDATE slots SET booked = booked + 1
+     WHERE id = ANY (run) AND NOT (id = ANY (a.slot_ids));
+    SELECT min(start_at), max(end_at) INTO t_start, t_end
+      FROM slots WHERE id = ANY (run);
+    UPDATE appointments SET slot_ids = run, start_at = t_start,
+                            end_at = t_end, updated_at = now()
+     WHERE id = a.id;
+    IF p_key IS NOT NULL THEN
+        INSERT INTO slotd_move_keys (owner, idempotency_key, request,
+                                     appointment_id)
+        VALUES (p_owner, p_key, p_request, a.id);
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_rows('moved', a.id::text, now(), run,
+        run || a.slot_ids, t_start, t_end);
 END
 $$;

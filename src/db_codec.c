@@ -66,6 +66,11 @@ db_appointment_row(const PGresult *res, int i, struct db_appointment *a)
 	a->email = db_text(res, i, DB_COL_A_EMAIL);
 	a->note = db_text(res, i, DB_COL_A_NOTE);
 	a->created = db_int(res, i, DB_COL_A_CREATED);
+	a->calendar_id = db_int(res, i, DB_COL_A_CALENDAR);
+	a->updated = db_int(res, i, DB_COL_A_UPDATED);
+	a->cancelled = db_int(res, i, DB_COL_A_CANCELLED);
+	a->cancel_reason = db_text(res, i, DB_COL_A_CANCEL_REASON);
+	a->cursor = db_text(res, i, DB_COL_A_CURSOR);
 }
 
 /* Parse a PostgreSQL array literal of integers ("{1,2}"); returns how many

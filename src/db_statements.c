@@ -22,8 +22,9 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	    { DB_ARG_SLOT, DB_ARG_COUNT, DB_ARG_NAME, DB_ARG_EMAIL,
 	    DB_ARG_NOTE, DB_ARG_OWNER, DB_ARG_KEY, DB_ARG_REQUEST,
 	    DB_ARG_HOLD, DB_ARG_ADMIN } },
-	[DB_CANCEL] = { "cancel", 1, 0, DB_SHAPE_RESULT, 3,
-	    { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN } },
+	[DB_CANCEL] = { "cancel", 1, 0, DB_SHAPE_RESULT, 4,
+	    { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN,
+	    DB_ARG_REASON } },
 	[DB_HOLD] = { "hold", 1, 0, DB_SHAPE_RESULT, 5,
 	    { DB_ARG_SLOT, DB_ARG_COUNT, DB_ARG_OWNER, DB_ARG_TTL,
 	    DB_ARG_ADMIN } },
@@ -66,13 +67,21 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	    DB_ARG_TIMEZONE, DB_ARG_SCHEDULE, DB_ARG_RULES, DB_ARG_ROTATE } },
 	[DB_CALENDAR_DELETE] = { "calendar_delete", 0, 0, DB_SHAPE_CALENDAR,
 	    1, { DB_ARG_CALENDAR } },
+	[DB_APPOINTMENT_PAGE] = { "appointment_page", 0, 0,
+	    DB_SHAPE_APPOINTMENT, 8, { DB_ARG_OWNER, DB_ARG_ADMIN,
+	    DB_ARG_CALENDAR, DB_ARG_FROM, DB_ARG_TO, DB_ARG_STATUS,
+	    DB_ARG_CURSOR, DB_ARG_LIMIT } },
+	[DB_MOVE] = { "move", 1, 0, DB_SHAPE_RESULT, 7,
+	    { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN, DB_ARG_SLOT,
+	    DB_ARG_COUNT, DB_ARG_KEY, DB_ARG_REQUEST } },
 };
 
 static const char *const db_arg_names[DB_NARGS] = {
 	"slot", "count", "name", "email", "note", "owner", "key", "request",
 	"hold", "appointment", "admin", "ttl", "starts", "ends", "capacities",
 	"capacity", "payload", "calendar", "cursor", "limit", "timezone",
-	"schedule", "rules", "revision", "rotate"
+	"schedule", "rules", "revision", "rotate", "from", "to", "status",
+	"reason"
 };
 
 /* The columns of each shape, by name. */
@@ -83,7 +92,8 @@ static const char *const db_result_cols[] = {
 };
 static const char *const db_appointment_cols[] = {
 	"id", "slot_ids", "start_s", "end_s", "status", "name", "email",
-	"note", "created_s", NULL
+	"note", "created_s", "calendar_id", "updated_s", "cancelled_s",
+	"cancel_reason", "cursor", NULL
 };
 static const char *const db_announce_cols[] = { "slotd_announce", NULL };
 static const char *const db_calendar_cols[] = {

@@ -223,6 +223,16 @@ emit_str(struct emit *e, const char *s)
 	emit_strn(e, s, strlen(s));
 }
 
+/* A string, or null for NULL. */
+void
+emit_str_or_null(struct emit *e, const char *s)
+{
+	if (s != NULL)
+		emit_str(e, s);
+	else
+		emit_null(e);
+}
+
 void
 emit_strn(struct emit *e, const char *s, size_t len)
 {

@@ -1,6 +1,7 @@
 /*
  * route: the route table.  Each route is a method set and a path pattern
- * (a literal path, or one ending in a {id} segment) with its handler; the
+ * (a literal path, or one with an {id} segment, maybe followed by a
+ * literal: "/appointments/{id}/cancel") with its handler; the
  * Allow header of a 405 is what the routes of that path take together.
  */
 #include <string.h>
@@ -30,8 +31,14 @@ static const struct route routes[] = {
 	    ACCESS_ADMIN, route_calendar_delete },
 	{ "/appointments", HTTP_METHOD_POST, ROUTE_APPOINTMENTS, ACCESS_USER,
 	    route_appointments_create },
+	{ "/appointments", GET_HEAD, ROUTE_APPOINTMENTS, ACCESS_USER,
+	    route_appointments_list },
 	{ "/appointments/{id}", GET_HEAD | HTTP_METHOD_DELETE,
 	    ROUTE_APPOINTMENT, ACCESS_USER, route_appointment },
+	{ "/appointments/{id}/reschedule", HTTP_METHOD_POST,
+	    ROUTE_APPOINTMENT, ACCESS_USER, route_appointment_reschedule },
+	{ "/appointments/{id}/cancel", HTTP_METHOD_POST, ROUTE_APPOINTMENT,
+	    ACCESS_USER, route_appointment_cancel },
 	{ "/holds", HTTP_METHOD_POST, ROUTE_HOLDS, ACCESS_USER,
 	    route_holds_create },
 	{ "/holds/{id}", HTTP_METHOD_DELETE, ROUTE_HOLD, ACCESS_USER,
@@ -41,42 +48,48 @@ static const struct route routes[] = {
 	{ "/metrics", GET_HEAD, ROUTE_METRICS, ACCESS_OPEN, route_metrics },
 };
 
-/* Does path fit pattern?  *id is the {id} segment (non-empty, no '/'). */
+/* Does path fit pattern?  Its {id} segment (non-empty, no '/') is copied
+ * into id, with what follows it in the pattern ("/cancel") matched too. */
 static int
-route_match(const char *pattern, const char *path, const char **id)
+route_match(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
 {
-	const char *brace = strchr(pattern, '{');
+	const char *brace = strchr(pattern, '{'), *rest;
 	size_t n = brace != NULL ? (size_t)(brace - pattern) : strlen(pattern);
+	size_t len;
 
-	*id = NULL;
+	id[0] = '\0';
 	if (strncmp(pattern, path, n) != 0)
 		return 0;
 	if (brace == NULL)
 		return path[n] == '\0';
-	if (path[n] == '\0' || strchr(path + n, '/') != NULL)
+	len = strcspn(path + n, "/");
+	rest = strchr(brace, '}') + 1;
+	if (len == 0 || len >= ROUTE_ID_MAX || strcmp(path + n + len, rest))
 		return 0;
-	*id = path + n;
+	memcpy(id, path + n, len);
+	id[len] = '\0';
 	return 1;
 }
 
 /* The route that takes method on path, or NULL; *allowed is what the
  * routes of that path take together (0: no route has that path). */
 const struct route *
-route_find(const char *path, int method, const char **id, int *allowed)
+route_find(const char *path, int method, char id[ROUTE_ID_MAX],
+    int *allowed)
 {
 	const struct route *found = NULL;
-	const char *seg;
+	char seg[ROUTE_ID_MAX];
 	size_t i;
 
 	*allowed = 0;
-	*id = NULL;
+	id[0] = '\0';
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!route_match(routes[i].pattern, path, &seg))
+		if (!route_match(routes[i].pattern, path, seg))
 			continue;
 		*allowed |= routes[i].methods;
 		if (found == NULL && (routes[i].methods & method)) {
 			found = &routes[i];
-			*id = seg;
+			memcpy(id, seg, sizeof(seg));
 		}
 	}
 	return found;

@@ -138,74 +138,6 @@ booking_count(const char *outcome)
 }
 
 static void
-emit_ids(struct emit *e, const int64_t *ids, size_t n)
-{
-	size_t i;
-
-	emit_array(e, n);
-	for (i = 0; i < n; i++)
-		emit_int(e, ids[i]);
-	emit_end(e);
-}
-
-static void
-emit_time(struct emit *e, int64_t t)
-{
-	char buf[40];
-
-	emit_strn(e, buf, tz_format_rfc3339(t, buf, sizeof(buf)));
-}
-
-static void
-emit_opt_str(struct emit *e, const char *s)
-{
-	if (s != NULL)
-		emit_str(e, s);
-	else
-		emit_null(e);
-}
-
-static void
-appointment_send(struct http_request *req, struct worker_ctx *w,
-    const struct db_appointment *a, int status)
-{
-	struct evbuffer *body = evbuffer_new();
-	int msgpack = http_wants_msgpack(req);
-	struct emit *e = emit_new(body, msgpack);
-	char location[64];
-
-	tz_use(w->conf->timezone);
-	emit_map(e, 10);
-	emit_key(e, "id");
-	emit_int(e, a->id);
-	emit_key(e, "slotId");
-	emit_int(e, a->slot_ids[0]);
-	emit_key(e, "slotIds");
-	emit_ids(e, a->slot_ids, a->nslot_ids);
-	emit_key(e, "startTime");
-	emit_time(e, a->start);
-	emit_key(e, "endTime");
-	emit_time(e, a->end);
-	emit_key(e, "name");
-	emit_opt_str(e, a->name);
-	emit_key(e, "email");
-	emit_opt_str(e, a->email);
-	emit_key(e, "note");
-	emit_opt_str(e, a->note);
-	emit_key(e, "status");
-	emit_str(e, a->status);
-	emit_key(e, "createdAt");
-	emit_time(e, a->created);
-	emit_end(e);
-	emit_free(e);
-	snprintf(location, sizeof(location), "/appointments/%lld",
-	    (long long)a->id);
-	http_send_doc(req, status, body, msgpack, status == 201 ? location :
-	    NULL);
-	evbuffer_free(body);
-}
-
-static void
 booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct booking *b = arg;
@@ -227,12 +159,13 @@ booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 		a.nslot_ids = r.nslot_ids;
 		a.start = r.span_start;
 		a.end = r.span_end;
-		a.created = r.at;
+		a.created = a.updated = r.at;
+		a.calendar_id = r.slot.calendar_id;
 		a.status = "booked";
 		a.name = b->name;
 		a.email = b->email;
 		a.note = b->note;
-		appointment_send(req, b->w, &a, 201);
+		appointment_send(req, b->w->conf, &a, 201);
 	} else if (strcmp(r.outcome, "key-reused") == 0)
 		http_problem(req, 422, "idempotency-key-reused", "this "
 		    "Idempotency-Key was used with a different request");
@@ -261,10 +194,10 @@ booking_canonical(const struct booking *b)
 	emit_array(e, 6);
 	emit_int(e, b->has_slot ? b->slot_id : 0);
 	emit_int(e, b->has_count ? b->count : 0);
-	emit_opt_str(e, b->name);
-	emit_opt_str(e, b->email);
-	emit_opt_str(e, b->note);
-	emit_opt_str(e, b->hold_id);
+	emit_str_or_null(e, b->name);
+	emit_str_or_null(e, b->email);
+	emit_str_or_null(e, b->note);
+	emit_str_or_null(e, b->hold_id);
 	emit_end(e);
 	emit_free(e);
 	len = evbuffer_get_length(buf);
@@ -272,27 +205,6 @@ booking_canonical(const struct booking *b)
 	evbuffer_copyout(buf, s, len);
 	evbuffer_free(buf);
 	return s;
-}
-
-/* Idempotency-Key: once, 1..255 visible ASCII characters. */
-static int
-idempotency_key(struct http_request *req, const char **key)
-{
-	const char *k, *p;
-
-	if (http_header_once(req, "Idempotency-Key", key) == -1)
-		return -1;
-	if ((k = *key) == NULL)
-		return 0;
-	for (p = k; *p != '\0'; p++)
-		if (*p < 0x21 || *p > 0x7e)
-			break;
-	if (*p != '\0' || p == k || p - k > 255) {
-		http_problem(req, 400, "bad-request", "Idempotency-Key must be "
-		    "1 to 255 visible ASCII characters");
-		return -1;
-	}
-	return 0;
 }
 
 /* POST /appointments */
@@ -309,7 +221,7 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 
 	(void)id;
 	b->w = w;
-	if (idempotency_key(req, &key) == -1 ||
+	if (rules_idempotency_key(req, &key) == -1 ||
 	    booking_parse(req, b, DB_MAX_RUN) == -1) {
 		booking_count("invalid");
 		goto refused;
@@ -379,7 +291,7 @@ appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 		goto done;
 	}
 	db_appointment_row(res, 0, &a);
-	appointment_send(req, l->w, &a, 200);
+	appointment_send(req, l->w->conf, &a, 200);
 done:
 	free(l);
 }
@@ -424,6 +336,7 @@ appointment_one(struct http_request *req, struct worker_ctx *w,
 	db_arg(&args, DB_ARG_APPOINTMENT, idstr);
 	db_arg(&args, DB_ARG_OWNER, who->sub);
 	db_arg(&args, DB_ARG_ADMIN, who->admin ? "true" : "false");
+	db_arg(&args, DB_ARG_REASON, NULL);
 	if (commit_submit(w->commit, req, &l->pending, method ==
 	    HTTP_METHOD_DELETE ? DB_CANCEL : DB_GET_APPOINTMENT, &args, method ==
 	    HTTP_METHOD_DELETE ?

@@ -104,3 +104,24 @@ rules_refusal(struct http_request *req, const struct db_row *r,
 		return 0;
 	return 1;
 }
+
+/* Idempotency-Key: once, 1..255 visible ASCII characters. */
+int
+rules_idempotency_key(struct http_request *req, const char **key)
+{
+	const char *k, *p;
+
+	if (http_header_once(req, "Idempotency-Key", key) == -1)
+		return -1;
+	if ((k = *key) == NULL)
+		return 0;
+	for (p = k; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			break;
+	if (*p != '\0' || p == k || p - k > 255) {
+		http_problem(req, 400, "bad-request", "Idempotency-Key must be "
+		    "1 to 255 visible ASCII characters");
+		return -1;
+	}
+	return 0;
+}

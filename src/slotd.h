@@ -311,6 +311,7 @@ void		 emit_array(struct emit *, size_t n);
 void		 emit_end(struct emit *);
 void		 emit_key(struct emit *, const char *);
 void		 emit_str(struct emit *, const char *);
+void		 emit_str_or_null(struct emit *, const char *);
 void		 emit_strn(struct emit *, const char *, size_t);
 void		 emit_int(struct emit *, int64_t);
 void		 emit_null(struct emit *);
@@ -366,7 +367,7 @@ enum db_stmt {
 	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_ANNOUNCE,
 	DB_BOOK_ONE, DB_BOOK_LEAN, DB_BOOK_BATCH, DB_CALENDAR_GET,
 	DB_CALENDAR_PAGE, DB_CALENDAR_CREATE, DB_CALENDAR_UPDATE,
-	DB_CALENDAR_DELETE, DB_NSTMTS
+	DB_CALENDAR_DELETE, DB_APPOINTMENT_PAGE, DB_MOVE, DB_NSTMTS
 };
 /* Every parameter a statement may take, by name; each statement lists
  * those it takes in the order of its $n. */
@@ -377,7 +378,7 @@ enum db_arg {
 	DB_ARG_ENDS, DB_ARG_CAPACITIES, DB_ARG_CAPACITY, DB_ARG_PAYLOAD,
 	DB_ARG_CALENDAR, DB_ARG_CURSOR, DB_ARG_LIMIT, DB_ARG_TIMEZONE,
 	DB_ARG_SCHEDULE, DB_ARG_RULES, DB_ARG_REVISION, DB_ARG_ROTATE,
-	DB_NARGS
+	DB_ARG_FROM, DB_ARG_TO, DB_ARG_STATUS, DB_ARG_REASON, DB_NARGS
 };
 #define DB_MAX_PARAMS	10		/* of one statement */
 struct db_args {			/* filled by db_arg, db_arg_int */
@@ -401,7 +402,9 @@ enum db_result_col {
 enum db_appointment_col {
 	DB_COL_A_ID, DB_COL_A_SLOT_IDS, DB_COL_A_START, DB_COL_A_END,
 	DB_COL_A_STATUS, DB_COL_A_NAME, DB_COL_A_EMAIL, DB_COL_A_NOTE,
-	DB_COL_A_CREATED, DB_APPOINTMENT_NCOLS
+	DB_COL_A_CREATED, DB_COL_A_CALENDAR, DB_COL_A_UPDATED,
+	DB_COL_A_CANCELLED, DB_COL_A_CANCEL_REASON, DB_COL_A_CURSOR,
+	DB_APPOINTMENT_NCOLS
 };
 enum db_calendar_col {
 	DB_COL_C_OUTCOME, DB_COL_C_ID, DB_COL_C_NAME, DB_COL_C_TIMEZONE,
@@ -464,15 +467,20 @@ struct db_row {
 };
 struct db_appointment {
 	int64_t		 id;
+	int64_t		 calendar_id;
 	int64_t		 slot_ids[DB_MAX_RUN];
 	size_t		 nslot_ids;
 	int64_t		 start;
 	int64_t		 end;
 	int64_t		 created;
+	int64_t		 updated;
+	int64_t		 cancelled;	/* 0: not cancelled */
 	const char	*status;
 	const char	*name;		/* NULL when not given */
 	const char	*email;
 	const char	*note;
+	const char	*cancel_reason;
+	const char	*cursor;	/* after it, in a listing */
 };
 int		 db_result_row(const struct pg_result *, int, struct db_row *);
 void		 db_appointment_row(const struct pg_result *, int,
@@ -648,12 +656,26 @@ void	route_appointments_create(struct http_request *, struct worker_ctx *,
 void	route_appointment(struct http_request *, struct worker_ctx *,
 	    const char *id);
 
+/* appointment.c: the appointment document */
+void	appointment_emit(struct emit *, const struct db_appointment *);
+void	appointment_send(struct http_request *, const struct config *,
+	    const struct db_appointment *, int status);
+
+/* route_appointment_changes.c */
+void	route_appointments_list(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_appointment_reschedule(struct http_request *,
+	    struct worker_ctx *, const char *id);
+void	route_appointment_cancel(struct http_request *, struct worker_ctx *,
+	    const char *id);
+
 /* rules.c: booking rules shared by appointments and holds */
 int	rules_uuid_valid(const char *);
 const char *rules_precheck(struct http_request *, struct slot_table *,
 	    int64_t slot_id, int64_t count);
 int	rules_refusal(struct http_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
+int	rules_idempotency_key(struct http_request *, const char **);
 
 /* route_calendars.c */
 void	route_calendars_list(struct http_request *, struct worker_ctx *,
@@ -728,8 +750,9 @@ struct route {
 	enum route_access	 access;
 	route_handler		 handler;
 };
+#define ROUTE_ID_MAX	64		/* an {id} segment, NUL included */
 const struct route *route_find(const char *path, int method,
-	    const char **id, int *allowed);
+	    char id[ROUTE_ID_MAX], int *allowed);
 
 /* calendar.c: a calendar's schedule and rules, read from and written as
  * the calendars API's JSON */

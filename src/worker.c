@@ -118,10 +118,10 @@ worker_request(struct http_request *req, void *arg)
 {
 	struct worker_ctx *w = arg;
 	const struct route *rt;
-	const char *id;
+	char id[ROUTE_ID_MAX];
 	int allowed;
 
-	rt = route_find(http_path(req), http_method(req), &id, &allowed);
+	rt = route_find(http_path(req), http_method(req), id, &allowed);
 	http_set_route(req, rt != NULL ? rt->metric : ROUTE_OTHER);
 	if (cors_apply(req, w->conf) == -1)
 		return;

@@ -41,8 +41,10 @@ def test_book_read_back_and_cancel(pg, db, booking):
         "note": "first visit"})
     assert status == 201, doc
     assert hdrs["location"] == f"/appointments/{doc['id']}"
-    assert list(doc) == ["id", "slotId", "slotIds", "startTime", "endTime",
-                         "name", "email", "note", "status", "createdAt"]
+    assert list(doc) == ["id", "calendarId", "slotId", "slotIds",
+                         "startTime", "endTime", "name", "email", "note",
+                         "status", "createdAt", "updatedAt"]
+    assert doc["calendarId"] == 1 and doc["updatedAt"] == doc["createdAt"]
     assert doc["slotId"] == sid and doc["slotIds"] == [sid]
     assert (doc["name"], doc["email"], doc["note"], doc["status"]) == \
         ("Ada Tan", "ada@example.com", "first visit", "booked")
@@ -422,8 +424,8 @@ def test_admin_slots(pg, db, booking):
     assert status == 405 and hdrs["allow"] == "GET, HEAD, DELETE, PATCH"
     status, hdrs, _ = s.request("DELETE", "/slots")
     assert status == 405 and hdrs["allow"] == "GET, HEAD, POST"
-    status, hdrs, _ = s.request("GET", "/appointments")
-    assert status == 405 and hdrs["allow"] == "POST"
+    status, hdrs, _ = s.request("PUT", "/appointments")
+    assert status == 405 and hdrs["allow"] == "GET, HEAD, POST"
     status, hdrs, _ = s.request("PATCH", "/appointments/1")
     assert status == 405 and hdrs["allow"] == "GET, HEAD, DELETE"
     status, hdrs, _ = s.request("GET", "/holds/x")
