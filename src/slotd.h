@@ -65,10 +65,20 @@ void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
 /* tz_calendar.c: days since 1970-01-01, dates and RFC 3339 times */
 int64_t	 tz_days_from_civil(int y, int m, int d);
 void	 tz_civil_from_days(int64_t days, int *y, int *m, int *d);
+int	 tz_days_in_month(int y, int m);
+int64_t	 tz_day_of(int64_t t);
 int	 tz_weekday(int64_t days);		/* 0 = Sunday */
 int	 tz_cmp_days(const void *, const void *);
 int	 tz_parse_date(const char *, size_t, int64_t *days);
 int	 tz_parse_rfc3339(const char *, int64_t *, const char **why);
+
+/* tzfile.c: compiled zones (TZif, RFC 8536) and POSIX TZ rules in memory */
+struct tzfile;
+struct tzfile	*tzfile_read(const char *path);
+struct tzfile	*tzfile_parse(const unsigned char *, size_t);
+struct tzfile	*tzfile_posix(const char *);
+long		 tzfile_offset(const struct tzfile *, int64_t t);
+void		 tzfile_free(struct tzfile *);
 
 /* config.c */
 struct cidr {				/* an address range, for trusted_proxies */

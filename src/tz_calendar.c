@@ -47,14 +47,23 @@ tz_cmp_days(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The day that holds second t of a clock that counts from 1970-01-01
+ * 00:00: the UTC day of a UTC second, the local day of a wall clock's. */
+int64_t
+tz_day_of(int64_t t)
+{
+	return t >= 0 ? t / SECONDS_PER_DAY :
+	    -((-t - 1) / SECONDS_PER_DAY) - 1;
+}
+
 int
 tz_weekday(int64_t days)
 {
 	return (int)(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6);
 }
 
-static int
-days_in_month(int y, int m)
+int
+tz_days_in_month(int y, int m)
 {
 	static const int dim[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
 	    30, 31 };
@@ -88,7 +97,7 @@ tz_date(const char *s, int *y, int64_t *days)
 	if (tz_digits(s, 4, y) == -1 || s[4] != '-' ||
 	    tz_digits(s + 5, 2, &m) == -1 || s[7] != '-' ||
 	    tz_digits(s + 8, 2, &d) == -1 || m < 1 || m > 12 || d < 1 ||
-	    d > days_in_month(*y, m))
+	    d > tz_days_in_month(*y, m))
 		return -1;
 	*days = tz_days_from_civil(*y, m, d);
 	return 0;
