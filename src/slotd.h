@@ -52,7 +52,7 @@ void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 
-/* tz.c: time zones (through the C library's zone database) */
+/* tz.c: time zones, each read once from the IANA database and kept */
 int	 tz_check_name(const char *, const char **why);
 int	 tz_valid_name(const char *);
 int	 tz_use(const char *);

@@ -1,82 +1,148 @@
 /*
- * tz: time zones.  Zones come from the system's IANA database through the
- * C library: tz_use() switches the process's zone only when it changes, so
- * the schedule's zone costs nothing per request.
+ * tz: time zones.  A zone is read from the system's IANA database
+ * (tzfile.c) the first time a process names it, and kept: tz_use() then
+ * only selects it, so that reads in different zones, one after the other,
+ * cost no system call.  Until tz_use(), times are UTC.
  */
-#include <sys/stat.h>
-
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "slotd.h"
 
-static char	tz_current[128];
+#define TZ_NAME_MAX	128		/* a name's bytes, with its NUL */
+#define TZ_KEPT_MAX	1024		/* the database names about 600 */
 
-/* Does path begin as a compiled zone does ("TZif", RFC 8536)?  The zone
- * directory also holds text files (leapseconds, zone.tab) that the C
- * library would take for UTC. */
-static int
-tz_is_zone_file(const char *path)
+/* A zone read and kept under the name it was asked by. */
+struct tz_zone {
+	struct tzfile	*file;
+	unsigned	 id;		/* 1, 2...: never given twice */
+	char		 name[];
+};
+
+/*
+ * The zones kept, in the order of their names.  Past TZ_KEPT_MAX (names
+ * asked for, all valid, beyond all the database holds) a zone is not kept
+ * but read each time it is checked, and tz_use() holds it in the spare
+ * place, where the next such zone replaces it: answers stay right and
+ * memory bounded, only those zones cost their reads again.
+ */
+static struct tz_zone	*tz_kept[TZ_KEPT_MAX];
+static size_t		 tz_nkept;
+static struct tz_zone	*tz_spare;
+static struct tz_zone	*tz_cur;	/* tz_use's zone; NULL: UTC */
+static unsigned		 tz_ids;
+
+/* The zone called name when it is kept (or spare), else NULL and where in
+ * tz_kept it would go. */
+static struct tz_zone *
+tz_find(const char *name, size_t *pos)
 {
-	char magic[4];
-	FILE *f = fopen(path, "re");
-	int ok;
+	size_t lo = 0, hi = tz_nkept, mid;
+	int c;
 
-	if (f == NULL)
-		return 0;
-	ok = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
-	    memcmp(magic, "TZif", sizeof(magic)) == 0;
-	fclose(f);
-	return ok;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(name, tz_kept[mid]->name)) == 0)
+			return tz_kept[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
+	if (tz_spare != NULL && strcmp(name, tz_spare->name) == 0)
+		return tz_spare;
+	return NULL;
 }
 
 /*
- * An IANA name: letters, digits, '_', '-', '+', '/', no "..", and a file in
- * the zone database; -1 with *why when it is not one.  The right/ variants
- * count leap seconds, which POSIX time has not, so that their days would
- * not start at midnight; posix/ ones are refused alike.  The last name
- * found is remembered: a request's zone is checked with its query, then
- * again when it is put to use.
+ * The zone file of an IANA name: letters, digits, '_', '-', '+', '/', no
+ * "..", and a compiled zone in the database; NULL with *why when it is not
+ * one.  The right/ variants count leap seconds, which POSIX time has not,
+ * so that their days would not start at midnight; posix/ ones are refused
+ * alike.
  */
-int
-tz_check_name(const char *name, const char **why)
+static struct tzfile *
+tz_read(const char *name, const char **why)
 {
-	static char known[sizeof(tz_current)];
 	const char *dir = getenv("TZDIR"), *p;
 	char path[PATH_MAX];
-	struct stat st;
+	struct tzfile *f;
 	size_t len = strlen(name);
 
-	if (len > 0 && strcmp(name, known) == 0)
-		return 0;
 	*why = "must be a known IANA time zone";
-	if (len == 0 || len >= sizeof(tz_current) || name[0] == '/' ||
+	if (len == 0 || len >= TZ_NAME_MAX || name[0] == '/' ||
 	    strstr(name, "..") != NULL)
-		return -1;
+		return NULL;
 	for (p = name; *p != '\0'; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
 		    *p == '+' || *p == '/'))
-			return -1;
+			return NULL;
 	}
 	if (dir == NULL || *dir == '\0')
 		dir = "/usr/share/zoneinfo";
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
-		return -1;
-	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    !tz_is_zone_file(path))
-		return -1;
+		return NULL;
+	if ((f = tzfile_read(path)) == NULL)
+		return NULL;
 	if (strncmp(name, "right/", 6) == 0 ||
 	    strncmp(name, "posix/", 6) == 0) {
+		tzfile_free(f);
 		*why = "the right/ and posix/ variants of zones are not "
 		    "supported: use the plain name";
-		return -1;
+		return NULL;
 	}
-	memcpy(known, name, len + 1);
+	return f;
+}
+
+static struct tz_zone *
+tz_zone_new(const char *name, struct tzfile *f)
+{
+	size_t len = strlen(name);
+	struct tz_zone *z = xcalloc(1, sizeof(*z) + len + 1);
+
+	z->file = f;
+	z->id = ++tz_ids;
+	memcpy(z->name, name, len + 1);
+	return z;
+}
+
+/* Keep zone file f as name at pos of tz_kept; NULL when it is full. */
+static struct tz_zone *
+tz_keep(const char *name, struct tzfile *f, size_t pos)
+{
+	static int told;
+
+	if (tz_nkept == TZ_KEPT_MAX) {
+		if (!told++)
+			log_warnx("%s: %d zones kept: others are read again "
+			    "each time they are used", __func__, TZ_KEPT_MAX);
+		return NULL;
+	}
+	memmove(&tz_kept[pos + 1], &tz_kept[pos],
+	    (tz_nkept - pos) * sizeof(tz_kept[0]));
+	tz_nkept++;
+	return tz_kept[pos] = tz_zone_new(name, f);
+}
+
+/* Is name a zone that can be used?  -1 with *why when not.  A zone found
+ * is kept: a request's zone is checked with its query, then put to use. */
+int
+tz_check_name(const char *name, const char **why)
+{
+	struct tzfile *f;
+	size_t pos;
+
+	if (tz_find(name, &pos) != NULL)
+		return 0;
+	if ((f = tz_read(name, why)) == NULL)
+		return -1;
+	if (tz_keep(name, f, pos) == NULL)
+		tzfile_free(f);
 	return 0;
 }
 
@@ -88,18 +154,29 @@ tz_valid_name(const char *name)
 	return tz_check_name(name, &why) == 0;
 }
 
-/* Make name the zone of localtime_r in this process. */
+/* Make name the zone of the tz_ functions below. */
 int
 tz_use(const char *name)
 {
-	if (strcmp(tz_current, name) == 0)
+	struct tz_zone *z;
+	struct tzfile *f;
+	const char *why;
+	size_t pos;
+
+	if (tz_cur != NULL && strcmp(tz_cur->name, name) == 0)
 		return 0;
-	if (!tz_valid_name(name))
-		return -1;
-	if (setenv("TZ", name, 1) == -1)
-		return -1;
-	tzset();
-	snprintf(tz_current, sizeof(tz_current), "%s", name);
+	if ((z = tz_find(name, &pos)) == NULL) {
+		if ((f = tz_read(name, &why)) == NULL)
+			return -1;
+		if ((z = tz_keep(name, f, pos)) == NULL) {
+			if (tz_spare != NULL) {
+				tzfile_free(tz_spare->file);
+				free(tz_spare);
+			}
+			z = tz_spare = tz_zone_new(name, f);
+		}
+	}
+	tz_cur = z;
 	return 0;
 }
 
@@ -107,11 +184,7 @@ tz_use(const char *name)
 static long
 tz_offset(int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	return tm.tm_gmtoff;
+	return tz_cur != NULL ? tzfile_offset(tz_cur->file, t) : 0;
 }
 
 /*
@@ -120,9 +193,10 @@ tz_offset(int64_t t)
  * it, two when one repeats it.  The candidates are the offsets in effect a
  * day before and a day after (offsets are shorter than a day, and no zone
  * changes twice within two days), each kept if the wall clock shows that
- * minute at the instant it gives.  tm_isdst plays no part: some zones
- * change their offset without it.  When both are kept, the first offset
- * held until the change and the second from it, so the first is earlier.
+ * minute at the instant it gives.  Daylight saving flags play no part:
+ * some zones change their offset without them.  When both are kept, the
+ * first offset held until the change and the second from it, so the
+ * first is earlier.
  */
 int
 tz_local_to_utc(int64_t days, int minute, int64_t t[2])
@@ -165,23 +239,24 @@ tz_day_start_find(int64_t days)
 }
 
 /* tz_day_start_find, remembered for the last days asked in each zone:
- * reads ask for the same few days over and over. */
+ * reads ask for the same few days over and over.  A zone is told by its
+ * id, which a spare zone read again does not share. */
 int64_t
 tz_day_start(int64_t days)
 {
 	static struct {
-		char	 zone[sizeof(tz_current)];
+		unsigned zone;
 		int64_t	 days;
 		int64_t	 start;
 	} memo[16];
+	unsigned zone = tz_cur != NULL ? tz_cur->id : 0;
 	size_t i = (size_t)days % 16;
 
-	if (memo[i].days == days && memo[i].zone[0] != '\0' &&
-	    strcmp(memo[i].zone, tz_current) == 0)
+	if (memo[i].days == days && memo[i].zone != 0 && memo[i].zone == zone)
 		return memo[i].start;
 	memo[i].start = tz_day_start_find(days);
 	memo[i].days = days;
-	memcpy(memo[i].zone, tz_current, sizeof(tz_current));
+	memo[i].zone = zone;
 	return memo[i].start;
 }
 
@@ -189,13 +264,14 @@ tz_day_start(int64_t days)
 int64_t
 tz_today(int64_t now)
 {
-	time_t t = (time_t)now;
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	return tz_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday);
+	return tz_day_of(now + tz_offset(now));
 }
+
+/* A wall clock's reading. */
+struct tz_wall {
+	int	y, m, d;
+	int	sec;			/* of the day */
+};
 
 /*
  * The wall clock at UTC second t in the current zone, and its offset in
@@ -204,17 +280,15 @@ tz_today(int64_t now)
  * clock follows, so that the two still name t exactly.
  */
 static long
-tz_local(int64_t t, struct tm *tm)
+tz_local(int64_t t, struct tz_wall *w)
 {
-	time_t tt = (time_t)t;
-	long off;
+	long off = tz_offset(t);
+	int64_t day;
 
-	localtime_r(&tt, tm);
-	if ((off = tm->tm_gmtoff) % 60 != 0) {
-		off -= off % 60;
-		tt = (time_t)(t + off);
-		gmtime_r(&tt, tm);
-	}
+	off -= off % 60;
+	day = tz_day_of(t + off);
+	tz_civil_from_days(day, &w->y, &w->m, &w->d);
+	w->sec = (int)(t + off - day * SECONDS_PER_DAY);
 	return off;
 }
 
@@ -222,26 +296,24 @@ tz_local(int64_t t, struct tm *tm)
 size_t
 tz_format_rfc3339(int64_t t, char *buf, size_t len)
 {
-	struct tm tm;
-	long off = tz_local(t, &tm);
+	struct tz_wall w;
+	long off = tz_local(t, &w);
 	int n;
 
 	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 3600,
-	    labs(off) % 3600 / 60);
+	    w.y, w.m, w.d, w.sec / 3600, w.sec / 60 % 60, w.sec % 60,
+	    off < 0 ? '-' : '+', labs(off) / 3600, labs(off) % 3600 / 60);
 	return n < 0 ? 0 : (size_t)n;
 }
 
 void
 tz_format_local(int64_t t, char date[11], char hhmm[6])
 {
-	struct tm tm;
+	struct tz_wall w;
 
-	tz_local(t, &tm);
-	snprintf(date, 11, "%04u-%02u-%02u",
-	    (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) % 100,
-	    (unsigned)tm.tm_mday % 100);
-	snprintf(hhmm, 6, "%02u:%02u", (unsigned)tm.tm_hour % 100,
-	    (unsigned)tm.tm_min % 100);
+	tz_local(t, &w);
+	snprintf(date, 11, "%04u-%02u-%02u", (unsigned)w.y % 10000,
+	    (unsigned)w.m % 100, (unsigned)w.d % 100);
+	snprintf(hhmm, 6, "%02u:%02u", (unsigned)w.sec / 3600 % 100,
+	    (unsigned)w.sec / 60 % 60);
 }

@@ -4,7 +4,8 @@
  * localtime_r from 1900 to 2100, around each of its changes and in the
  * years 2400 and 9999 (the footer's rule); POSIX TZ strings against the C
  * library and against times worked out by hand; TZif files of each version
- * made here, and broken ones.
+ * made here, and broken ones; day starts kept per zone, and more zones
+ * than tz.c keeps.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -516,4 +517,63 @@ Test(tzfile, broken_files_refused)
 	for (cut = 0; cut < len; cut++)
 		cr_assert_null(tzfile_parse(buf, cut), "%zu bytes of %zu", cut,
 		    len);
+}
+
+/* Each zone has its own days: Berlin's midnight is 8 hours after
+ * Tokyo's in winter, whichever was asked first and however often. */
+Test(tz, day_starts_kept_per_zone)
+{
+	int64_t day = tz_days_from_civil(2027, 1, 15), berlin, tokyo;
+	int i;
+
+	cr_assert_eq(tz_use("Europe/Berlin"), 0);
+	berlin = tz_day_start(day);
+	cr_assert_eq(berlin, day * SECONDS_PER_DAY - 3600);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(tz_use("Asia/Tokyo"), 0);
+		tokyo = tz_day_start(day);
+		cr_assert_eq(tokyo, day * SECONDS_PER_DAY - 9 * 3600);
+		cr_assert_eq(tz_today(tokyo), day);
+		cr_assert_eq(tz_today(tokyo - 1), day - 1);
+		cr_assert_eq(tz_use("Europe/Berlin"), 0);
+		cr_assert_eq(tz_day_start(day), berlin);
+		cr_assert_eq(tz_today(tokyo), day - 1);
+	}
+}
+
+/*
+ * More zones than are kept: 1,100 names in a zone directory of links,
+ * alternately to Berlin and to Tokyo.  Those past the cap are read
+ * again at each use, and still give their own answers, day starts too.
+ */
+Test(tz, zones_past_the_cap)
+{
+	char dir[] = "/tmp/slotd-tz-XXXXXX", path[128], name[16];
+	int64_t day = tz_days_from_civil(2027, 1, 15);
+	int i, round;
+
+	cr_assert_not_null(mkdtemp(dir));
+	for (i = 0; i < 1100; i++) {
+		snprintf(path, sizeof(path), "%s/Z%04d", dir, i);
+		cr_assert_eq(symlink(i % 2 ? ZONEINFO "/Asia/Tokyo" :
+		    ZONEINFO "/Europe/Berlin", path), 0);
+	}
+	setenv("TZDIR", dir, 1);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 1100; i++) {
+			snprintf(name, sizeof(name), "Z%04d", i);
+			cr_assert(tz_valid_name(name), "%s", name);
+			cr_assert_eq(tz_use(name), 0, "%s", name);
+			cr_assert_eq(tz_day_start(day), day * SECONDS_PER_DAY -
+			    (i % 2 ? 9 : 1) * 3600, "%s", name);
+		}
+	}
+	cr_assert_eq(tz_use("Z0000"), 0);
+	cr_assert_eq(tz_day_start(day), day * SECONDS_PER_DAY - 3600);
+	for (i = 0; i < 1100; i++) {
+		snprintf(path, sizeof(path), "%s/Z%04d", dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+	unsetenv("TZDIR");
 }
