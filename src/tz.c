@@ -239,8 +239,9 @@ tz_day_start_find(int64_t days)
 }
 
 /* tz_day_start_find, remembered for the last days asked in each zone:
- * reads ask for the same few days over and over.  A zone is told by its
- * id, which a spare zone read again does not share. */
+ * reads ask for the same few days over and over, in a few zones.  A zone
+ * is told by its id, which a spare zone read again does not share, and
+ * spreads its days over the memo apart from the other zones'. */
 int64_t
 tz_day_start(int64_t days)
 {
@@ -248,9 +249,9 @@ tz_day_start(int64_t days)
 		unsigned zone;
 		int64_t	 days;
 		int64_t	 start;
-	} memo[16];
+	} memo[64];
 	unsigned zone = tz_cur != NULL ? tz_cur->id : 0;
-	size_t i = (size_t)days % 16;
+	size_t i = ((size_t)days + (size_t)zone * 7) % 64;
 
 	if (memo[i].days == days && memo[i].zone != 0 && memo[i].zone == zone)
 		return memo[i].start;
