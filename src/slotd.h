@@ -65,21 +65,33 @@ void	signals_watch(struct signal_watch *, struct event_base *,
 void	signals_unwatch(struct signal_watch *);
 void	signals_child(void);
 
-/* tz.c: dates and time zones (through the C library's zone database) */
+/* tz.c: time zones, each read once from the IANA database and kept */
 int	 tz_check_name(const char *, const char **why);
 int	 tz_valid_name(const char *);
 int	 tz_use(const char *);
-int64_t	 tz_days_from_civil(int y, int m, int d);
-void	 tz_civil_from_days(int64_t days, int *y, int *m, int *d);
-int	 tz_weekday(int64_t days);		/* 0 = Sunday */
-int	 tz_cmp_days(const void *, const void *);
-int	 tz_parse_date(const char *, size_t, int64_t *days);
 int	 tz_local_to_utc(int64_t days, int minute, int64_t t[2]);
 int64_t	 tz_day_start(int64_t days);
 int64_t	 tz_today(int64_t now);
 size_t	 tz_format_rfc3339(int64_t t, char *buf, size_t len);
 void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
+
+/* tz_calendar.c: days since 1970-01-01, dates and RFC 3339 times */
+int64_t	 tz_days_from_civil(int y, int m, int d);
+void	 tz_civil_from_days(int64_t days, int *y, int *m, int *d);
+int	 tz_days_in_month(int y, int m);
+int64_t	 tz_day_of(int64_t t);
+int	 tz_weekday(int64_t days);		/* 0 = Sunday */
+int	 tz_cmp_days(const void *, const void *);
+int	 tz_parse_date(const char *, size_t, int64_t *days);
 int	 tz_parse_rfc3339(const char *, int64_t *, const char **why);
+
+/* tzfile.c: compiled zones (TZif, RFC 8536) and POSIX TZ rules in memory */
+struct tzfile;
+struct tzfile	*tzfile_read(const char *path);
+struct tzfile	*tzfile_parse(const unsigned char *, size_t);
+struct tzfile	*tzfile_posix(const char *);
+long		 tzfile_offset(const struct tzfile *, int64_t t);
+void		 tzfile_free(struct tzfile *);
 
 /* config.c */
 struct cidr {				/* an address range, for trusted_proxies */

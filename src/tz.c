@@ -1,82 +1,148 @@
 /*
- * tz: calendar arithmetic and time zones.  Zones come from the system's
- * IANA database through the C library: tz_use() switches the process's zone
- * only when it changes, so the schedule's zone costs nothing per request.
+ * tz: time zones.  A zone is read from the system's IANA database
+ * (tzfile.c) the first time a process names it, and kept: tz_use() then
+ * only selects it, so that reads in different zones, one after the other,
+ * cost no system call.  Until tz_use(), times are UTC.
  */
-#include <sys/stat.h>
-
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "slotd.h"
 
-static char	tz_current[128];
+#define TZ_NAME_MAX	128		/* a name's bytes, with its NUL */
+#define TZ_KEPT_MAX	1024		/* the database names about 600 */
 
-/* Does path begin as a compiled zone does ("TZif", RFC 8536)?  The zone
- * directory also holds text files (leapseconds, zone.tab) that the C
- * library would take for UTC. */
-static int
-tz_is_zone_file(const char *path)
+/* A zone read and kept under the name it was asked by. */
+struct tz_zone {
+	struct tzfile	*file;
+	unsigned	 id;		/* 1, 2...: never given twice */
+	char		 name[];
+};
+
+/*
+ * The zones kept, in the order of their names.  Past TZ_KEPT_MAX (names
+ * asked for, all valid, beyond all the database holds) a zone is not kept
+ * but read each time it is checked, and tz_use() holds it in the spare
+ * place, where the next such zone replaces it: answers stay right and
+ * memory bounded, only those zones cost their reads again.
+ */
+static struct tz_zone	*tz_kept[TZ_KEPT_MAX];
+static size_t		 tz_nkept;
+static struct tz_zone	*tz_spare;
+static struct tz_zone	*tz_cur;	/* tz_use's zone; NULL: UTC */
+static unsigned		 tz_ids;
+
+/* The zone called name when it is kept (or spare), else NULL and where in
+ * tz_kept it would go. */
+static struct tz_zone *
+tz_find(const char *name, size_t *pos)
 {
-	char magic[4];
-	FILE *f = fopen(path, "re");
-	int ok;
+	size_t lo = 0, hi = tz_nkept, mid;
+	int c;
 
-	if (f == NULL)
-		return 0;
-	ok = fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
-	    memcmp(magic, "TZif", sizeof(magic)) == 0;
-	fclose(f);
-	return ok;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(name, tz_kept[mid]->name)) == 0)
+			return tz_kept[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*pos = lo;
+	if (tz_spare != NULL && strcmp(name, tz_spare->name) == 0)
+		return tz_spare;
+	return NULL;
 }
 
 /*
- * An IANA name: letters, digits, '_', '-', '+', '/', no "..", and a file in
- * the zone database; -1 with *why when it is not one.  The right/ variants
- * count leap seconds, which POSIX time has not, so that their days would
- * not start at midnight; posix/ ones are refused alike.  The last name
- * found is remembered: a request's zone is checked with its query, then
- * again when it is put to use.
+ * The zone file of an IANA name: letters, digits, '_', '-', '+', '/', no
+ * "..", and a compiled zone in the database; NULL with *why when it is not
+ * one.  The right/ variants count leap seconds, which POSIX time has not,
+ * so that their days would not start at midnight; posix/ ones are refused
+ * alike.
  */
-int
-tz_check_name(const char *name, const char **why)
+static struct tzfile *
+tz_read(const char *name, const char **why)
 {
-	static char known[sizeof(tz_current)];
 	const char *dir = getenv("TZDIR"), *p;
 	char path[PATH_MAX];
-	struct stat st;
+	struct tzfile *f;
 	size_t len = strlen(name);
 
-	if (len > 0 && strcmp(name, known) == 0)
-		return 0;
 	*why = "must be a known IANA time zone";
-	if (len == 0 || len >= sizeof(tz_current) || name[0] == '/' ||
+	if (len == 0 || len >= TZ_NAME_MAX || name[0] == '/' ||
 	    strstr(name, "..") != NULL)
-		return -1;
+		return NULL;
 	for (p = name; *p != '\0'; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
 		    *p == '+' || *p == '/'))
-			return -1;
+			return NULL;
 	}
 	if (dir == NULL || *dir == '\0')
 		dir = "/usr/share/zoneinfo";
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path))
-		return -1;
-	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    !tz_is_zone_file(path))
-		return -1;
+		return NULL;
+	if ((f = tzfile_read(path)) == NULL)
+		return NULL;
 	if (strncmp(name, "right/", 6) == 0 ||
 	    strncmp(name, "posix/", 6) == 0) {
+		tzfile_free(f);
 		*why = "the right/ and posix/ variants of zones are not "
 		    "supported: use the plain name";
-		return -1;
+		return NULL;
 	}
-	memcpy(known, name, len + 1);
+	return f;
+}
+
+static struct tz_zone *
+tz_zone_new(const char *name, struct tzfile *f)
+{
+	size_t len = strlen(name);
+	struct tz_zone *z = xcalloc(1, sizeof(*z) + len + 1);
+
+	z->file = f;
+	z->id = ++tz_ids;
+	memcpy(z->name, name, len + 1);
+	return z;
+}
+
+/* Keep zone file f as name at pos of tz_kept; NULL when it is full. */
+static struct tz_zone *
+tz_keep(const char *name, struct tzfile *f, size_t pos)
+{
+	static int told;
+
+	if (tz_nkept == TZ_KEPT_MAX) {
+		if (!told++)
+			log_warnx("%s: %d zones kept: others are read again "
+			    "each time they are used", __func__, TZ_KEPT_MAX);
+		return NULL;
+	}
+	memmove(&tz_kept[pos + 1], &tz_kept[pos],
+	    (tz_nkept - pos) * sizeof(tz_kept[0]));
+	tz_nkept++;
+	return tz_kept[pos] = tz_zone_new(name, f);
+}
+
+/* Is name a zone that can be used?  -1 with *why when not.  A zone found
+ * is kept: a request's zone is checked with its query, then put to use. */
+int
+tz_check_name(const char *name, const char **why)
+{
+	struct tzfile *f;
+	size_t pos;
+
+	if (tz_find(name, &pos) != NULL)
+		return 0;
+	if ((f = tz_read(name, why)) == NULL)
+		return -1;
+	if (tz_keep(name, f, pos) == NULL)
+		tzfile_free(f);
 	return 0;
 }
 
@@ -88,115 +154,29 @@ tz_valid_name(const char *name)
 	return tz_check_name(name, &why) == 0;
 }
 
-/* Make name the zone of localtime_r in this process. */
+/* Make name the zone of the tz_ functions below. */
 int
 tz_use(const char *name)
 {
-	if (strcmp(tz_current, name) == 0)
+	struct tz_zone *z;
+	struct tzfile *f;
+	const char *why;
+	size_t pos;
+
+	if (tz_cur != NULL && strcmp(tz_cur->name, name) == 0)
 		return 0;
-	if (!tz_valid_name(name))
-		return -1;
-	if (setenv("TZ", name, 1) == -1)
-		return -1;
-	tzset();
-	snprintf(tz_current, sizeof(tz_current), "%s", name);
-	return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-int64_t
-tz_days_from_civil(int y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-void
-tz_civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-/* qsort/bsearch order of int64_t day numbers. */
-int
-tz_cmp_days(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-int
-tz_weekday(int64_t days)
-{
-	return (int)(days >= -4 ? (days + 4) % 7 : (days + 5) % 7 + 6);
-}
-
-static int
-days_in_month(int y, int m)
-{
-	static const int dim[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return dim[m - 1];
-}
-
-/* Exactly n decimal digits at s, into *v. */
-static int
-tz_digits(const char *s, int n, int *v)
-{
-	int i;
-
-	for (*v = i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
+	if ((z = tz_find(name, &pos)) == NULL) {
+		if ((f = tz_read(name, &why)) == NULL)
 			return -1;
-		*v = *v * 10 + (s[i] - '0');
+		if ((z = tz_keep(name, f, pos)) == NULL) {
+			if (tz_spare != NULL) {
+				tzfile_free(tz_spare->file);
+				free(tz_spare);
+			}
+			z = tz_spare = tz_zone_new(name, f);
+		}
 	}
-	return 0;
-}
-
-/* YYYY-MM-DD at the start of s naming a real date of the years 0000..9999:
- * its year and days since 1970-01-01. */
-static int
-tz_date(const char *s, int *y, int64_t *days)
-{
-	int m, d;
-
-	if (tz_digits(s, 4, y) == -1 || s[4] != '-' ||
-	    tz_digits(s + 5, 2, &m) == -1 || s[7] != '-' ||
-	    tz_digits(s + 8, 2, &d) == -1 || m < 1 || m > 12 || d < 1 ||
-	    d > days_in_month(*y, m))
-		return -1;
-	*days = tz_days_from_civil(*y, m, d);
-	return 0;
-}
-
-/* Exactly YYYY-MM-DD naming a real date (years 0001..9999). */
-int
-tz_parse_date(const char *s, size_t len, int64_t *days)
-{
-	int y;
-
-	if (len != 10 || tz_date(s, &y, days) == -1 || y < 1)
-		return -1;
+	tz_cur = z;
 	return 0;
 }
 
@@ -204,11 +184,7 @@ tz_parse_date(const char *s, size_t len, int64_t *days)
 static long
 tz_offset(int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	localtime_r(&tt, &tm);
-	return tm.tm_gmtoff;
+	return tz_cur != NULL ? tzfile_offset(tz_cur->file, t) : 0;
 }
 
 /*
@@ -217,9 +193,10 @@ tz_offset(int64_t t)
  * it, two when one repeats it.  The candidates are the offsets in effect a
  * day before and a day after (offsets are shorter than a day, and no zone
  * changes twice within two days), each kept if the wall clock shows that
- * minute at the instant it gives.  tm_isdst plays no part: some zones
- * change their offset without it.  When both are kept, the first offset
- * held until the change and the second from it, so the first is earlier.
+ * minute at the instant it gives.  Daylight saving flags play no part:
+ * some zones change their offset without them.  When both are kept, the
+ * first offset held until the change and the second from it, so the
+ * first is earlier.
  */
 int
 tz_local_to_utc(int64_t days, int minute, int64_t t[2])
@@ -262,23 +239,25 @@ tz_day_start_find(int64_t days)
 }
 
 /* tz_day_start_find, remembered for the last days asked in each zone:
- * reads ask for the same few days over and over. */
+ * reads ask for the same few days over and over, in a few zones.  A zone
+ * is told by its id, which a spare zone read again does not share, and
+ * spreads its days over the memo apart from the other zones'. */
 int64_t
 tz_day_start(int64_t days)
 {
 	static struct {
-		char	 zone[sizeof(tz_current)];
+		unsigned zone;
 		int64_t	 days;
 		int64_t	 start;
-	} memo[16];
-	size_t i = (size_t)days % 16;
+	} memo[64];
+	unsigned zone = tz_cur != NULL ? tz_cur->id : 0;
+	size_t i = ((size_t)days + (size_t)zone * 7) % 64;
 
-	if (memo[i].days == days && memo[i].zone[0] != '\0' &&
-	    strcmp(memo[i].zone, tz_current) == 0)
+	if (memo[i].days == days && memo[i].zone != 0 && memo[i].zone == zone)
 		return memo[i].start;
 	memo[i].start = tz_day_start_find(days);
 	memo[i].days = days;
-	memcpy(memo[i].zone, tz_current, sizeof(tz_current));
+	memo[i].zone = zone;
 	return memo[i].start;
 }
 
@@ -286,13 +265,14 @@ tz_day_start(int64_t days)
 int64_t
 tz_today(int64_t now)
 {
-	time_t t = (time_t)now;
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	return tz_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday);
+	return tz_day_of(now + tz_offset(now));
 }
+
+/* A wall clock's reading. */
+struct tz_wall {
+	int	y, m, d;
+	int	sec;			/* of the day */
+};
 
 /*
  * The wall clock at UTC second t in the current zone, and its offset in
@@ -301,17 +281,15 @@ tz_today(int64_t now)
  * clock follows, so that the two still name t exactly.
  */
 static long
-tz_local(int64_t t, struct tm *tm)
+tz_local(int64_t t, struct tz_wall *w)
 {
-	time_t tt = (time_t)t;
-	long off;
+	long off = tz_offset(t);
+	int64_t day;
 
-	localtime_r(&tt, tm);
-	if ((off = tm->tm_gmtoff) % 60 != 0) {
-		off -= off % 60;
-		tt = (time_t)(t + off);
-		gmtime_r(&tt, tm);
-	}
+	off -= off % 60;
+	day = tz_day_of(t + off);
+	tz_civil_from_days(day, &w->y, &w->m, &w->d);
+	w->sec = (int)(t + off - day * SECONDS_PER_DAY);
 	return off;
 }
 
@@ -319,83 +297,24 @@ tz_local(int64_t t, struct tm *tm)
 size_t
 tz_format_rfc3339(int64_t t, char *buf, size_t len)
 {
-	struct tm tm;
-	long off = tz_local(t, &tm);
+	struct tz_wall w;
+	long off = tz_local(t, &w);
 	int n;
 
 	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 3600,
-	    labs(off) % 3600 / 60);
+	    w.y, w.m, w.d, w.sec / 3600, w.sec / 60 % 60, w.sec % 60,
+	    off < 0 ? '-' : '+', labs(off) / 3600, labs(off) % 3600 / 60);
 	return n < 0 ? 0 : (size_t)n;
 }
 
 void
 tz_format_local(int64_t t, char date[11], char hhmm[6])
 {
-	struct tm tm;
+	struct tz_wall w;
 
-	tz_local(t, &tm);
-	snprintf(date, 11, "%04u-%02u-%02u",
-	    (unsigned)(tm.tm_year + 1900) % 10000, (unsigned)(tm.tm_mon + 1) % 100,
-	    (unsigned)tm.tm_mday % 100);
-	snprintf(hhmm, 6, "%02u:%02u", (unsigned)tm.tm_hour % 100,
-	    (unsigned)tm.tm_min % 100);
-}
-
-/*
- * An RFC 3339 date-time (a fraction of a second and an offset or Z) as UTC
- * seconds; -1 with *why when it is not one, or one that a slot cannot
- * have: a fraction other than zero, a leap second, or an instant within a
- * day of the ends of the years 0001..9999 (shown with any zone's offset,
- * less than a day, it must keep a year of four digits).
- */
-int
-tz_parse_rfc3339(const char *s, int64_t *out, const char **why)
-{
-	int64_t day, t;
-	int y, h, m, sec, oh, om, off;
-	size_t frac = 0;
-	const char *p = s + 19;
-
-	*why = "must be an RFC 3339 time with offset, like "
-	    "2026-11-24T09:00:00+08:00";
-	if (tz_date(s, &y, &day) == -1 || (s[10] != 'T' && s[10] != 't') ||
-	    tz_digits(s + 11, 2, &h) == -1 || s[13] != ':' ||
-	    tz_digits(s + 14, 2, &m) == -1 || s[16] != ':' ||
-	    tz_digits(s + 17, 2, &sec) == -1 || h > 23 || m > 59 || sec > 60)
-		return -1;
-	if (*p == '.') {
-		if ((frac = strspn(p + 1, "0123456789")) == 0)
-			return -1;
-		p += 1 + frac;
-	}
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-		off = 0;
-	else if ((*p == '+' || *p == '-') && tz_digits(p + 1, 2, &oh) == 0 &&
-	    p[3] == ':' && tz_digits(p + 4, 2, &om) == 0 && p[6] == '\0' &&
-	    oh <= 23 && om <= 59)
-		off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-	else
-		return -1;
-	if (frac > 0 && strspn(s + 20, "0") != frac) {
-		*why = "must be a whole second: slots start and end on whole "
-		    "seconds";
-		return -1;
-	}
-	if (sec == 60) {
-		*why = "must not be a leap second (second 60): POSIX time, "
-		    "which slotd keeps, has none";
-		return -1;
-	}
-	t = day * SECONDS_PER_DAY + h * 3600 + m * 60 + sec - off;
-	if (t < tz_days_from_civil(1, 1, 2) * SECONDS_PER_DAY ||
-	    t > tz_days_from_civil(9999, 12, 31) * SECONDS_PER_DAY) {
-		*why = "must be from 0001-01-02T00:00:00Z to "
-		    "9999-12-31T00:00:00Z: a day's margin inside the years "
-		    "0001..9999 keeps it a four-digit year in every time zone";
-		return -1;
-	}
-	*out = t;
-	return 0;
+	tz_local(t, &w);
+	snprintf(date, 11, "%04u-%02u-%02u", (unsigned)w.y % 10000,
+	    (unsigned)w.m % 100, (unsigned)w.d % 100);
+	snprintf(hhmm, 6, "%02u:%02u", (unsigned)w.sec / 3600 % 100,
+	    (unsigned)w.sec / 60 % 60);
 }
