@@ -71,7 +71,6 @@ int	 tz_valid_name(const char *);
 int	 tz_use(const char *);
 int	 tz_local_to_utc(int64_t days, int minute, int64_t t[2]);
 int64_t	 tz_day_start(int64_t days);
-int64_t	 tz_today(int64_t now);
 size_t	 tz_format_rfc3339(int64_t t, char *buf, size_t len);
 void	 tz_format_local(int64_t t, char date[11], char hhmm[6]);
 

@@ -261,13 +261,6 @@ tz_day_start(int64_t days)
 	return memo[i].start;
 }
 
-/* The local day that contains UTC second now. */
-int64_t
-tz_today(int64_t now)
-{
-	return tz_day_of(now + tz_offset(now));
-}
-
 /* A wall clock's reading. */
 struct tz_wall {
 	int	y, m, d;

@@ -533,11 +533,8 @@ Test(tz, day_starts_kept_per_zone)
 		cr_assert_eq(tz_use("Asia/Tokyo"), 0);
 		tokyo = tz_day_start(day);
 		cr_assert_eq(tokyo, day * SECONDS_PER_DAY - 9 * 3600);
-		cr_assert_eq(tz_today(tokyo), day);
-		cr_assert_eq(tz_today(tokyo - 1), day - 1);
 		cr_assert_eq(tz_use("Europe/Berlin"), 0);
 		cr_assert_eq(tz_day_start(day), berlin);
-		cr_assert_eq(tz_today(tokyo), day - 1);
 	}
 }
 
