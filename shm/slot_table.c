@@ -1,20 +1,7 @@
 /*
- * slot_table: the shared-memory cache of the slots table (see slot_table.h).
- *
- * Segment layout: header, records[max_slots], hash[hash_size] (record index
- * + 1, 0 = empty), index[2][max_slots] (record indices sorted by start),
- * free stack[max_slots], change counters[CHANGE_BUCKETS].
- *
- * Concurrency:
- *  - records: per-record seqlock; readers retry while odd or changed;
- *  - hash: one seqlock (hash_seq) around each insert or backward-shift delete;
- *  - day index: the writer builds the inactive buffer and bumps index_seq;
- *    readers retry when index_seq moved while they scanned;
- *  - freed records return to the free stack only after an index switch, so
- *    a reader of the old index sees a reused record only if it will retry;
- *  - writers serialise on `lock`, which holds the owner's pid.  A waiter that
- *    finds the owner dead, or the parent reaping it, takes the lock over and
- *    rebuilds hash, index and free stack from the records (repair).
+ * slot_table: the shared-memory cache of the slots table (see slot_table.h):
+ * the segment, the writer lock and its repair, and the writes.  The layout
+ * and the rules readers and writers keep are in slot_table_int.h.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -28,78 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "slot_table.h"
-
-#define SLOT_TABLE_MAGIC	0x736c6f7464746231ULL	/* "slotdtb1" */
-#define SLOT_TABLE_LAYOUT	1
-#define CHANGE_BUCKETS		(1u << 16)		/* hours, ~7.5 years */
-#define HOUR			3600
-
-enum record_state {
-	RECORD_FREE = 0,
-	RECORD_LIVE,
-	RECORD_DEAD			/* removed; freed at the next publish */
-};
-
-struct record {
-	uint32_t	seq;
-	uint32_t	state;
-	int64_t		id;
-	int64_t		calendar_id;
-	int64_t		start;
-	int64_t		end;
-	int64_t		version;
-	int32_t		capacity;
-	int32_t		booked;
-	uint32_t	load_mark;
-	uint32_t	pad;
-};
-
-struct header {
-	uint64_t	magic;
-	uint32_t	layout;
-	uint32_t	max_slots;
-	uint32_t	hash_mask;
-	uint32_t	lock;		/* writer's pid, 0 when free */
-	int32_t		writing;	/* record under write, -1 if none */
-	uint32_t	hash_seq;
-	uint32_t	index_seq;
-	uint32_t	index_len[2];
-	uint32_t	live;
-	uint32_t	free_top;
-	uint32_t	used;		/* records ever handed out */
-	uint32_t	dead;		/* records waiting for publish */
-	uint32_t	dirty;		/* index needs a rebuild */
-	uint32_t	load_mark;
-	uint32_t	repairs;
-	uint32_t	flags[SLOT_FLAG_COUNT];
-	pid_t		owner;
-	uint64_t	epoch;
-	uint64_t	changes;
-	uint64_t	records_off;
-	uint64_t	hash_off;
-	uint64_t	index_off[2];
-	uint64_t	free_off;
-	uint64_t	counters_off;
-};
-
-struct slot_table {
-	struct header	*h;
-	struct record	*rec;
-	uint32_t	*hash;
-	uint32_t	*index[2];
-	uint32_t	*freestack;
-	uint64_t	*counters;
-	size_t		 size;
-	int		 readonly;
-};
-
-#define LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define LOAD_ACQ(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define STORE_REL(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#include "slot_table_int.h"
 
 static void	table_repair_locked(struct slot_table *);
+static void	record_dead_push_locked(struct slot_table *, uint32_t);
 
 static uint32_t
 hash_size_for(uint32_t max_slots)
@@ -121,20 +40,26 @@ align64(size_t n)
 static size_t
 layout(uint32_t max_slots, struct header *h)
 {
-	size_t off = align64(sizeof(struct header));
+	size_t off = align64(sizeof(struct header)), slots = max_slots;
+	int o, b;
 
 	h->records_off = off;
-	off = align64(off + (size_t)max_slots * sizeof(struct record));
+	off = align64(off + slots * sizeof(struct record));
 	h->hash_off = off;
 	off = align64(off + (size_t)hash_size_for(max_slots) * sizeof(uint32_t));
-	h->index_off[0] = off;
-	off = align64(off + (size_t)max_slots * sizeof(uint32_t));
-	h->index_off[1] = off;
-	off = align64(off + (size_t)max_slots * sizeof(uint32_t));
-	h->free_off = off;
-	off = align64(off + (size_t)max_slots * sizeof(uint32_t));
+	for (o = 0; o < INDEX_ORDERS; o++)
+		for (b = 0; b < 2; b++) {
+			h->index_off[o][b] = off;
+			off = align64(off + slots * sizeof(uint32_t));
+		}
+	h->stack_off = off;
+	off = align64(off + slots * sizeof(uint32_t));
+	h->journal_off = off;
+	off = align64(off + slots * sizeof(uint32_t));
 	h->counters_off = off;
 	off = align64(off + (size_t)CHANGE_BUCKETS * sizeof(uint64_t));
+	h->cal_counters_off = off;
+	off = align64(off + counter_buckets_for(max_slots) * sizeof(uint64_t));
 	return off;
 }
 
@@ -150,15 +75,19 @@ static void
 table_bind(struct slot_table *t, void *base, size_t size)
 {
 	char *p = base;
+	int o, b;
 
 	t->h = base;
 	t->size = size;
 	t->rec = (struct record *)(p + t->h->records_off);
 	t->hash = (uint32_t *)(p + t->h->hash_off);
-	t->index[0] = (uint32_t *)(p + t->h->index_off[0]);
-	t->index[1] = (uint32_t *)(p + t->h->index_off[1]);
-	t->freestack = (uint32_t *)(p + t->h->free_off);
+	for (o = 0; o < INDEX_ORDERS; o++)
+		for (b = 0; b < 2; b++)
+			t->index[o][b] = (uint32_t *)(p + t->h->index_off[o][b]);
+	t->stack = (uint32_t *)(p + t->h->stack_off);
+	t->journal = (uint32_t *)(p + t->h->journal_off);
 	t->counters = (uint64_t *)(p + t->h->counters_off);
+	t->cal_counters = (uint64_t *)(p + t->h->cal_counters_off);
 }
 
 static int
@@ -224,6 +153,7 @@ slot_table_create(const char *name, uint32_t max_slots)
 	proto.layout = SLOT_TABLE_LAYOUT;
 	proto.max_slots = max_slots;
 	proto.hash_mask = hash_size_for(max_slots) - 1;
+	proto.cal_mask = (uint32_t)(counter_buckets_for(max_slots) - 1);
 	proto.writing = -1;
 	proto.owner = getpid();
 	proto.epoch = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^
@@ -287,14 +217,6 @@ slot_table_unlink(const char *name)
 /* ---- writer lock ---- */
 
 static void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-static void
 table_lock(struct slot_table *t)
 {
 	uint32_t self = (uint32_t)getpid(), owner;
@@ -338,203 +260,6 @@ slot_table_release_dead(struct slot_table *t, pid_t pid)
 	return 1;
 }
 
-/* ---- records ---- */
-
-static void
-record_read(const struct record *r, struct slot *out, uint32_t *state)
-{
-	uint32_t s1, s2;
-	unsigned spins = 0;
-
-	for (;;) {
-		s1 = LOAD_ACQ(&r->seq);
-		if (s1 & 1) {
-			if (++spins > 64)
-				sched_yield();
-			continue;
-		}
-		*state = LOAD(&r->state);
-		out->id = LOAD(&r->id);
-		out->calendar_id = LOAD(&r->calendar_id);
-		out->start = LOAD(&r->start);
-		out->end = LOAD(&r->end);
-		out->version = LOAD(&r->version);
-		out->capacity = LOAD(&r->capacity);
-		out->booked = LOAD(&r->booked);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		s2 = LOAD(&r->seq);
-		if (s1 == s2)
-			return;
-	}
-}
-
-/* Write a record's fields under its seqlock; the caller holds the lock. */
-static void
-record_write_locked(struct slot_table *t, uint32_t i, const struct slot *s,
-    uint32_t state)
-{
-	struct record *r = &t->rec[i];
-	uint32_t seq = LOAD(&r->seq);
-
-	STORE(&t->h->writing, (int32_t)i);
-	STORE(&r->seq, seq + 1);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	STORE(&r->state, state);
-	STORE(&r->id, s->id);
-	STORE(&r->calendar_id, s->calendar_id);
-	STORE(&r->start, s->start);
-	STORE(&r->end, s->end);
-	STORE(&r->version, s->version);
-	STORE(&r->capacity, s->capacity);
-	STORE(&r->booked, s->booked);
-	STORE(&r->load_mark, LOAD(&t->h->load_mark));
-	STORE_REL(&r->seq, seq + 2);
-	STORE(&t->h->writing, -1);
-}
-
-static void
-counter_bump(struct slot_table *t, int64_t start)
-{
-	uint64_t bucket = (uint64_t)(start / HOUR) & (CHANGE_BUCKETS - 1);
-
-	__atomic_add_fetch(&t->counters[bucket], 1, __ATOMIC_RELEASE);
-	__atomic_add_fetch(&t->h->changes, 1, __ATOMIC_RELAXED);
-}
-
-/* ---- id hash (linear probing, backward-shift delete) ---- */
-
-static uint32_t
-hash_id(int64_t id)
-{
-	uint64_t x = (uint64_t)id;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	return (uint32_t)x;
-}
-
-/* Record index of id, or -1; the caller either holds the lock or checks
- * hash_seq around the call. */
-static int64_t
-hash_find(struct slot_table *t, int64_t id)
-{
-	uint32_t mask = t->h->hash_mask, i = hash_id(id) & mask, e;
-
-	while ((e = LOAD(&t->hash[i])) != 0) {
-		if (LOAD(&t->rec[e - 1].id) == id)
-			return (int64_t)e - 1;
-		i = (i + 1) & mask;
-	}
-	return -1;
-}
-
-static void
-hash_begin(struct slot_table *t)
-{
-	STORE(&t->h->hash_seq, LOAD(&t->h->hash_seq) + 1);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void
-hash_end(struct slot_table *t)
-{
-	STORE_REL(&t->h->hash_seq, LOAD(&t->h->hash_seq) + 1);
-}
-
-static void
-hash_insert_locked(struct slot_table *t, int64_t id, uint32_t ri)
-{
-	uint32_t mask = t->h->hash_mask, i = hash_id(id) & mask;
-
-	while (LOAD(&t->hash[i]) != 0)
-		i = (i + 1) & mask;
-	STORE(&t->hash[i], ri + 1);
-}
-
-static void
-hash_delete_locked(struct slot_table *t, int64_t id)
-{
-	uint32_t mask = t->h->hash_mask, i = hash_id(id) & mask, j, home, e;
-
-	while ((e = LOAD(&t->hash[i])) != 0 && LOAD(&t->rec[e - 1].id) != id)
-		i = (i + 1) & mask;
-	if (e == 0)
-		return;
-	/* Shift later members of the cluster back over the hole. */
-	for (j = (i + 1) & mask; (e = LOAD(&t->hash[j])) != 0;
-	    j = (j + 1) & mask) {
-		home = hash_id(LOAD(&t->rec[e - 1].id)) & mask;
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			STORE(&t->hash[i], e);
-			i = j;
-		}
-	}
-	STORE(&t->hash[i], 0);
-}
-
-/* ---- day index ---- */
-
-struct sort_key {
-	int64_t		start;
-	int64_t		id;
-	uint32_t	ri;
-};
-
-static int
-sort_key_cmp(const void *a, const void *b)
-{
-	const struct sort_key *x = a, *y = b;
-
-	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
-	if (x->id != y->id)
-		return x->id < y->id ? -1 : 1;
-	return 0;
-}
-
-/* Build the inactive index from the live records and switch to it. */
-static void
-index_publish_locked(struct slot_table *t)
-{
-	struct header *h = t->h;
-	uint32_t seq = LOAD(&h->index_seq), next = (seq + 1) & 1, i, n = 0;
-	struct sort_key *keys;
-	uint32_t *dst = t->index[next];
-
-	/* Out of memory: keep the old index; the flag keeps the rebuild
-	 * pending and dead records stay unused until then. */
-	if ((keys = malloc(sizeof(*keys) * (h->live ? h->live : 1))) == NULL)
-		return;
-	for (i = 0; i < h->used && n < h->live; i++) {
-		if (LOAD(&t->rec[i].state) != RECORD_LIVE)
-			continue;
-		keys[n].start = LOAD(&t->rec[i].start);
-		keys[n].id = LOAD(&t->rec[i].id);
-		keys[n].ri = i;
-		n++;
-	}
-	qsort(keys, n, sizeof(*keys), sort_key_cmp);
-	/* Readers still scanning this buffer from two switches ago must see
-	 * the counter move before they can see these entries. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	for (i = 0; i < n; i++)
-		STORE(&dst[i], keys[i].ri);
-	free(keys);
-	STORE(&h->index_len[next], n);
-	STORE_REL(&h->index_seq, seq + 1);
-	h->dirty = 0;
-
-	/* Readers of the old index retry now; dead records may be reused. */
-	for (i = 0; i < h->used && h->dead > 0; i++) {
-		if (LOAD(&t->rec[i].state) != RECORD_DEAD)
-			continue;
-		STORE(&t->rec[i].state, RECORD_FREE);
-		t->freestack[h->free_top++] = i;
-		h->dead--;
-	}
-}
-
 /* ---- repair after a writer died holding the lock ---- */
 
 static void
@@ -562,6 +287,7 @@ table_repair_locked(struct slot_table *t)
 	memset(t->hash, 0, ((size_t)h->hash_mask + 1) * sizeof(uint32_t));
 	h->free_top = 0;
 	h->dead = 0;
+	h->journal_len = 0;
 	if (h->used > h->max_slots)
 		h->used = h->max_slots;
 	for (i = 0; i < h->used; i++) {
@@ -570,132 +296,24 @@ table_repair_locked(struct slot_table *t)
 		if (st == RECORD_LIVE) {
 			if (hash_find(t, LOAD(&t->rec[i].id)) >= 0) {
 				STORE(&t->rec[i].state, RECORD_DEAD);
-				h->dead++;
+				record_dead_push_locked(t, i);
 				continue;
 			}
 			hash_insert_locked(t, LOAD(&t->rec[i].id), i);
 			live++;
 		} else if (st == RECORD_DEAD) {
-			h->dead++;
+			record_dead_push_locked(t, i);
 		} else {
-			t->freestack[h->free_top++] = i;
+			t->stack[h->free_top++] = i;
 		}
 	}
 	hash_end(t);
 	h->live = live;
-	index_publish_locked(t);
+	/* Whatever the dead writer changed without counting it: every tag
+	 * moves. */
+	index_publish_locked(t, INDEX_REBUILD | INDEX_RESET);
 	h->repairs++;
 	STORE(&h->flags[SLOT_FLAG_RESYNC], 1);
-}
-
-/* ---- reads ---- */
-
-int
-slot_table_get(struct slot_table *t, int64_t id, struct slot *out)
-{
-	uint32_t s1, state;
-	unsigned spins = 0;
-	int64_t ri;
-
-	do {
-		while ((s1 = LOAD_ACQ(&t->h->hash_seq)) & 1)
-			if (++spins > 64)
-				sched_yield();
-			else
-				cpu_relax();
-		ri = hash_find(t, id);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	} while (LOAD(&t->h->hash_seq) != s1);
-	if (ri < 0)
-		return -1;
-	record_read(&t->rec[ri], out, &state);
-	if (state != RECORD_LIVE || out->id != id)
-		return -1;
-	return 0;
-}
-
-size_t
-slot_table_range(struct slot_table *t, int64_t from, int64_t to,
-    struct slot *out, size_t max)
-{
-	uint32_t seq, n, lo, hi, mid, i, ri, state;
-	const uint32_t *idx;
-	struct slot s;
-	size_t count;
-
-	for (;;) {
-		seq = LOAD_ACQ(&t->h->index_seq);
-		idx = t->index[seq & 1];
-		n = LOAD(&t->h->index_len[seq & 1]);
-		if (n > t->h->max_slots)
-			n = 0;
-		lo = 0;
-		hi = n;
-		while (lo < hi) {
-			mid = lo + (hi - lo) / 2;
-			ri = LOAD(&idx[mid]);
-			if (ri < t->h->max_slots && LOAD(&t->rec[ri].start) < from)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		count = 0;
-		for (i = lo; i < n; i++) {
-			ri = LOAD(&idx[i]);
-			if (ri >= t->h->max_slots)
-				break;
-			record_read(&t->rec[ri], &s, &state);
-			if (state != RECORD_LIVE || s.start < from)
-				continue;
-			if (s.start >= to)
-				break;
-			if (count < max)
-				out[count] = s;
-			count++;
-		}
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (LOAD(&t->h->index_seq) == seq)
-			return count;
-	}
-}
-
-/* slot_table_range into *buf, grown until everything fits; (size_t)-1,
- * with *buf as it was, when memory runs out. */
-size_t
-slot_table_range_grow(struct slot_table *t, int64_t from, int64_t to,
-    struct slot **buf, size_t *cap)
-{
-	struct slot *p;
-	size_t n;
-
-	while ((n = slot_table_range(t, from, to, *buf, *cap)) > *cap) {
-		if ((p = reallocarray(*buf, n + n / 4, sizeof(*p))) == NULL)
-			return (size_t)-1;
-		*buf = p;
-		*cap = n + n / 4;
-	}
-	return n;
-}
-
-uint64_t
-slot_table_changes(struct slot_table *t, int64_t from, int64_t to)
-{
-	int64_t hour, last;
-	uint64_t sum = 0;
-
-	/* The index generation counts too: a slot that appears or moves is
-	 * visible to readers only from the next index on. */
-	sum = (uint64_t)LOAD_ACQ(&t->h->index_seq) << 40;
-	if (to <= from)
-		return sum;
-	last = (to - 1) / HOUR;
-	/* More hours than buckets: every bucket counts. */
-	if (last - from / HOUR >= (int64_t)CHANGE_BUCKETS)
-		return sum + LOAD_ACQ(&t->h->changes);
-	for (hour = from / HOUR; hour <= last; hour++)
-		sum += LOAD_ACQ(&t->counters[(uint64_t)hour &
-		    (CHANGE_BUCKETS - 1)]);
-	return sum;
 }
 
 void
@@ -723,12 +341,19 @@ slot_table_set_flag(struct slot_table *t, enum slot_table_flag f, int v)
 
 /* ---- writes ---- */
 
+/* A removed record waits on the top of the stack for the next publish. */
+static void
+record_dead_push_locked(struct slot_table *t, uint32_t ri)
+{
+	t->stack[t->h->max_slots - 1 - t->h->dead++] = ri;
+}
+
 /* Take a free record, or -1 when the table is full. */
 static int64_t
 record_alloc_locked(struct slot_table *t)
 {
 	if (t->h->free_top > 0)
-		return t->freestack[--t->h->free_top];
+		return t->stack[--t->h->free_top];
 	if (t->h->used < t->h->max_slots)
 		return t->h->used++;
 	return -1;
@@ -744,13 +369,14 @@ record_kill_locked(struct slot_table *t, uint32_t ri)
 	hash_end(t);
 	STORE(&r->state, RECORD_DEAD);
 	t->h->live--;
-	t->h->dead++;
+	record_dead_push_locked(t, ri);
 	t->h->dirty = 1;
-	counter_bump(t, LOAD(&r->start));
+	counter_bump(t, LOAD(&r->calendar_id), LOAD(&r->start));
 }
 
-/* Insert or update by version.  A slot whose start moved gets a new record
- * (the old one dies), so the published index never goes out of order. */
+/* Insert or update by version.  A slot whose calendar or start moved gets a
+ * new record (the old one dies), so the published indexes never go out of
+ * order. */
 enum slot_apply_result
 slot_table_apply(struct slot_table *t, const struct slot *s, int flags)
 {
@@ -773,9 +399,10 @@ slot_table_apply(struct slot_table *t, const struct slot *s, int flags)
 			table_unlock(t);
 			return SLOT_UNCHANGED;
 		}
-		if (LOAD(&r->start) == s->start) {
+		if (LOAD(&r->start) == s->start &&
+		    LOAD(&r->calendar_id) == s->calendar_id) {
 			record_write_locked(t, (uint32_t)ri, s, RECORD_LIVE);
-			counter_bump(t, s->start);
+			counter_bump(t, s->calendar_id, s->start);
 			table_unlock(t);
 			return SLOT_UPDATED;
 		}
@@ -797,8 +424,9 @@ slot_table_apply(struct slot_table *t, const struct slot *s, int flags)
 	hash_insert_locked(t, s->id, (uint32_t)ni);
 	hash_end(t);
 	h->live++;
+	t->journal[h->journal_len++] = (uint32_t)ni;
 	h->dirty = 1;
-	counter_bump(t, s->start);
+	counter_bump(t, s->calendar_id, s->start);
 	table_unlock(t);
 	return ri >= 0 ? SLOT_UPDATED : SLOT_INSERTED;
 }
@@ -827,7 +455,7 @@ slot_table_publish(struct slot_table *t)
 		return;
 	table_lock(t);
 	if (t->h->dirty)
-		index_publish_locked(t);
+		index_publish_locked(t, 0);
 	table_unlock(t);
 }
 
@@ -857,7 +485,8 @@ slot_table_load_sweep(struct slot_table *t)
 		record_kill_locked(t, i);
 		removed++;
 	}
-	index_publish_locked(t);
+	/* As any reload: every tag moves, whatever changed. */
+	index_publish_locked(t, INDEX_RESET);
 	table_unlock(t);
 	return removed;
 }

@@ -2,10 +2,13 @@
  * slot_table: the shared-memory cache of the slots table.
  *
  * One POSIX shared-memory segment holds fixed-size slot records, an id hash
- * and a day index.  Readers take no lock: each record is guarded by its own
- * seqlock and the day index is double-buffered behind a switch counter.
- * Writers, from any process, serialise on a lock stamped with their pid; a
- * writer that dies holding it is detected and the table is repaired.
+ * and two sorted indexes: by calendar (calendar, start, id) and by start
+ * (start, calendar, id).  Readers take no lock: each record is guarded by
+ * its own seqlock and the indexes are double-buffered behind a switch
+ * counter.  Writers, from any process, serialise on a lock stamped with
+ * their pid; a writer that dies holding it is detected and the table is
+ * repaired.  The parts: slot_table.c (segment, lock, writes), slot_record.c
+ * (records, id hash), slot_index.c (indexes, ranges), slot_counter.c (tags).
  */
 #ifndef SLOT_TABLE_H
 #define SLOT_TABLE_H
@@ -59,23 +62,54 @@ void			 slot_table_close(struct slot_table *);
 int			 slot_table_unlink(const char *name);
 size_t			 slot_table_segment_size(uint32_t max_slots);
 
-/* Lock-free reads. */
+/*
+ * Lock-free reads.  A range returns how many live slots start in [from, to)
+ * and copies at most max of them; a _grow variant reallocates *buf until
+ * all fit ((size_t)-1 when memory runs out).  Both orderings are kept, so
+ * each range costs O(log n + k) for its k slots, whatever n and however
+ * many calendars.  A slot inserted or moved shows in ranges from the next
+ * slot_table_publish on (a removed one leaves them at once); slot_table_get
+ * sees every change at once.
+ */
 int			 slot_table_get(struct slot_table *, int64_t id,
 			    struct slot *out);
+/* All calendars, by start, then calendar id, then id. */
 size_t			 slot_table_range(struct slot_table *, int64_t from,
 			    int64_t to, struct slot *out, size_t max);
 size_t			 slot_table_range_grow(struct slot_table *,
 			    int64_t from, int64_t to, struct slot **buf,
 			    size_t *cap);
-/* Grows whenever a slot starting in [from, to) changes, or the set of
- * slots does: an ETag for that range. */
+/* One calendar, by start, then id. */
+size_t			 slot_table_calendar_range(struct slot_table *,
+			    int64_t calendar_id, int64_t from, int64_t to,
+			    struct slot *out, size_t max);
+size_t			 slot_table_calendar_range_grow(struct slot_table *,
+			    int64_t calendar_id, int64_t from, int64_t to,
+			    struct slot **buf, size_t *cap);
+/*
+ * ETags.  The value changes whenever a slot starting in [from, to) (of
+ * calendar_id) is inserted, updated or removed, on every full reload and
+ * on every repair; read it before the slots it tags.  A collision of the
+ * calendar-hour hash, or a range longer than the counters (2^14 hours for
+ * a calendar, 2^16 for all), may move it when nothing of it changed, never
+ * the other way round.  Cost: one load per hour of the range (a calendar's
+ * hours come eight to a cache line).
+ */
 uint64_t		 slot_table_changes(struct slot_table *, int64_t from,
 			    int64_t to);
+uint64_t		 slot_table_calendar_changes(struct slot_table *,
+			    int64_t calendar_id, int64_t from, int64_t to);
 void			 slot_table_stats(struct slot_table *,
 			    struct slot_table_stats *);
 int			 slot_table_flag(struct slot_table *, enum slot_table_flag);
 
-/* Writes; each takes and releases the writer lock. */
+/*
+ * Writes; each takes and releases the writer lock.  A seat count changes in
+ * place.  slot_table_publish merges the inserts, removals and moves since
+ * the last one into the indexes: a copy of 8 bytes a slot plus a binary
+ * search a change, no sort.  More changes than about a sixteenth of the
+ * slots (a first load) or a repair sort everything again: O(n log n).
+ */
 #define SLOT_APPLY_LOAD		1	/* a full reload: any other version wins */
 #define SLOT_APPLY_UPDATE_ONLY	2	/* never insert (a row we only changed) */
 enum slot_apply_result	 slot_table_apply(struct slot_table *,

@@ -1,46 +1,8 @@
 /*
- * Unit tests of the shared slot table.  The source is included so that the
- * crash tests can stop a writer half-way through a write.
+ * Unit tests of the shared slot table: records, the id hash, the
+ * all-calendars range, reloads, crashes.  Calendars: test_slot_calendars.c.
  */
-#include <sys/wait.h>
-
-#include <criterion/criterion.h>
-#include <signal.h>
-#include <stdio.h>
-#include <unistd.h>
-
-#include "../../shm/slot_table.c"
-
-static char	name[64];
-
-static struct slot_table *
-fresh_table(uint32_t max)
-{
-	static int n;
-	struct slot_table *t;
-
-	snprintf(name, sizeof(name), "/slotd-test-%d-%d", (int)getpid(), n++);
-	t = slot_table_create(name, max);
-	cr_assert_not_null(t, "create %s", name);
-	return t;
-}
-
-static void
-drop_table(struct slot_table *t)
-{
-	slot_table_close(t);
-	slot_table_unlink(name);
-}
-
-static struct slot
-mkslot(int64_t id, int64_t start, int64_t version)
-{
-	struct slot s = { .id = id, .calendar_id = 1, .start = start,
-	    .end = start + 1800, .version = version, .capacity = 3,
-	    .booked = 0 };
-
-	return s;
-}
+#include "slot_table_test.h"
 
 Test(slot_table, insert_get_and_day_range_in_order)
 {
@@ -218,38 +180,11 @@ Test(slot_table, refuses_a_segment_whose_owner_lives)
 }
 
 /*
- * Processes hammer one table.  Slots 1..STABLE always exist and each
- * carries fields that must agree with its version, so a torn read shows;
- * other slots come and go to churn the hash and the index.
+ * Processes hammer one table (see hammer in slot_table_test.h); other slots
+ * come and go to churn the hash and the index.
  */
 #define STABLE		200
-#define ROUNDS		20000
-
-static int
-consistent(const struct slot *s)
-{
-	return s->booked == (int32_t)(s->version % 4) &&
-	    s->end == s->start + 1800 + s->version % 7 &&
-	    s->start == s->id * 3600;
-}
-
-static void
-writer(struct slot_table *t, int which)
-{
-	struct slot s;
-	int64_t version, id;
-	int i;
-
-	for (i = 0; i < ROUNDS; i++) {
-		id = 1 + (i * 2 + which) % STABLE;
-		slot_table_get(t, id, &s);
-		version = s.version + 1;
-		s.version = version;
-		s.booked = (int32_t)(version % 4);
-		s.end = s.start + 1800 + version % 7;
-		slot_table_apply(t, &s, 0);
-	}
-}
+#define ROUNDS		HAMMER_ROUNDS
 
 static void
 churner(struct slot_table *t)
@@ -274,87 +209,28 @@ static int
 reader(struct slot_table *t)
 {
 	struct slot out[STABLE + 100], s;
-	size_t n, k, stable;
-	int i, bad = 0;
+	size_t n;
+	int i;
 
-	for (i = 0; i < ROUNDS / 10 && !bad; i++) {
+	for (i = 0; i < ROUNDS / 10; i++) {
 		n = slot_table_range(t, 0, INT64_MAX, out, STABLE + 100);
-		if (n > STABLE + 100)
+		if (!hammer_whole(out, n, STABLE + 100, STABLE, STABLE) ||
+		    slot_table_get(t, 1 + i % STABLE, &s) == -1 ||
+		    !hammer_consistent(&s))
 			return 1;
-		for (k = stable = 0; k < n; k++) {
-			if (k > 0 && out[k].start < out[k - 1].start)
-				bad = 1;
-			if (out[k].id <= STABLE) {
-				stable++;
-				if (!consistent(&out[k]))
-					bad = 1;
-			}
-		}
-		if (stable != STABLE)
-			bad = 1;
-		if (slot_table_get(t, 1 + i % STABLE, &s) == -1 ||
-		    !consistent(&s))
-			bad = 1;
 	}
-	return bad;
+	return 0;
 }
 
 Test(slot_table, concurrent_writers_and_readers_see_no_torn_record,
     .timeout = 120)
 {
 	struct slot_table *t = fresh_table(4096);
-	struct slot s;
-	pid_t pids[5];
-	int64_t id;
-	int i, status;
 
-	for (id = 1; id <= STABLE; id++) {
-		s = mkslot(id, id * 3600, 0);
-		s.end = s.start + 1800;
-		slot_table_apply(t, &s, 0);
-	}
+	hammer_fill(t, STABLE, 1);
 	slot_table_publish(t);
-	for (i = 0; i < 5; i++) {
-		if ((pids[i] = fork()) == 0) {
-			if (i < 2)
-				writer(t, i);
-			else if (i == 2)
-				churner(t);
-			else
-				_exit(reader(t));
-			_exit(0);
-		}
-	}
-	for (i = 0; i < 5; i++) {
-		cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
-		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "process %d failed (status %d)", i, status);
-	}
-	for (id = 1; id <= STABLE; id++) {
-		cr_assert_eq(slot_table_get(t, id, &s), 0);
-		cr_assert(consistent(&s));
-		cr_assert_eq(s.version, 2 * ROUNDS / STABLE);
-	}
+	hammer(t, STABLE, churner, reader);
 	drop_table(t);
-}
-
-/* A child takes the lock and dies half-way through writing a record. */
-static pid_t
-die_mid_write(struct slot_table *t, int64_t id)
-{
-	pid_t pid;
-	int64_t ri;
-
-	if ((pid = fork()) == 0) {
-		table_lock(t);
-		ri = hash_find(t, id);
-		STORE(&t->h->writing, (int32_t)ri);
-		STORE(&t->rec[ri].seq, LOAD(&t->rec[ri].seq) + 1);
-		STORE(&t->rec[ri].booked, 99);
-		_exit(0);
-	}
-	waitpid(pid, NULL, 0);
-	return pid;
 }
 
 Test(slot_table, writer_killed_mid_write_is_repaired_by_the_parent,
