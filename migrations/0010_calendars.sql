@@ -302,25 +302,30 @@ BEGIN
 END
 $$;
 
--- The calendars whose slots are not made as far as their horizon from
--- their local today, or were made from an older schedule; then one row
--- with no id: the next instant after p_now at which a calendar's local
--- day changes (when to look again).
+-- Every calendar (for the instances' directories of calendars), each
+-- saying whether it is due: its slots not made as far as its horizon from
+-- its local today, or made from an older schedule; then one row with no
+-- id: the next instant after p_now at which a calendar's local day
+-- changes (when to look again).
 CREATE FUNCTION slotd_calendars_due(p_now timestamptz)
-RETURNS TABLE (id bigint, next_day timestamptz)
+RETURNS TABLE (id bigint, timezone text, deleted boolean, due boolean,
+               next_day timestamptz)
 LANGUAGE sql STABLE AS $$
-    (SELECT c.id, NULL::timestamptz FROM calendars c
-      WHERE c.deleted_at IS NULL
-        AND (c.applied_version <> c.schedule_version OR
+    (SELECT c.id, c.timezone, c.deleted_at IS NOT NULL,
+            c.deleted_at IS NULL AND
+            (c.applied_version <> c.schedule_version OR
              c.applied_through IS NULL OR
              c.applied_through < (p_now AT TIME ZONE c.timezone)::date +
-                                 (c.schedule->>'horizonDays')::integer)
+                                 (c.schedule->>'horizonDays')::integer),
+            NULL::timestamptz
+       FROM calendars c
       ORDER BY c.id)
     UNION ALL
-    SELECT NULL, min(((p_now AT TIME ZONE z.timezone)::date + 1)::timestamp
-                     AT TIME ZONE z.timezone)
-      FROM (SELECT DISTINCT timezone FROM calendars
-             WHERE deleted_at IS NULL) z
+    SELECT NULL, NULL, NULL, NULL,
+           min(((p_now AT TIME ZONE z.timezone)::date + 1)::timestamp
+               AT TIME ZONE z.timezone)
+      FROM (SELECT DISTINCT c.timezone FROM calendars c
+             WHERE c.deleted_at IS NULL) z
 $$;
 
 -- Calendar 1 mirrors the configuration's [schedule] when it has one

@@ -7,6 +7,23 @@
 
 CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
 
+CREATE TYPE public.slotd_appointment_result AS (
+	id bigint,
+	slot_ids bigint[],
+	start_s bigint,
+	end_s bigint,
+	status text,
+	name text,
+	email text,
+	note text,
+	created_s bigint,
+	calendar_id bigint,
+	updated_s bigint,
+	cancelled_s bigint,
+	cancel_reason text,
+	cursor text
+);
+
 CREATE TYPE public.slotd_calendar_result AS (
 	outcome text,
 	id bigint,
@@ -145,6 +162,73 @@ BEGIN
     END IF;
     RETURN NEXT;
 END
+$$;
+
+CREATE FUNCTION public.slotd_appointment_page(p_owner text, p_admin boolean, p_calendar bigint, p_from bigint, p_to bigint, p_status text, p_cursor text, p_limit integer) RETURNS SETOF public.slotd_appointment_result
+    LANGUAGE plpgsql STABLE
+    AS $_$
+DECLARE
+    pos text := slotd_cursor_position('appointments', p_cursor);
+    after_start timestamptz := '-infinity';
+    after_id bigint := 0;
+BEGIN
+    IF pos IS NULL OR (pos <> '' AND pos !~ '^-?[0-9]{1,12}:[0-9]{1,18}$')
+    THEN
+        RETURN QUERY SELECT NULL::bigint, NULL::bigint[], NULL::bigint,
+            NULL::bigint, 'invalid-cursor', NULL, NULL, NULL, NULL::bigint,
+            NULL::bigint, NULL::bigint, NULL::bigint, NULL, NULL;
+        RETURN;
+    END IF;
+    IF pos <> '' THEN
+        after_start := to_timestamp(split_part(pos, ':', 1)::bigint);
+        after_id := split_part(pos, ':', 2)::bigint;
+    END IF;
+    RETURN QUERY
+    SELECT (slotd_appointment_row(a)).*
+      FROM appointments a
+     WHERE (p_admin OR a.owner = p_owner)
+       AND (p_calendar IS NULL OR EXISTS (
+                SELECT 1 FROM slots s WHERE s.id = a.slot_ids[1]
+                   AND s.calendar_id = p_calendar))
+       AND (p_from IS NULL OR a.start_at >= to_timestamp(p_from))
+       AND (p_to IS NULL OR a.start_at < to_timestamp(p_to))
+       AND (p_status = 'all' OR a.status = p_status)
+       AND (a.start_at, a.id) > (after_start, after_id)
+     ORDER BY a.start_at, a.id
+     LIMIT p_limit + 1;
+END
+$_$;
+
+CREATE TABLE public.appointments (
+    id bigint NOT NULL,
+    slot_ids bigint[] NOT NULL,
+    start_at timestamp with time zone NOT NULL,
+    end_at timestamp with time zone NOT NULL,
+    status text DEFAULT 'booked'::text NOT NULL,
+    name text,
+    email text,
+    note text,
+    owner text DEFAULT ''::text NOT NULL,
+    idempotency_key text,
+    request text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancelled_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cancel_reason text,
+    CONSTRAINT appointments_slot_ids_check CHECK (((cardinality(slot_ids) >= 1) AND (cardinality(slot_ids) <= 5))),
+    CONSTRAINT appointments_status_check CHECK ((status = ANY (ARRAY['booked'::text, 'cancelled'::text])))
+);
+
+CREATE FUNCTION public.slotd_appointment_row(a public.appointments) RETURNS public.slotd_appointment_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.id, a.slot_ids, slotd_epoch(a.start_at), slotd_epoch(a.end_at),
+           a.status, a.name, a.email, a.note, slotd_epoch(a.created_at),
+           (SELECT s.calendar_id FROM slots s WHERE s.id = a.slot_ids[1]),
+           slotd_epoch(a.updated_at), slotd_epoch(a.cancelled_at),
+           a.cancel_reason,
+           slotd_cursor('appointments',
+                        slotd_epoch(a.start_at) || ':' || a.id)
 $$;
 
 CREATE FUNCTION public.slotd_book(p_slot bigint, p_count integer, p_name text, p_email text, p_note text, p_owner text, p_key text, p_request text, p_hold uuid) RETURNS SETOF public.slotd_result
@@ -309,8 +393,9 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    RETURN QUERY SELECT * FROM slotd_book_one(p_slot, p_name, p_email,
-        p_note, p_owner, p_key, p_request);
+    RETURN QUERY SELECT * FROM slotd_with_calendar(ARRAY(
+        SELECT b FROM slotd_book_one(p_slot, p_name, p_email, p_note,
+                                     p_owner, p_key, p_request) b));
 END
 $$;
 
@@ -328,8 +413,9 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    RETURN QUERY SELECT * FROM slotd_book(p_slot, p_count, p_name, p_email,
-        p_note, p_owner, p_key, p_request, p_hold);
+    RETURN QUERY SELECT * FROM slotd_with_calendar(ARRAY(
+        SELECT b FROM slotd_book(p_slot, p_count, p_name, p_email, p_note,
+                                 p_owner, p_key, p_request, p_hold) b));
 END
 $$;
 
@@ -575,21 +661,24 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION public.slotd_calendars_due(p_now timestamp with time zone) RETURNS TABLE(id bigint, next_day timestamp with time zone)
+CREATE FUNCTION public.slotd_calendars_due(p_now timestamp with time zone) RETURNS TABLE(id bigint, timezone text, deleted boolean, due boolean, next_day timestamp with time zone)
     LANGUAGE sql STABLE
     AS $$
-    (SELECT c.id, NULL::timestamptz FROM calendars c
-      WHERE c.deleted_at IS NULL
-        AND (c.applied_version <> c.schedule_version OR
+    (SELECT c.id, c.timezone, c.deleted_at IS NOT NULL,
+            c.deleted_at IS NULL AND
+            (c.applied_version <> c.schedule_version OR
              c.applied_through IS NULL OR
              c.applied_through < (p_now AT TIME ZONE c.timezone)::date +
-                                 (c.schedule->>'horizonDays')::integer)
+                                 (c.schedule->>'horizonDays')::integer),
+            NULL::timestamptz
+       FROM calendars c
       ORDER BY c.id)
     UNION ALL
-    SELECT NULL, min(((p_now AT TIME ZONE z.timezone)::date + 1)::timestamp
-                     AT TIME ZONE z.timezone)
-      FROM (SELECT DISTINCT timezone FROM calendars
-             WHERE deleted_at IS NULL) z
+    SELECT NULL, NULL, NULL, NULL,
+           min(((p_now AT TIME ZONE z.timezone)::date + 1)::timestamp
+               AT TIME ZONE z.timezone)
+      FROM (SELECT DISTINCT c.timezone FROM calendars c
+             WHERE c.deleted_at IS NULL) z
 $$;
 
 CREATE FUNCTION public.slotd_cancel(p_id bigint, p_owner text, p_admin boolean) RETURNS SETOF public.slotd_result
@@ -619,24 +708,6 @@ BEGIN
 END
 $$;
 
-CREATE TABLE public.appointments (
-    id bigint NOT NULL,
-    slot_ids bigint[] NOT NULL,
-    start_at timestamp with time zone NOT NULL,
-    end_at timestamp with time zone NOT NULL,
-    status text DEFAULT 'booked'::text NOT NULL,
-    name text,
-    email text,
-    note text,
-    owner text DEFAULT ''::text NOT NULL,
-    idempotency_key text,
-    request text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    cancelled_at timestamp with time zone,
-    CONSTRAINT appointments_slot_ids_check CHECK (((cardinality(slot_ids) >= 1) AND (cardinality(slot_ids) <= 5))),
-    CONSTRAINT appointments_status_check CHECK ((status = ANY (ARRAY['booked'::text, 'cancelled'::text])))
-);
-
 CREATE FUNCTION public.slotd_cancel_closed(a public.appointments, p_admin boolean) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
@@ -648,7 +719,7 @@ CREATE FUNCTION public.slotd_cancel_closed(a public.appointments, p_admin boolea
      WHERE s.id = a.slot_ids[1]
 $$;
 
-CREATE FUNCTION public.slotd_cancel_ruled(p_id bigint, p_owner text, p_admin boolean) RETURNS SETOF public.slotd_result
+CREATE FUNCTION public.slotd_cancel_ruled(p_id bigint, p_owner text, p_admin boolean, p_reason text) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -663,6 +734,8 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY SELECT * FROM slotd_cancel(p_id, p_owner, p_admin);
+    UPDATE appointments SET updated_at = now(), cancel_reason = p_reason
+     WHERE id = p_id AND status = 'cancelled' AND cancelled_at = now();
 END
 $$;
 
@@ -902,6 +975,101 @@ CREATE FUNCTION public.slotd_mirror_config(p_timezone text, p_schedule jsonb, p_
               rules IS DISTINCT FROM p_rules)))
 $$;
 
+CREATE FUNCTION public.slotd_move(p_id bigint, p_owner text, p_admin boolean, p_slot bigint, p_count integer, p_key text, p_request text) RETURNS SETOF public.slotd_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    a appointments;
+    k slotd_move_keys;
+    run bigint[];
+    bad bigint;
+    why text;
+    t_start timestamptz;
+    t_end timestamptz;
+BEGIN
+    IF p_key IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(
+            hashtextextended('move' || chr(1) || p_owner || chr(1) ||
+                             p_key, 0));
+        SELECT * INTO k FROM slotd_move_keys
+         WHERE owner = p_owner AND idempotency_key = p_key;
+        IF FOUND THEN
+            RETURN QUERY SELECT * FROM slotd_rows(
+                CASE WHEN k.request = p_request AND k.appointment_id = p_id
+                     THEN 'replayed' ELSE 'key-reused' END,
+                k.appointment_id::text, NULL, NULL, '{}');
+            RETURN;
+        END IF;
+    END IF;
+    SELECT * INTO a FROM appointments
+     WHERE id = p_id AND (p_admin OR owner = p_owner) FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-found', NULL, NULL, NULL,
+            '{}');
+        RETURN;
+    ELSIF a.status = 'cancelled' THEN
+        RETURN QUERY SELECT * FROM slotd_rows('already-cancelled',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    ELSIF coalesce(slotd_cancel_closed(a, p_admin), false) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    ELSIF NOT EXISTS (SELECT 1 FROM slots WHERE id = p_slot) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('slot-not-found', NULL, NULL,
+            NULL, '{}');
+        RETURN;
+    END IF;
+    p_count := coalesce(p_count, cardinality(a.slot_ids));
+    run := slotd_chain(p_slot, p_count);
+    why := slotd_run_refusal(run, p_count, p_admin);
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM slotd_refused(why, p_slot);
+        RETURN;
+    END IF;
+    -- Every slot either side, locked in id order; then the run again,
+    -- which the locks now hold still.
+    PERFORM 1 FROM slots WHERE id = ANY (run || a.slot_ids)
+     ORDER BY id FOR UPDATE;
+    IF slotd_chain(p_slot, p_count) <> run OR cardinality(run) < p_count
+    THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-consecutive', NULL, NULL,
+            run, run);
+        RETURN;
+    END IF;
+    IF (SELECT start_at FROM slots WHERE id = run[1]) <= now() THEN
+        RETURN QUERY SELECT * FROM slotd_rows('slot-in-past', NULL, NULL,
+            run, run[1:1]);
+        RETURN;
+    END IF;
+    SELECT id INTO bad FROM slots
+     WHERE id = ANY (run) AND NOT (id = ANY (a.slot_ids))
+       AND booked >= capacity
+     ORDER BY start_at LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('slot-full', NULL, NULL, run,
+            ARRAY[bad]);
+        RETURN;
+    END IF;
+    UPDATE slots SET booked = booked - 1
+     WHERE id = ANY (a.slot_ids) AND NOT (id = ANY (run));
+    UPDATE slots SET booked = booked + 1
+     WHERE id = ANY (run) AND NOT (id = ANY (a.slot_ids));
+    SELECT min(start_at), max(end_at) INTO t_start, t_end
+      FROM slots WHERE id = ANY (run);
+    UPDATE appointments SET slot_ids = run, start_at = t_start,
+                            end_at = t_end, updated_at = now()
+     WHERE id = a.id;
+    IF p_key IS NOT NULL THEN
+        INSERT INTO slotd_move_keys (owner, idempotency_key, request,
+                                     appointment_id)
+        VALUES (p_owner, p_key, p_request, a.id);
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_rows('moved', a.id::text, now(), run,
+        run || a.slot_ids, t_start, t_end);
+END
+$$;
+
 CREATE FUNCTION public.slotd_refused(p_outcome text, p_slot bigint) RETURNS SETOF public.slotd_result
     LANGUAGE sql STABLE
     AS $$
@@ -1016,6 +1184,17 @@ CREATE FUNCTION public.slotd_window_refusal(p_rules jsonb, p_start timestamp wit
     END
 $$;
 
+CREATE FUNCTION public.slotd_with_calendar(p_rows public.slotd_result[]) RETURNS SETOF public.slotd_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT r.outcome, r.ref, r.at_s, r.slot_ids, r.span_start_s,
+           r.span_end_s, r.id,
+           coalesce(r.calendar_id, (SELECT s.calendar_id FROM slots s
+                                     WHERE s.id = r.slot_ids[1])),
+           r.start_s, r.end_s, r.capacity, r.booked, r.version
+      FROM unnest(p_rows) AS r
+$$;
+
 CREATE FUNCTION public.slots_bump_version() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -1112,6 +1291,14 @@ CREATE TABLE public.slot_changes (
     slot_ids bigint[] NOT NULL
 );
 
+CREATE TABLE public.slotd_move_keys (
+    owner text NOT NULL,
+    idempotency_key text NOT NULL,
+    request text NOT NULL,
+    appointment_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.slotd_schedule_exclusions (
     calendar_id bigint NOT NULL,
     start_at timestamp with time zone NOT NULL
@@ -1163,6 +1350,9 @@ ALTER TABLE ONLY public.holds
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.slotd_move_keys
+    ADD CONSTRAINT slotd_move_keys_pkey PRIMARY KEY (owner, idempotency_key);
+
 ALTER TABLE ONLY public.slotd_schedule_exclusions
     ADD CONSTRAINT slotd_schedule_exclusions_pkey PRIMARY KEY (calendar_id, start_at);
 
@@ -1177,6 +1367,10 @@ ALTER TABLE ONLY public.slots
 
 ALTER TABLE ONLY public.slots
     ADD CONSTRAINT slots_pkey PRIMARY KEY (id);
+
+CREATE INDEX appointments_first_slot ON public.appointments USING btree ((slot_ids[1]));
+
+CREATE INDEX appointments_owner_start ON public.appointments USING btree (owner, start_at, id);
 
 CREATE INDEX holds_expiry ON public.holds USING btree (expires_at);
 

@@ -48,8 +48,9 @@ generate_send_mirror(struct generation *g, PGconn *conn,
 	return ok ? 0 : -1;
 }
 
-/* Ask which calendars are due.  (A failed question answers none: the
- * next look asks again.) */
+/* Ask for every calendar, and which are due; each is written into the
+ * directory of calendars.  (A failed question answers none: the next
+ * look asks again.) */
 int
 generate_send_due(struct generation *g, PGconn *conn)
 {
@@ -59,7 +60,7 @@ generate_send_due(struct generation *g, PGconn *conn)
 	g->wanted = 0;
 	g->looked_at = time(NULL);
 	snprintf(now, sizeof(now), "%lld", (long long)g->looked_at);
-	return PQsendQueryParams(conn, "SELECT id, "
+	return PQsendQueryParams(conn, "SELECT id, timezone, deleted, due, "
 	    "floor(extract(epoch FROM next_day))::bigint FROM "
 	    "slotd_calendars_due(to_timestamp($1))", 1, NULL, values, NULL,
 	    NULL, 0) ? 0 : -1;
@@ -68,7 +69,9 @@ generate_send_due(struct generation *g, PGconn *conn)
 void
 generate_due_result(struct generation *g, PGresult *res)
 {
+	static struct log_limit full;
 	int i, n = res != NULL ? PQntuples(res) : 0;
+	int64_t id;
 
 	free(g->due);
 	g->due = xcalloc((size_t)n + 1, sizeof(*g->due));
@@ -76,12 +79,23 @@ generate_due_result(struct generation *g, PGresult *res)
 	g->next = 0;
 	g->next_day = 0;
 	for (i = 0; i < n; i++) {
-		if (!PQgetisnull(res, i, 0))
-			g->due[g->ndue++] = strtoll(PQgetvalue(res, i, 0),
-			    NULL, 10);
-		else if (!PQgetisnull(res, i, 1))
-			g->next_day = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		if (PQgetisnull(res, i, 0)) {
+			if (!PQgetisnull(res, i, 4))
+				g->next_day = strtoll(PQgetvalue(res, i, 4),
+				    NULL, 10);
+			continue;
+		}
+		id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		if (caldir_put(id, PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2)[0] == 't') == -1)
+			log_warnx_limited(&full, "%s: no room for calendar "
+			    "%lld in the directory of calendars", __func__,
+			    (long long)id);
+		if (PQgetvalue(res, i, 3)[0] == 't')
+			g->due[g->ndue++] = id;
 	}
+	if (res != NULL)
+		caldir_set_loaded();
 }
 
 /* Apply the next due calendar: 1 when sent, 0 when none is left, -1 when

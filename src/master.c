@@ -437,7 +437,8 @@ master_main(struct config *conf)
 			log_warn("shared memory %s", conf->shm_name);
 		goto fail_sockets;
 	}
-	if (metrics_init() == -1 || ratelimit_init(RATELIMIT_CLIENTS) == -1)
+	if (metrics_init() == -1 || ratelimit_init(RATELIMIT_CLIENTS) == -1 ||
+	    caldir_init() == -1)
 		fatal("shared memory for counters");
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

@@ -12,250 +12,6 @@
 
 #include "slotd.h"
 
-#define SLOTS_MAX_DAYS	31	/* also in the days message */
-
-static int
-refuse(const char **code, char *detail, size_t len, const char *c,
-    const char *fmt, const char *arg)
-{
-	*code = c;
-	snprintf(detail, len, fmt, arg);
-	return -1;
-}
-
-/*
- * The parameters of GET /slots, declared once: how each is parsed into a
- * slots_query and how it is written into the answer's key.  The key names
- * every input of the answer's body, so that two queries with equal keys
- * get equal bytes and two different ones never share a key (nor an ETag,
- * which carries it).
- */
-struct slots_key {
-	char	*buf;
-	size_t	 len;
-	size_t	 off;
-	int	 overflow;
-};
-
-struct slots_param {
-	const char	*name;
-	int		(*parse)(const char *, struct slots_query *,
-			    const char **, char *, size_t);
-	void		(*key)(const struct slots_query *, struct slots_key *);
-};
-
-/* The key and the ETag are written on every read: without printf. */
-static void
-key_bytes(struct slots_key *k, const char *s, size_t n)
-{
-	if (k->off + n >= k->len) {
-		k->overflow = 1;
-		return;
-	}
-	memcpy(k->buf + k->off, s, n);
-	k->off += n;
-	k->buf[k->off] = '\0';
-}
-
-static void
-key_str(struct slots_key *k, const char *s)
-{
-	key_bytes(k, s, strlen(s));
-}
-
-/* v in base (10 or 16), at least width digits. */
-static void
-key_num(struct slots_key *k, unsigned long long v, unsigned base, int width)
-{
-	char digits[24];
-	int n = 0;
-
-	do {
-		digits[sizeof(digits) - ++n] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v != 0 || n < width);
-	key_bytes(k, digits + sizeof(digits) - n, (size_t)n);
-}
-
-static int
-date_parse(const char *v, struct slots_query *sq, const char **code,
-    char *detail, size_t len)
-{
-	if (tz_parse_date(v, strlen(v), &sq->day) == -1)
-		return refuse(code, detail, len, "invalid-date",
-		    "date must be a real date as YYYY-MM-DD%s", "");
-	return 0;
-}
-
-static void
-date_key(const struct slots_query *sq, struct slots_key *k)
-{
-	int y, m, d;
-
-	tz_civil_from_days(sq->day, &y, &m, &d);
-	key_num(k, (unsigned)y, 10, 4);
-	key_str(k, "-");
-	key_num(k, (unsigned)m, 10, 2);
-	key_str(k, "-");
-	key_num(k, (unsigned)d, 10, 2);
-}
-
-static int
-days_parse(const char *v, struct slots_query *sq, const char **code,
-    char *detail, size_t len)
-{
-	char *end;
-	long n = strtol(v, &end, 10);
-
-	if (v[0] < '1' || v[0] > '9' || *end != '\0' || n > SLOTS_MAX_DAYS)
-		return refuse(code, detail, len, "bad-request",
-		    "days must be an integer in 1..%s", "31");
-	sq->days = (int)n;
-	return 0;
-}
-
-static void
-days_key(const struct slots_query *sq, struct slots_key *k)
-{
-	key_num(k, (unsigned)sq->days, 10, 1);
-}
-
-static int
-available_parse(const char *v, struct slots_query *sq, const char **code,
-    char *detail, size_t len)
-{
-	if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-		return refuse(code, detail, len, "bad-request",
-		    "available must be true or false%s", "");
-	sq->available = v[0] == 't';
-	return 0;
-}
-
-static void
-available_key(const struct slots_query *sq, struct slots_key *k)
-{
-	key_str(k, sq->available ? "free" : "all");
-}
-
-static int
-tz_param_parse(const char *v, struct slots_query *sq, const char **code,
-    char *detail, size_t len)
-{
-	const char *why;
-
-	if (tz_check_name(v, &why) == -1)
-		return refuse(code, detail, len, "bad-request", "tz: %s", why);
-	snprintf(sq->zone_buf, sizeof(sq->zone_buf), "%s", v);
-	sq->zone = sq->zone_buf;
-	return 0;
-}
-
-/* Last: a zone name holds no '.' (nor ',', space or quote). */
-static void
-tz_param_key(const struct slots_query *sq, struct slots_key *k)
-{
-	key_str(k, sq->zone);
-}
-
-static int
-format_parse(const char *v, struct slots_query *sq, const char **code,
-    char *detail, size_t len)
-{
-	if (strcmp(v, "simple") != 0)
-		return refuse(code, detail, len, "bad-request",
-		    "format must be simple%s", "");
-	sq->simple = 1;
-	return 0;
-}
-
-/* The body's form and its media type (chosen by Accept) go together. */
-static void
-format_key(const struct slots_query *sq, struct slots_key *k)
-{
-	key_str(k, sq->simple ? "simple." : "full.");
-	key_str(k, sq->msgpack ? "msgpack" : "json");
-}
-
-static const struct slots_param slots_params[] = {
-	{ "date", date_parse, date_key },
-	{ "days", days_parse, days_key },
-	{ "available", available_parse, available_key },
-	{ "format", format_parse, format_key },
-	{ "tz", tz_param_parse, tz_param_key },
-};
-#define SLOTS_NPARAMS	(sizeof(slots_params) / sizeof(slots_params[0]))
-
-/* Parse and check every parameter of query (NULL: none) into sq; -1 with
- * the problem's code and detail when one is wrong.  The strings sq points
- * to live in sq itself. */
-int
-slots_query_check(const char *query, const char *zone,
-    struct slots_query *sq, const char **code, char *detail, size_t len)
-{
-	char key[32], value[512];
-	unsigned seen = 0;
-	size_t i;
-	int rc;
-
-	memset(sq, 0, sizeof(*sq));
-	sq->days = 1;
-	sq->zone = zone;
-	while (query != NULL && (rc = http_query_next(&query, key, sizeof(key),
-	    value, sizeof(value))) != 0) {
-		if (rc == -1)
-			return refuse(code, detail, len, "bad-request",
-			    "malformed query string%s", "");
-		for (i = 0; i < SLOTS_NPARAMS; i++)
-			if (strcmp(key, slots_params[i].name) == 0)
-				break;
-		if (i == SLOTS_NPARAMS)
-			return refuse(code, detail, len, "bad-request",
-			    "unknown query parameter '%.64s'", key);
-		if (seen & (1u << i))
-			return refuse(code, detail, len, "bad-request",
-			    "query parameter '%s' given twice",
-			    slots_params[i].name);
-		seen |= 1u << i;
-		if (slots_params[i].parse(value, sq, code, detail, len) == -1)
-			return -1;
-	}
-	if ((seen & 1) == 0)
-		return refuse(code, detail, len, "invalid-date",
-		    "the date parameter (YYYY-MM-DD) is required%s", "");
-	return 0;
-}
-
-/* The answer's key: every parameter's canonical value, joined by '.',
- * appended to k. */
-static void
-slots_key_put(const struct slots_query *sq, struct slots_key *k)
-{
-	size_t i;
-
-	for (i = 0; i < SLOTS_NPARAMS; i++) {
-		if (i > 0)
-			key_str(k, ".");
-		slots_params[i].key(sq, k);
-	}
-}
-
-/* The ETag: "<epoch>-<changes>-<key>", hexadecimal numbers; -1 when it
- * does not fit in len. */
-int
-slots_query_etag(const struct slots_query *sq, uint64_t epoch,
-    uint64_t changes, char *buf, size_t len)
-{
-	struct slots_key k = { buf, len, 0, 0 };
-
-	key_str(&k, "\"");
-	key_num(&k, epoch & 0xffffffffffULL, 16, 1);
-	key_str(&k, "-");
-	key_num(&k, changes, 16, 1);
-	key_str(&k, "-");
-	slots_key_put(sq, &k);
-	key_str(&k, "\"");
-	return k.overflow ? -1 : 0;
-}
 
 /* One slot's document. */
 void
@@ -263,9 +19,11 @@ route_slots_emit(struct emit *e, const struct slot *s)
 {
 	char buf[40];
 
-	emit_map(e, 6);
+	emit_map(e, 7);
 	emit_key(e, "id");
 	emit_int(e, s->id);
+	emit_key(e, "calendarId");
+	emit_int(e, s->calendar_id);
 	emit_key(e, "startTime");
 	emit_strn(e, buf, tz_format_rfc3339(s->start, buf, sizeof(buf)));
 	emit_key(e, "endTime");
@@ -295,16 +53,87 @@ emit_simple_slot(struct emit *e, const struct slot *s)
 	emit_end(e);
 }
 
-/* The slots starting in [from, to), into the worker's reusable buffer. */
-static size_t
-slots_fetch(struct worker_ctx *w, int64_t from, int64_t to)
+static int
+slot_cmp(const void *a, const void *b)
 {
-	size_t n = slot_table_range_grow(w->table, from, to, &w->slots,
-	    &w->slots_cap);
+	const struct slot *x = a, *y = b;
 
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->calendar_id != y->calendar_id)
+		return x->calendar_id < y->calendar_id ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The slots of the query's calendars starting in [from, to), ordered by
+ * start time then calendar, into the worker's reusable buffer. */
+static size_t
+slots_fetch(struct worker_ctx *w, const struct slots_query *sq,
+    int64_t from, int64_t to)
+{
+	static struct slot *one;
+	static size_t one_cap;
+	size_t n = 0, k;
+	int i;
+
+	if (sq->ncalendars == 1)
+		n = slot_table_calendar_range_grow(w->table, sq->calendars[0],
+		    from, to, &w->slots, &w->slots_cap);
+	for (i = 0; sq->ncalendars > 1 && i < sq->ncalendars; i++) {
+		k = slot_table_calendar_range_grow(w->table, sq->calendars[i],
+		    from, to, &one, &one_cap);
+		if (k == (size_t)-1)
+			fatalx("%s: out of memory", __func__);
+		if (n + k > w->slots_cap) {
+			w->slots_cap = n + k;
+			w->slots = xreallocarray(w->slots, w->slots_cap,
+			    sizeof(*w->slots));
+		}
+		memcpy(w->slots + n, one, k * sizeof(*one));
+		n += k;
+	}
 	if (n == (size_t)-1)
-		fatalx("out of memory");
+		fatalx("%s: out of memory", __func__);
+	if (sq->ncalendars > 1)
+		qsort(w->slots, n, sizeof(*w->slots), slot_cmp);
 	return n;
+}
+
+/* Whether every calendar of the query exists; the first one's zone is
+ * the answer's unless tz= names one.  Answers 404 itself otherwise. */
+static int
+slots_calendars(struct http_request *req, struct slots_query *sq)
+{
+	char zone[128];
+	int i;
+
+	for (i = 0; i < sq->ncalendars; i++) {
+		if (!caldir_get(sq->calendars[i], zone, sizeof(zone))) {
+			http_problem(req, 404, "calendar-not-found", "no "
+			    "calendar %lld", (long long)sq->calendars[i]);
+			return -1;
+		}
+		if (i == 0 && !sq->zone_given) {
+			memcpy(sq->zone_buf, zone, sizeof(sq->zone_buf));
+			sq->zone = sq->zone_buf;
+		}
+	}
+	return 0;
+}
+
+/* The change counters of the answered calendars and days, together: any
+ * change of any of them moves the sum. */
+static uint64_t
+slots_changes(struct worker_ctx *w, const struct slots_query *sq,
+    int64_t from, int64_t to)
+{
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < sq->ncalendars; i++)
+		sum += slot_table_calendar_changes(w->table, sq->calendars[i],
+		    from, to);
+	return sum;
 }
 
 /*
@@ -385,11 +214,13 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 		http_problem(req, 400, code, "%s", detail);
 		return;
 	}
-	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED)) {
+	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED) || !caldir_loaded()) {
 		http_problem(req, 503, "unavailable",
 		    "the slot table is still loading");
 		return;
 	}
+	if (slots_calendars(req, &sq) == -1)
+		return;
 	if (tz_use(sq.zone) == -1) {
 		http_problem(req, 400, "bad-request", "tz cannot be loaded");
 		return;
@@ -400,8 +231,8 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 
 	/* The tag fits: zone names are shorter than tz_valid_name allows. */
 	slot_table_stats(w->table, &st);
-	if (slots_query_etag(&sq, st.epoch, slot_table_changes(w->table, from,
-	    to), etag, sizeof(etag)) == -1)
+	if (slots_query_etag(&sq, st.epoch, slots_changes(w, &sq, from, to),
+	    etag, sizeof(etag)) == -1)
 		fatalx("%s: the answer's tag does not fit", __func__);
 	http_add_header(req, "ETag", etag);
 	http_add_header(req, "Cache-Control", "no-cache");
@@ -413,13 +244,15 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 	if (slots_cache_send(req, etag, msgpack) == 0)
 		return;
 	body = evbuffer_new();
-	n = slots_fetch(w, from, to);
+	n = slots_fetch(w, &sq, from, to);
 	shown = n;
 	if (sq.available) {
 		for (i = shown = 0; i < n; i++)
 			if (w->slots[i].booked < w->slots[i].capacity)
 				w->slots[shown++] = w->slots[i];
 	}
+	if (sq.limit > 0 && shown > (size_t)sq.limit)
+		shown = (size_t)sq.limit;
 	e = emit_new(body, msgpack);
 	if (!sq.simple) {
 		tz_civil_from_days(sq.day, &y, &m, &d);

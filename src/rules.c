@@ -36,8 +36,8 @@ rules_precheck(struct http_request *req, struct slot_table *table,
     int64_t slot_id, int64_t count)
 {
 	struct db_row r;
-	struct slot next[4];
-	size_t n, i;
+	struct slot next[1];
+	size_t n;
 	int64_t k;
 
 	if (!slot_table_flag(table, SLOT_FLAG_LOADED))
@@ -56,14 +56,13 @@ rules_precheck(struct http_request *req, struct slot_table *table,
 		}
 		if (k + 1 == count)
 			break;
-		n = slot_table_range(table, r.slot.end, r.slot.end + 1, next,
-		    4);
-		for (i = 0; i < n && i < 4; i++)
-			if (next[i].calendar_id == r.slot.calendar_id)
-				break;
-		if (i == n || i == 4)
+		/* The next slot of the run: its calendar's, starting where
+		 * this one ends. */
+		n = slot_table_calendar_range(table, r.slot.calendar_id,
+		    r.slot.end, r.slot.end + 1, next, 1);
+		if (n == 0)
 			return NULL;
-		r.slot = next[i];
+		r.slot = next[0];
 	}
 	if (r.outcome != NULL)
 		rules_refusal(req, &r, slot_id, count);

@@ -706,21 +706,28 @@ void	route_holds_create(struct http_request *, struct worker_ctx *,
 void	route_hold_release(struct http_request *, struct worker_ctx *,
 	    const char *id);
 
-/* route_slots.c */
+/* slots_query.c: the parameters of GET /slots */
+#define SLOTS_MAX_CALENDARS	50
 struct slots_query {
 	int64_t		 day;
 	int		 days;
 	int		 available;
 	int		 simple;
 	int		 msgpack;	/* from Accept, not the query */
+	int64_t		 calendars[SLOTS_MAX_CALENDARS];
+	int		 ncalendars;
+	int		 limit;		/* 0: every slot */
 	const char	*zone;
-	char		 zone_buf[128];	/* tz, when given */
+	int		 zone_given;	/* tz= */
+	char		 zone_buf[128];	/* tz, or the first calendar's */
 };
 int	slots_query_check(const char *query, const char *zone,
 	    struct slots_query *, const char **code, char *detail,
 	    size_t len);
 int	slots_query_etag(const struct slots_query *, uint64_t epoch,
 	    uint64_t changes, char *, size_t);
+
+/* route_slots.c */
 void	route_slots_list(struct http_request *, struct worker_ctx *,
 	    const char *);
 void	route_slot_get(struct http_request *, struct worker_ctx *,
@@ -815,6 +822,13 @@ char	*calendar_json(const struct calendar *, int rules);
 /* calendar_config.c: [schedule] as calendar 1's schedule and rules */
 char	*calendar_config_schedule(const struct config *);
 char	*calendar_config_rules(const struct config *);
+
+/* calendar_dir.c: the calendars an instance knows, in shared memory */
+int	caldir_init(void);
+int	caldir_put(int64_t id, const char *zone, int deleted);
+int	caldir_get(int64_t id, char *zone, size_t len);
+void	caldir_set_loaded(void);
+int	caldir_loaded(void);
 
 /* generate.c: the syncer's making of every calendar's slots */
 struct generation {

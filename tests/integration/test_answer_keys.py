@@ -91,7 +91,8 @@ def expected(rows, starts, q):
                         "time": s.strftime("%H:%M"),
                         "available_slots": free})
         else:
-            out.append({"id": sid, "startTime": s.isoformat(),
+            out.append({"id": sid, "calendarId": 1,
+                        "startTime": s.isoformat(),
                         "endTime": dt.datetime.fromtimestamp(
                             end, z).isoformat(),
                         "capacity": cap, "booked": booked,

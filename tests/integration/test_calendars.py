@@ -487,3 +487,88 @@ def test_schedule_section_refuses_bad_windows(start_slotd, hours):
     r = s.command("-t")
     assert r.returncode != 0
     assert "[schedule] hours:" in r.stderr, r.stderr
+
+
+def day_doc(s, query):
+    status, headers, doc = s.get_json(f"/slots?{query}")
+    assert status == 200, doc
+    return headers, doc
+
+
+def test_slots_of_calendars(pg, db, slotd):
+    """calendar= answers a calendar's slots in its zone; several merge by
+    start then calendar; limit keeps the earliest; unknown ids are 404."""
+    tan = create(slotd, TAN)["id"]
+    london = create(slotd, {**TAN, "name": "tours", "timezone":
+                            "Europe/London"})["id"]
+    day = today("Asia/Singapore") + dt.timedelta(days=7)
+    while day.weekday() != 1:                       # a Tuesday
+        day += dt.timedelta(days=1)
+    wait_for(lambda: slotd.get(f"/slots?date={day}&calendar={london}")[0]
+             == 200, timeout=2, what="the new calendars in the directory")
+    _, doc = day_doc(slotd, f"date={day}&calendar={tan}")
+    assert doc["timezone"] == "Asia/Singapore"
+    assert {x["calendarId"] for x in doc["slots"]} == {tan}
+    want = expected(TAN, day, day + dt.timedelta(days=1))
+    assert [(x["startTime"], x["endTime"]) for x in doc["slots"]] == [
+        (a.astimezone(ZoneInfo("Asia/Singapore")).isoformat(),
+         b.astimezone(ZoneInfo("Asia/Singapore")).isoformat())
+        for a, b in want]
+    _, doc = day_doc(slotd, f"date={day}&calendar={london}")
+    assert doc["timezone"] == "Europe/London"
+    # Merged: the first calendar's zone and days, start then calendar.
+    _, doc = day_doc(slotd, f"date={day}&calendar={london},1,{tan}")
+    assert doc["timezone"] == "Europe/London"
+    keys = [(x["startTime"], x["calendarId"]) for x in doc["slots"]]
+    assert keys == sorted(keys, key=lambda k: (
+        dt.datetime.fromisoformat(k[0]), k[1]))
+    assert {x["calendarId"] for x in doc["slots"]} == {1, tan, london}
+    # The first free meeting with any of them in two weeks.
+    _, first = day_doc(slotd, f"date={day}&days=14&calendar={tan},1&"
+                       "available=true&limit=1")
+    assert len(first["slots"]) == 1
+    _, both = day_doc(slotd, f"date={day}&days=14&calendar={tan},1&"
+                      "available=true")
+    assert first["slots"][0] == both["slots"][0]
+    # No calendar: calendar 1, as before calendars.
+    _, plain = day_doc(slotd, f"date={day}")
+    _, one = day_doc(slotd, f"date={day}&calendar=1")
+    assert plain["slots"] == one["slots"]
+    problem(slotd.get_json(f"/slots?date={day}&calendar=999"), 404,
+            "calendar-not-found")
+    problem(slotd.get_json(f"/slots?date={day}&calendar={tan},{tan}"), 400,
+            "bad-request")
+    ids = ",".join(str(i) for i in range(1, 52))
+    problem(slotd.get_json(f"/slots?date={day}&calendar={ids}"), 400,
+            "bad-request")
+    for bad in ("limit=0", "limit=1001", "calendar=x", "calendar=1,"):
+        problem(slotd.get_json(f"/slots?date={day}&{bad}"), 400,
+                "bad-request")
+    # A deleted calendar is gone from reads.
+    assert slotd.delete(f"/calendars/{london}")[0] == 204
+    wait_for(lambda: slotd.get(f"/slots?date={day}&calendar={london}")[0]
+             == 404, timeout=2, what="the deleted calendar gone")
+
+
+def test_tags_change_with_their_calendars_only(pg, db, slotd):
+    a = create(slotd, TAN)["id"]
+    b = create(slotd, {**TAN, "name": "b"})["id"]
+    day = today("Asia/Singapore") + dt.timedelta(days=7)
+    while day.weekday() != 2:
+        day += dt.timedelta(days=1)
+    wait_for(lambda: slotd.get(f"/slots?date={day}&calendar={b}")[0]
+             == 200, timeout=2, what="the calendars in the directory")
+    tag_a = day_doc(slotd, f"date={day}&calendar={a}")[0]["etag"]
+    tag_ab = day_doc(slotd, f"date={day}&calendar={a},{b}")[0]["etag"]
+    _, doc = day_doc(slotd, f"date={day}&calendar={b}")
+    status, _, appt = slotd.post("/appointments",
+                                 {"slotId": doc["slots"][0]["id"]})
+    assert status == 201, appt
+    assert day_doc(slotd, f"date={day}&calendar={a}")[0]["etag"] == tag_a
+    assert slotd.get(f"/slots?date={day}&calendar={a}",
+                     {"If-None-Match": tag_a})[0] == 304
+    assert day_doc(slotd, f"date={day}&calendar={a},{b}")[0]["etag"] != \
+        tag_ab
+    _, doc = day_doc(slotd, f"date={day}&calendar={a}")
+    slotd.post("/appointments", {"slotId": doc["slots"][0]["id"]})
+    assert day_doc(slotd, f"date={day}&calendar={a}")[0]["etag"] != tag_a

@@ -21,8 +21,9 @@ def test_day_document(slotd):
     slots = doc["slots"]
     assert len(slots) == 16
     first = slots[0]
-    assert list(first) == ["id", "startTime", "endTime", "capacity",
-                           "booked", "availability"]
+    assert list(first) == ["id", "calendarId", "startTime", "endTime",
+                           "capacity", "booked", "availability"]
+    assert first["calendarId"] == 1
     assert first["startTime"] == f"{day}T09:00:00+08:00"
     assert first["endTime"] == f"{day}T09:30:00+08:00"
     assert (first["capacity"], first["booked"], first["availability"]) == \
