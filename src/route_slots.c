@@ -37,13 +37,19 @@ route_slots_emit(struct emit *e, const struct slot *s)
 	emit_end(e);
 }
 
+/* The simple form names the calendar when the query named calendars (and
+ * stays as it was before calendars when it did not). */
 static void
-emit_simple_slot(struct emit *e, const struct slot *s)
+emit_simple_slot(struct emit *e, const struct slot *s, int calendars)
 {
 	char date[11], hhmm[6];
 
 	tz_format_local(s->start, date, hhmm);
-	emit_map(e, 3);
+	emit_map(e, 3 + (calendars != 0));
+	if (calendars) {
+		emit_key(e, "calendarId");
+		emit_int(e, s->calendar_id);
+	}
 	emit_key(e, "date");
 	emit_str(e, date);
 	emit_key(e, "time");
@@ -267,7 +273,7 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 	emit_array(e, shown);
 	for (i = 0; i < shown; i++) {
 		if (sq.simple)
-			emit_simple_slot(e, &w->slots[i]);
+			emit_simple_slot(e, &w->slots[i], sq.calendar_given);
 		else
 			route_slots_emit(e, &w->slots[i]);
 	}

@@ -716,6 +716,7 @@ struct slots_query {
 	int		 msgpack;	/* from Accept, not the query */
 	int64_t		 calendars[SLOTS_MAX_CALENDARS];
 	int		 ncalendars;
+	int		 calendar_given;	/* calendar= */
 	int		 limit;		/* 0: every slot */
 	const char	*zone;
 	int		 zone_given;	/* tz= */

@@ -176,15 +176,21 @@ calendar_parse(const char *v, struct slots_query *sq, const char **code,
 		sq->calendars[sq->ncalendars++] = id;
 		p = end + 1;
 	} while (*end == ',');
+	sq->calendar_given = 1;
 	return 0;
 }
 
-/* The ids in the order given: the first one's zone is the answer's. */
+/* The ids in the order given: the first one's zone is the answer's.  No
+ * calendar= ("default") is calendar 1 in the form before calendars. */
 static void
 calendar_key(const struct slots_query *sq, struct slots_key *k)
 {
 	int i;
 
+	if (!sq->calendar_given) {
+		key_str(k, "default");
+		return;
+	}
 	for (i = 0; i < sq->ncalendars; i++) {
 		if (i > 0)
 			key_str(k, ",");

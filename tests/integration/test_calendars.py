@@ -523,6 +523,14 @@ def test_slots_of_calendars(pg, db, slotd):
     assert keys == sorted(keys, key=lambda k: (
         dt.datetime.fromisoformat(k[0]), k[1]))
     assert {x["calendarId"] for x in doc["slots"]} == {1, tan, london}
+    _, simple = day_doc(slotd, f"date={day}&calendar={london},1,{tan}&"
+                        "format=simple")
+    assert [(x["calendarId"], x["time"]) for x in simple] == [
+        (x["calendarId"], x["startTime"][11:16]) for x in doc["slots"]]
+    h1, simple = day_doc(slotd, f"date={day}&format=simple")
+    assert "calendarId" not in simple[0]
+    h2, simple = day_doc(slotd, f"date={day}&format=simple&calendar=1")
+    assert "calendarId" in simple[0] and h1["etag"] != h2["etag"]
     # The first free meeting with any of them in two weeks.
     _, first = day_doc(slotd, f"date={day}&days=14&calendar={tan},1&"
                        "available=true&limit=1")

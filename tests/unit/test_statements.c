@@ -53,6 +53,7 @@ Test(statements, arguments_go_by_name)
 	db_arg(&a, DB_ARG_KEY, "k1");
 	db_arg(&a, DB_ARG_REQUEST, "[42,2]");
 	db_arg(&a, DB_ARG_HOLD, NULL);
+	db_arg(&a, DB_ARG_ADMIN, "false");
 
 	db_args_values(&a, DB_BOOK, v);
 	cr_assert_str_eq(v[0], "42");
@@ -60,6 +61,7 @@ Test(statements, arguments_go_by_name)
 	cr_assert_str_eq(v[5], "parent-7");
 	cr_assert_str_eq(v[6], "k1");
 	cr_assert_null(v[8]);
+	cr_assert_str_eq(v[9], "false");
 
 	db_args_values(&a, DB_BOOK_LEAN, v);
 	cr_assert_str_eq(v[0], "42");
@@ -115,7 +117,8 @@ Test(statements, results_are_read_by_declared_columns)
 	    "start_s", "end_s", "booked", "capacity", "version" };
 	static const char *const appointment[] = { "id", "slot_ids",
 	    "start_s", "end_s", "status", "name", "email", "note",
-	    "created_s" };
+	    "created_s", "calendar_id", "updated_s", "cancelled_s",
+	    "cancel_reason", "cursor" };
 	PGresult *res;
 
 	db_statements_init();
@@ -129,7 +132,7 @@ Test(statements, results_are_read_by_declared_columns)
 	res = result_with(good, 12);
 	cr_assert_eq(db_result_check(res, DB_CANCEL), -1);
 	PQclear(res);
-	res = result_with(appointment, 9);
+	res = result_with(appointment, 14);
 	cr_assert_eq(db_result_check(res, DB_GET_APPOINTMENT), 0);
 	PQclear(res);
 }
