@@ -31,8 +31,9 @@ struct change {
 	int			 moving;
 };
 
-/* The caller's owner and admin flag; without tokens, this host is the
- * admin of every appointment (all have the same empty owner). */
+/* The caller's owner and admin flag.  (Without tokens, every appointment
+ * has the same empty owner: this host sees them all, as the owner, under
+ * the calendars' rules.) */
 static struct change *
 change_new(struct http_request *req, struct worker_ctx *w)
 {
@@ -41,7 +42,7 @@ change_new(struct http_request *req, struct worker_ctx *w)
 
 	c->w = w;
 	snprintf(c->owner, sizeof(c->owner), "%s", who->sub);
-	c->admin = who->admin || !w->conf->auth_jwt;
+	c->admin = who->admin;
 	return c;
 }
 

@@ -106,15 +106,24 @@ slots_fetch(struct worker_ctx *w, const struct slots_query *sq,
 }
 
 /* Whether every calendar of the query exists; the first one's zone is
- * the answer's unless tz= names one.  Answers 404 itself otherwise. */
+ * the answer's unless tz= names one.  Answers 404 itself otherwise.
+ * Until the syncer has read the calendars, only calendar 1 is known, in
+ * the [schedule] zone. */
 static int
-slots_calendars(struct http_request *req, struct slots_query *sq)
+slots_calendars(struct http_request *req, struct worker_ctx *w,
+    struct slots_query *sq)
 {
 	char zone[128];
 	int i;
 
 	for (i = 0; i < sq->ncalendars; i++) {
-		if (!caldir_get(sq->calendars[i], zone, sizeof(zone))) {
+		if (!caldir_loaded() && sq->calendars[i] == 1)
+			snprintf(zone, sizeof(zone), "%s", w->conf->timezone);
+		else if (!caldir_loaded()) {
+			http_problem(req, 503, "unavailable", "the calendars "
+			    "are still loading");
+			return -1;
+		} else if (!caldir_get(sq->calendars[i], zone, sizeof(zone))) {
 			http_problem(req, 404, "calendar-not-found", "no "
 			    "calendar %lld", (long long)sq->calendars[i]);
 			return -1;
@@ -220,12 +229,12 @@ route_slots_list(struct http_request *req, struct worker_ctx *w,
 		http_problem(req, 400, code, "%s", detail);
 		return;
 	}
-	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED) || !caldir_loaded()) {
+	if (!slot_table_flag(w->table, SLOT_FLAG_LOADED)) {
 		http_problem(req, 503, "unavailable",
 		    "the slot table is still loading");
 		return;
 	}
-	if (slots_calendars(req, &sq) == -1)
+	if (slots_calendars(req, w, &sq) == -1)
 		return;
 	if (tz_use(sq.zone) == -1) {
 		http_problem(req, 400, "bad-request", "tz cannot be loaded");

@@ -580,3 +580,176 @@ def test_tags_change_with_their_calendars_only(pg, db, slotd):
     _, doc = day_doc(slotd, f"date={day}&calendar={a}")
     slotd.post("/appointments", {"slotId": doc["slots"][0]["id"]})
     assert day_doc(slotd, f"date={day}&calendar={a}")[0]["etag"] != tag_a
+
+
+def free_slots(pg, db, cid, n, after_hours=2):
+    rows = pg.psql(db, "SELECT id FROM slots WHERE calendar_id = "
+                   f"{cid} AND start_at > now() + interval '{after_hours} "
+                   f"hours' ORDER BY start_at LIMIT {n}")
+    return [int(r[0]) for r in rows]
+
+
+def test_reschedule(pg, db, slotd):
+    cid = rules_calendar(slotd, {})["id"]
+    a, b, c = free_slots(pg, db, cid, 3)
+    _, _, appt = slotd.post("/appointments", {"slotId": a, "name": "Ann"})
+    key = {"Idempotency-Key": "move-1"}
+    status, _, moved = slotd.post(f"/appointments/{appt['id']}/reschedule",
+                                  {"slotId": b}, key)
+    assert status == 200, moved
+    assert moved["id"] == appt["id"] and moved["slotIds"] == [b]
+    assert moved["name"] == "Ann" and moved["createdAt"] == \
+        appt["createdAt"]
+    assert moved["updatedAt"] >= appt["updatedAt"]
+    assert (booked_count(pg, db, a), booked_count(pg, db, b)) == (0, 1)
+    assert slotd.slot(a)["booked"] == 0 and slotd.slot(b)["booked"] == 1
+    # A retry with its key answers the same and moves nothing again.
+    status, _, again = slotd.post(f"/appointments/{appt['id']}/reschedule",
+                                  {"slotId": b}, key)
+    assert status == 200 and again == moved
+    problem(slotd.post(f"/appointments/{appt['id']}/reschedule",
+                       {"slotId": c}, key), 422, "idempotency-key-reused")
+    # Onto a full slot: refused, nothing changes.
+    _, _, other = slotd.post("/appointments", {"slotId": c})
+    problem(slotd.post(f"/appointments/{appt['id']}/reschedule",
+                       {"slotId": c}), 409, "slot-full")
+    assert (booked_count(pg, db, b), booked_count(pg, db, c)) == (1, 1)
+    problem(slotd.post(f"/appointments/{appt['id']}/reschedule",
+                       {"slotId": 99999999}), 404, "slot-not-found")
+    problem(slotd.post("/appointments/99999999/reschedule", {"slotId": c}),
+            404, "not-found")
+    # Into another calendar, whose window refuses it.
+    strict = rules_calendar(slotd, {"minNoticeMinutes": 24 * 60})["id"]
+    soon = slot_starting(pg, db, strict, 120, 180)
+    problem(slotd.post(f"/appointments/{appt['id']}/reschedule",
+                       {"slotId": soon}), 409, "outside-booking-window")
+    later = slot_starting(pg, db, strict, 25 * 60, 26 * 60)
+    status, _, moved = slotd.post(f"/appointments/{appt['id']}/reschedule",
+                                  {"slotId": later})
+    assert status == 200 and moved["calendarId"] == strict
+    assert (booked_count(pg, db, b), booked_count(pg, db, later)) == (0, 1)
+    # A cancelled appointment does not move.
+    assert slotd.delete(f"/appointments/{other['id']}")[0] == 204
+    problem(slotd.post(f"/appointments/{other['id']}/reschedule",
+                       {"slotId": a}), 404, "not-found")
+
+
+def test_reschedule_race_for_the_last_seat(pg, db, slotd):
+    """Many appointments move at once onto a slot with one free seat:
+    exactly one gets it; the others stay where they were."""
+    cid = rules_calendar(slotd, {})["id"]
+    slots = free_slots(pg, db, cid, 21)
+    target, sources = slots[0], slots[1:]
+    appts = [slotd.post("/appointments", {"slotId": s})[2]["id"]
+             for s in sources]
+
+    def move(aid):
+        return slotd.post(f"/appointments/{aid}/reschedule",
+                          {"slotId": target})[0]
+
+    with concurrent.futures.ThreadPoolExecutor(20) as ex:
+        got = list(ex.map(move, appts))
+    assert got.count(200) == 1 and got.count(409) == 19, got
+    assert booked_count(pg, db, target) == 1
+    winner = appts[got.index(200)]
+    for aid, sid in zip(appts, sources):
+        want = 0 if aid == winner else 1
+        assert booked_count(pg, db, sid) == want, (aid, sid)
+    assert slotd.slot(target)["booked"] == 1
+
+
+def test_cancel_with_a_reason(pg, db, slotd):
+    cid = rules_calendar(slotd, {})["id"]
+    (sid,) = free_slots(pg, db, cid, 1)
+    _, _, appt = slotd.post("/appointments", {"slotId": sid})
+    status, _, doc = slotd.post(f"/appointments/{appt['id']}/cancel",
+                                {"reason": "down with a cold"})
+    assert status == 200, doc
+    assert doc["status"] == "cancelled"
+    assert doc["cancelReason"] == "down with a cold"
+    assert doc["cancelledAt"] and doc["updatedAt"] >= appt["updatedAt"]
+    assert booked_count(pg, db, sid) == 0
+    # Again: the same answer, nothing freed twice.
+    status, _, again = slotd.post(f"/appointments/{appt['id']}/cancel", None,
+                                  raw=b"")
+    assert status == 200 and again == doc
+    assert slotd.get_json(f"/appointments/{appt['id']}")[2] == doc
+    assert booked_count(pg, db, sid) == 0
+    problem(slotd.post(f"/appointments/{appt['id']}/cancel",
+                       {"reason": "x" * 501}), 400, "invalid-field")
+    problem(slotd.post("/appointments/99999999/cancel", {}), 404,
+            "not-found")
+
+
+def test_listing(pg, db, slotd):
+    cid = rules_calendar(slotd, {})["id"]
+    slots = free_slots(pg, db, cid, 7)
+    made = [slotd.post("/appointments", {"slotId": s})[2] for s in slots]
+    slotd.post(f"/appointments/{made[2]['id']}/cancel", {})
+    status, _, doc = slotd.get_json(f"/appointments?calendar={cid}")
+    assert status == 200, doc
+    want = [m["id"] for i, m in enumerate(made) if i != 2]
+    assert [a["id"] for a in doc["appointments"]] == want
+    assert doc["next"] is None
+    _, _, doc = slotd.get_json(f"/appointments?calendar={cid}&status=all")
+    assert [a["id"] for a in doc["appointments"]] == [m["id"] for m in made]
+    _, _, doc = slotd.get_json(f"/appointments?calendar={cid}"
+                               "&status=cancelled")
+    assert [a["id"] for a in doc["appointments"]] == [made[2]["id"]]
+    seen, cursor = [], None
+    while True:
+        q = f"/appointments?calendar={cid}&status=all&limit=3" + (
+            f"&cursor={cursor}" if cursor else "")
+        _, _, doc = slotd.get_json(q)
+        seen += [a["id"] for a in doc["appointments"]]
+        cursor = doc["next"]
+        if cursor is None:
+            break
+    assert seen == [m["id"] for m in made]
+    _, _, page = slotd.get_json(f"/appointments?calendar={cid}&limit=1")
+    position, mac = page["next"].split(".")
+    problem(slotd.get_json(f"/appointments?cursor={position}.{'0' * 32}"),
+            400, "invalid-cursor")
+    start = made[0]["startTime"][:10]
+    _, _, doc = slotd.get_json(f"/appointments?calendar={cid}&date={start}"
+                               "&status=all")
+    assert all(a["startTime"][:10] == start for a in doc["appointments"])
+    for bad in ("status=gone", "limit=0", "date=2026-02-30", "colour=red",
+                "calendar=x"):
+        problem(slotd.get_json(f"/appointments?{bad}"), 400,
+                "invalid-date" if "date" in bad else "bad-request")
+
+
+def test_listing_is_one_subjects_own(pg, db, start_slotd, tmp_path):
+    secret = b"0123456789abcdef0123456789abcdef-secret"
+    path = tmp_path / "jwt.secret"
+    path.write_bytes(secret + b"\n")
+    s = start_slotd(extra={"auth": {
+        "mode": "jwt", "jwt_secret_file": str(path),
+        "issuer": "https://id.example", "audience": "slotd"}})
+
+    def bearer(**kw):
+        now = int(time.time())
+        c = {"iss": "https://id.example", "aud": "slotd", "exp": now + 300,
+             "iat": now, **kw}
+        return {"Authorization":
+                f"Bearer {pyjwt.encode(c, secret, algorithm='HS256')}"}
+
+    alice, bob = bearer(sub="alice"), bearer(sub="bob")
+    admin = bearer(sub="ops", role="admin")
+    sids = free_slots(pg, db, 1, 3, after_hours=24)
+    a1 = s.post("/appointments", {"slotId": sids[0]}, alice)[2]
+    b1 = s.post("/appointments", {"slotId": sids[1]}, bob)[2]
+    a2 = s.post("/appointments", {"slotId": sids[2]}, alice)[2]
+    got = s.get_json("/appointments", alice)[2]["appointments"]
+    assert [a["id"] for a in got] == [a1["id"], a2["id"]]
+    got = s.get_json("/appointments?calendar=1", bob)[2]["appointments"]
+    assert [a["id"] for a in got] == [b1["id"]]
+    got = s.get_json("/appointments?calendar=1", admin)[2]["appointments"]
+    assert [a["id"] for a in got] == [a1["id"], b1["id"], a2["id"]]
+    # Bob can neither move nor cancel Alice's.
+    problem(s.post(f"/appointments/{a1['id']}/cancel", {}, bob), 404,
+            "not-found")
+    problem(s.post(f"/appointments/{a1['id']}/reschedule",
+                   {"slotId": sids[1]}, bob), 404, "not-found")
+    assert s.get(f"/appointments", {})[0] == 401

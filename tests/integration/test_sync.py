@@ -89,8 +89,8 @@ def test_changes_missed_while_disconnected_are_resynced(pg, db, start_slotd):
     pg.psql(db, "DO $$ BEGIN CREATE ROLE slotd_app LOGIN; "
             "EXCEPTION WHEN duplicate_object THEN NULL; END $$; "
             "ALTER ROLE slotd_app LOGIN; "
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON slots, slot_changes "
-            "TO slotd_app")
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON slots, slot_changes, "
+            "calendars TO slotd_app")
     s = start_slotd(conninfo=pg.conninfo(db, user="slotd_app"),
                     migrate=False)
     day = weekday_ahead(4)
