@@ -1,11 +1,13 @@
 /*
  * appointment: the appointment document (API.md, "Appointments"), as the
- * booking, reading, listing, moving and cancelling routes answer it.  Its
- * times are in the schedule's zone ([schedule] timezone).
+ * booking, reading, listing, moving and cancelling routes answer it, and
+ * the page of a listing (of appointments, of calendars).  Its times are in
+ * the schedule's zone ([schedule] timezone).
  */
 #include <stdio.h>
 
 #include <event2/buffer.h>
+#include <libpq-fe.h>
 
 #include "slotd.h"
 
@@ -79,5 +81,57 @@ appointment_send(struct http_request *req, const struct config *conf,
 	    (long long)a->id);
 	http_send_doc(req, status, body, msgpack, status == 201 ? location :
 	    NULL);
+	evbuffer_free(body);
+}
+
+/* Answer req with the appointment a read statement found: its document,
+ * 404 when there is none (or none the caller may see), 503 when the
+ * database failed. */
+void
+appointment_answer(struct http_request *req, const struct config *conf,
+    const struct pg_result *res, enum db_outcome outcome)
+{
+	struct db_appointment a;
+
+	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
+		http_problem(req, 503, "unavailable",
+		    "the database cannot take this request now");
+	else if (PQntuples(res) == 0)
+		http_problem(req, 404, "not-found", "no such appointment");
+	else {
+		db_appointment_row(res, 0, &a);
+		appointment_send(req, conf, &a, 200);
+	}
+}
+
+/* Answer req with a page of a listing, {"<name>":[...],"next":cursor}:
+ * the first limit rows of res, each written by item; a row beyond them
+ * means that more follow, from the cursor (column cursor_col) of the
+ * last one shown. */
+void
+appointment_page(struct http_request *req, const char *name,
+    const struct pg_result *res, int limit, int cursor_col,
+    void (*item)(struct emit *, const struct pg_result *, int, void *),
+    void *arg)
+{
+	int i, n = PQntuples(res) > limit ? limit : PQntuples(res);
+	int msgpack = http_wants_msgpack(req);
+	struct evbuffer *body = evbuffer_new();
+	struct emit *e = emit_new(body, msgpack);
+
+	emit_map(e, 2);
+	emit_key(e, name);
+	emit_array(e, (size_t)n);
+	for (i = 0; i < n; i++)
+		item(e, res, i, arg);
+	emit_end(e);
+	emit_key(e, "next");
+	if (PQntuples(res) > limit)
+		emit_str(e, PQgetvalue(res, n - 1, cursor_col));
+	else
+		emit_null(e);
+	emit_end(e);
+	emit_free(e);
+	http_send_doc(req, 200, body, msgpack, NULL);
 	evbuffer_free(body);
 }

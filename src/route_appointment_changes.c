@@ -51,20 +51,9 @@ change_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct change *c = arg;
 	struct http_request *req = http_pending_finish(&c->pending);
-	struct db_appointment a;
 
-	if (req == NULL)
-		goto done;
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-	else if (PQntuples(res) == 0)
-		http_problem(req, 404, "not-found", "no such appointment");
-	else {
-		db_appointment_row(res, 0, &a);
-		appointment_send(req, c->w->conf, &a, 200);
-	}
-done:
+	if (req != NULL)
+		appointment_answer(req, c->w->conf, res, outcome);
 	free(c);
 }
 
@@ -334,49 +323,35 @@ page_query(struct http_request *req, struct worker_ctx *w,
 }
 
 static void
+appointment_item(struct emit *e, const struct pg_result *res, int i,
+    void *arg)
+{
+	struct db_appointment a;
+
+	(void)arg;
+	db_appointment_row(res, i, &a);
+	appointment_emit(e, &a);
+}
+
+static void
 appointments_page(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct change *c = arg;
 	struct http_request *req = http_pending_finish(&c->pending);
-	struct db_appointment a;
-	struct evbuffer *body;
-	struct emit *e;
-	int i, n, msgpack;
 
 	if (req == NULL)
 		goto done;
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK) {
+	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
 		http_problem(req, 503, "unavailable",
 		    "the database cannot take this request now");
-		goto done;
-	}
-	if (PQntuples(res) == 1 && PQgetisnull(res, 0, DB_COL_A_ID)) {
+	else if (PQntuples(res) == 1 && PQgetisnull(res, 0, DB_COL_A_ID))
 		http_problem(req, 400, "invalid-cursor",
 		    "this cursor was not issued by this service");
-		goto done;
+	else {
+		tz_use(c->w->conf->timezone);
+		appointment_page(req, "appointments", res, c->limit,
+		    DB_COL_A_CURSOR, appointment_item, NULL);
 	}
-	n = PQntuples(res) > c->limit ? c->limit : PQntuples(res);
-	msgpack = http_wants_msgpack(req);
-	body = evbuffer_new();
-	e = emit_new(body, msgpack);
-	tz_use(c->w->conf->timezone);
-	emit_map(e, 2);
-	emit_key(e, "appointments");
-	emit_array(e, (size_t)n);
-	for (i = 0; i < n; i++) {
-		db_appointment_row(res, i, &a);
-		appointment_emit(e, &a);
-	}
-	emit_end(e);
-	emit_key(e, "next");
-	if (PQntuples(res) > c->limit)
-		emit_str(e, PQgetvalue(res, n - 1, DB_COL_A_CURSOR));
-	else
-		emit_null(e);
-	emit_end(e);
-	emit_free(e);
-	http_send_doc(req, 200, body, msgpack, NULL);
-	evbuffer_free(body);
 done:
 	free(c);
 }

@@ -277,22 +277,9 @@ appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct lookup *l = arg;
 	struct http_request *req = http_pending_finish(&l->pending);
-	struct db_appointment a;
 
-	if (req == NULL)
-		goto done;
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-		goto done;
-	}
-	if (PQntuples(res) == 0) {
-		http_problem(req, 404, "not-found", "no such appointment");
-		goto done;
-	}
-	db_appointment_row(res, 0, &a);
-	appointment_send(req, l->w->conf, &a, 200);
-done:
+	if (req != NULL)
+		appointment_answer(req, l->w->conf, res, outcome);
 	free(l);
 }
 

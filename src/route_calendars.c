@@ -189,10 +189,10 @@ calendar_id(struct http_request *req, const char *idstr, int64_t *id)
 	return -1;
 }
 
-/* GET /calendars/{id} */
-void
-route_calendar_get(struct http_request *req, struct worker_ctx *w,
-    const char *idstr)
+/* A statement on the calendar of the path: GET and DELETE. */
+static void
+calendar_by_id(struct http_request *req, struct worker_ctx *w,
+    const char *idstr, enum db_stmt stmt)
 {
 	struct calendar_call *c;
 	struct db_args args;
@@ -204,7 +204,15 @@ route_calendar_get(struct http_request *req, struct worker_ctx *w,
 	c->id = id;
 	memset(&args, 0, sizeof(args));
 	db_arg_int(&args, DB_ARG_CALENDAR, id);
-	(void)call_submit(req, c, DB_CALENDAR_GET, &args, calendar_done);
+	(void)call_submit(req, c, stmt, &args, calendar_done);
+}
+
+/* GET /calendars/{id} */
+void
+route_calendar_get(struct http_request *req, struct worker_ctx *w,
+    const char *idstr)
+{
+	calendar_by_id(req, w, idstr, DB_CALENDAR_GET);
 }
 
 /* DELETE /calendars/{id} */
@@ -212,17 +220,7 @@ void
 route_calendar_delete(struct http_request *req, struct worker_ctx *w,
     const char *idstr)
 {
-	struct calendar_call *c;
-	struct db_args args;
-	int64_t id;
-
-	if (calendar_id(req, idstr, &id) == -1)
-		return;
-	c = call_new(req, w);
-	c->id = id;
-	memset(&args, 0, sizeof(args));
-	db_arg_int(&args, DB_ARG_CALENDAR, id);
-	(void)call_submit(req, c, DB_CALENDAR_DELETE, &args, calendar_done);
+	calendar_by_id(req, w, idstr, DB_CALENDAR_DELETE);
 }
 
 /* The arguments of a calendar's whole state, for create and update. */
@@ -420,41 +418,26 @@ page_query(struct http_request *req, int *limit, char *cursor, size_t len)
 }
 
 static void
+calendar_item(struct emit *e, const struct pg_result *res, int i, void *arg)
+{
+	struct calendar_call *c = arg;
+	struct calendar cal;
+
+	if (calendar_row(res, i, &cal) == -1)
+		calendar_defaults(&cal);
+	calendar_emit(e, &cal, c->admin, -1);
+}
+
+static void
 calendars_page(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct calendar_call *c = arg;
 	struct http_request *req;
-	struct calendar cal;
-	struct evbuffer *body;
-	struct emit *e;
 	const char *what;
-	int i, n, msgpack;
 
-	if ((req = calendar_answer(c, res, outcome, &what)) == NULL)
-		goto done;
-	n = PQntuples(res) > c->limit ? c->limit : PQntuples(res);
-	msgpack = http_wants_msgpack(req);
-	body = evbuffer_new();
-	e = emit_new(body, msgpack);
-	emit_map(e, 2);
-	emit_key(e, "calendars");
-	emit_array(e, (size_t)n);
-	for (i = 0; i < n; i++) {
-		if (calendar_row(res, i, &cal) == -1)
-			calendar_defaults(&cal);
-		calendar_emit(e, &cal, c->admin, -1);
-	}
-	emit_end(e);
-	emit_key(e, "next");
-	if (PQntuples(res) > c->limit)
-		emit_str(e, PQgetvalue(res, n - 1, DB_COL_C_CURSOR));
-	else
-		emit_null(e);
-	emit_end(e);
-	emit_free(e);
-	http_send_doc(req, 200, body, msgpack, NULL);
-	evbuffer_free(body);
-done:
+	if ((req = calendar_answer(c, res, outcome, &what)) != NULL)
+		appointment_page(req, "calendars", res, c->limit,
+		    DB_COL_C_CURSOR, calendar_item, c);
 	call_free(c);
 }
 

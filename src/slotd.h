@@ -671,6 +671,12 @@ void	route_appointment(struct http_request *, struct worker_ctx *,
 void	appointment_emit(struct emit *, const struct db_appointment *);
 void	appointment_send(struct http_request *, const struct config *,
 	    const struct db_appointment *, int status);
+void	appointment_answer(struct http_request *, const struct config *,
+	    const struct pg_result *, enum db_outcome);
+void	appointment_page(struct http_request *, const char *name,
+	    const struct pg_result *, int limit, int cursor_col,
+	    void (*)(struct emit *, const struct pg_result *, int, void *),
+	    void *);
 
 /* route_appointment_changes.c */
 void	route_appointments_list(struct http_request *, struct worker_ctx *,

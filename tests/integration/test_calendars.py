@@ -414,21 +414,28 @@ def test_cancel_window(pg, db, slotd):
     assert booked_count(pg, db, later) == 0
 
 
-def test_admins_are_exempt(pg, db, start_slotd, tmp_path):
-    secret = b"0123456789abcdef0123456789abcdef-secret"
+SECRET = b"0123456789abcdef0123456789abcdef-secret"
+
+
+def secured(start_slotd, tmp_path):
+    """An instance taking HS256 tokens."""
     path = tmp_path / "jwt.secret"
-    path.write_bytes(secret + b"\n")
-    s = start_slotd(extra={"auth": {
+    path.write_bytes(SECRET + b"\n")
+    return start_slotd(extra={"auth": {
         "mode": "jwt", "jwt_secret_file": str(path),
         "issuer": "https://id.example", "audience": "slotd"}})
 
-    def bearer(**kw):
-        now = int(time.time())
-        c = {"sub": "alice", "iss": "https://id.example", "aud": "slotd",
-             "exp": now + 300, "iat": now, **kw}
-        return {"Authorization":
-                f"Bearer {pyjwt.encode(c, secret, algorithm='HS256')}"}
 
+def bearer(**kw):
+    now = int(time.time())
+    c = {"sub": "alice", "iss": "https://id.example", "aud": "slotd",
+         "exp": now + 300, "iat": now, **kw}
+    return {"Authorization":
+            f"Bearer {pyjwt.encode(c, SECRET, algorithm='HS256')}"}
+
+
+def test_admins_are_exempt(pg, db, start_slotd, tmp_path):
+    s = secured(start_slotd, tmp_path)
     admin, parent = bearer(sub="ops", role="admin"), bearer()
     status, _, cal = s.post("/calendars", {
         "name": "rules", "timezone": "UTC",
@@ -721,20 +728,7 @@ def test_listing(pg, db, slotd):
 
 
 def test_listing_is_one_subjects_own(pg, db, start_slotd, tmp_path):
-    secret = b"0123456789abcdef0123456789abcdef-secret"
-    path = tmp_path / "jwt.secret"
-    path.write_bytes(secret + b"\n")
-    s = start_slotd(extra={"auth": {
-        "mode": "jwt", "jwt_secret_file": str(path),
-        "issuer": "https://id.example", "audience": "slotd"}})
-
-    def bearer(**kw):
-        now = int(time.time())
-        c = {"iss": "https://id.example", "aud": "slotd", "exp": now + 300,
-             "iat": now, **kw}
-        return {"Authorization":
-                f"Bearer {pyjwt.encode(c, secret, algorithm='HS256')}"}
-
+    s = secured(start_slotd, tmp_path)
     alice, bob = bearer(sub="alice"), bearer(sub="bob")
     admin = bearer(sub="ops", role="admin")
     sids = free_slots(pg, db, 1, 3, after_hours=24)
@@ -752,4 +746,4 @@ def test_listing_is_one_subjects_own(pg, db, start_slotd, tmp_path):
             "not-found")
     problem(s.post(f"/appointments/{a1['id']}/reschedule",
                    {"slotId": sids[1]}, bob), 404, "not-found")
-    assert s.get(f"/appointments", {})[0] == 401
+    assert s.get("/appointments", {})[0] == 401
