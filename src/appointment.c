@@ -2,7 +2,7 @@
  * appointment: the appointment document (API.md, "Appointments"), as the
  * booking, reading, listing, moving and cancelling routes answer it, and
  * the page of a listing (of appointments, of calendars).  Its times are in
- * the schedule's zone ([schedule] timezone).
+ * the zone of its calendar.
  */
 #include <stdio.h>
 
@@ -20,7 +20,7 @@ emit_time(struct emit *e, int64_t t)
 }
 
 /* The document of a; cancelledAt and cancelReason once it is cancelled.
- * The caller has made the zone current (tz_use). */
+ * The caller has made the zone current (appointment_zone). */
 void
 appointment_emit(struct emit *e, const struct db_appointment *a)
 {
@@ -64,6 +64,19 @@ appointment_emit(struct emit *e, const struct db_appointment *a)
 	emit_end(e);
 }
 
+/* Make the zone of a's calendar current: its times are shown in it (in
+ * the [schedule] zone while the calendars are not known yet). */
+void
+appointment_zone(const struct config *conf, const struct db_appointment *a)
+{
+	char zone[128];
+
+	if (caldir_get(a->calendar_id, zone, sizeof(zone)) &&
+	    tz_use(zone) == 0)
+		return;
+	tz_use(conf->timezone);
+}
+
 /* Answer req with a's document (201 with its Location when created). */
 void
 appointment_send(struct http_request *req, const struct config *conf,
@@ -74,7 +87,7 @@ appointment_send(struct http_request *req, const struct config *conf,
 	struct emit *e = emit_new(body, msgpack);
 	char location[64];
 
-	tz_use(conf->timezone);
+	appointment_zone(conf, a);
 	appointment_emit(e, a);
 	emit_free(e);
 	snprintf(location, sizeof(location), "/appointments/%lld",

@@ -326,10 +326,11 @@ static void
 appointment_item(struct emit *e, const struct pg_result *res, int i,
     void *arg)
 {
+	struct change *c = arg;
 	struct db_appointment a;
 
-	(void)arg;
 	db_appointment_row(res, i, &a);
+	appointment_zone(c->w->conf, &a);
 	appointment_emit(e, &a);
 }
 
@@ -347,11 +348,9 @@ appointments_page(struct pg_result *res, enum db_outcome outcome, void *arg)
 	else if (PQntuples(res) == 1 && PQgetisnull(res, 0, DB_COL_A_ID))
 		http_problem(req, 400, "invalid-cursor",
 		    "this cursor was not issued by this service");
-	else {
-		tz_use(c->w->conf->timezone);
+	else
 		appointment_page(req, "appointments", res, c->limit,
-		    DB_COL_A_CURSOR, appointment_item, NULL);
-	}
+		    DB_COL_A_CURSOR, appointment_item, c);
 done:
 	free(c);
 }

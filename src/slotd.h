@@ -668,6 +668,8 @@ void	route_appointment(struct http_request *, struct worker_ctx *,
 	    const char *id);
 
 /* appointment.c: the appointment document */
+void	appointment_zone(const struct config *,
+	    const struct db_appointment *);
 void	appointment_emit(struct emit *, const struct db_appointment *);
 void	appointment_send(struct http_request *, const struct config *,
 	    const struct db_appointment *, int status);

@@ -747,3 +747,26 @@ def test_listing_is_one_subjects_own(pg, db, start_slotd, tmp_path):
     problem(s.post(f"/appointments/{a1['id']}/reschedule",
                    {"slotId": sids[1]}, bob), 404, "not-found")
     assert s.get("/appointments", {})[0] == 401
+
+
+def test_appointments_speak_their_calendars_zone(pg, db, slotd):
+    """An appointment's times are in its calendar's zone, whatever the
+    [schedule] zone (Asia/Singapore here)."""
+    cal = create(slotd, {**TAN, "name": "tours", "timezone":
+                         "America/Santiago", "rules": {}})
+    sid = free_slots(pg, db, cal["id"], 1, after_hours=3)[0]
+    wait_for(lambda: slotd.get(f"/slots/{sid}")[0] == 200 and slotd.get(
+        f"/slots?date=2030-01-01&calendar={cal['id']}")[0] == 200,
+        timeout=2, what="the calendar known to the workers")
+    _, _, slot = slotd.get_json(f"/slots?date="
+                                f"{slotd.slot(sid)['startTime'][:10]}"
+                                f"&calendar={cal['id']}")
+    status, _, appt = slotd.post("/appointments", {"slotId": sid})
+    assert status == 201, appt
+    z = ZoneInfo("America/Santiago")
+    start = dt.datetime.fromisoformat(appt["startTime"])
+    assert start.utcoffset() == start.astimezone(z).utcoffset()
+    created = dt.datetime.fromisoformat(appt["createdAt"])
+    assert created.utcoffset() == created.astimezone(z).utcoffset()
+    assert slotd.get_json(f"/appointments/{appt['id']}")[2] == appt
+    assert slot["timezone"] == "America/Santiago"
