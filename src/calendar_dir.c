@@ -97,6 +97,7 @@ caldir_get(int64_t id, char *zone, size_t len)
 {
 	struct caldir_entry *e;
 	uint32_t before, after;
+	size_t n;
 	int live;
 
 	if (caldir == NULL || (e = caldir_find(id)) == NULL)
@@ -106,8 +107,12 @@ caldir_get(int64_t id, char *zone, size_t len)
 		    memory_order_acquire)) & 1)
 			;
 		live = e->id == id && e->state == CALDIR_LIVE;
-		if (live)
-			snprintf(zone, len, "%s", e->zone);
+		if (live) {		/* on every read: no printf */
+			n = strnlen(e->zone, sizeof(e->zone) - 1);
+			n = n < len ? n : len - 1;
+			memcpy(zone, e->zone, n);
+			zone[n] = '\0';
+		}
 		atomic_thread_fence(memory_order_acquire);
 		after = atomic_load_explicit(&e->seq, memory_order_relaxed);
 	} while (before != after);

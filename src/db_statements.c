@@ -45,15 +45,16 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	[DB_BOOK_ONE] = { "book_one", 1, 0, DB_SHAPE_RESULT, 8,
 	    { DB_ARG_SLOT, DB_ARG_NAME, DB_ARG_EMAIL, DB_ARG_NOTE,
 	    DB_ARG_OWNER, DB_ARG_KEY, DB_ARG_REQUEST, DB_ARG_ADMIN } },
-	/* book_lean and book_batch log their changes in a clause. */
+	/* book_lean and book_batch log their changes in a clause; they
+	 * are not for admins, whom the calendars' windows do not bind. */
 	[DB_BOOK_LEAN] = { "book_lean", 0, DB_BOOK_BATCH,
-	    DB_SHAPE_RESULT, 6,
+	    DB_SHAPE_RESULT, 5,
 	    { DB_ARG_SLOT, DB_ARG_NAME, DB_ARG_EMAIL, DB_ARG_NOTE,
-	    DB_ARG_OWNER, DB_ARG_ADMIN } },
+	    DB_ARG_OWNER } },
 	/* The same arguments, one array of each per statement. */
 	[DB_BOOK_BATCH] = { "book_batch", 0, 0, DB_SHAPE_RESULT,
-	    6, { DB_ARG_SLOT, DB_ARG_NAME, DB_ARG_EMAIL, DB_ARG_NOTE,
-	    DB_ARG_OWNER, DB_ARG_ADMIN } },
+	    5, { DB_ARG_SLOT, DB_ARG_NAME, DB_ARG_EMAIL, DB_ARG_NOTE,
+	    DB_ARG_OWNER } },
 	/* Calendars' slot changes notify and log inside their functions. */
 	[DB_CALENDAR_GET] = { "calendar_get", 0, 0, DB_SHAPE_CALENDAR, 1,
 	    { DB_ARG_CALENDAR } },

@@ -252,9 +252,10 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 	db_arg(&args, DB_ARG_REQUEST, canonical);
 	db_arg(&args, DB_ARG_HOLD, b->hold_id);
 	db_arg(&args, DB_ARG_ADMIN, who->admin ? "true" : "false");
-	/* One slot without a hold: the short forms, with the same answers. */
-	stmt = b->hold_id != NULL || b->count != 1 ? DB_BOOK : key != NULL ?
-	    DB_BOOK_ONE : DB_BOOK_LEAN;
+	/* One slot without a hold: the short forms, with the same answers
+	 * (the shortest not for admins, whom the windows do not bind). */
+	stmt = b->hold_id != NULL || b->count != 1 ? DB_BOOK :
+	    key != NULL || who->admin ? DB_BOOK_ONE : DB_BOOK_LEAN;
 	if (commit_submit(w->commit, req, &b->pending, stmt, &args, booking_done,
 	    b) == -1) {
 		booking_count("unavailable");

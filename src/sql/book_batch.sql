@@ -1,39 +1,34 @@
 -- book_lean for several bookings in one statement and one commit: one
--- array per parameter, one row per booking in their order.  A booking the
--- calendar's window refuses takes no seat; slot rows are locked in id
--- order, as every writer does; the bookings of one slot get its free seats
--- in the order they came; the appointments' ids are drawn first to tie
--- each to its booking.  (A slot's start never changes: its window is read
--- before the lock.)
-WITH req AS (SELECT r.*,
-                    slotd_window_refusal(c.rules, x.start_at,
-                                         r.admin) AS refusal
+-- array per parameter, one row per booking in their order.  Slot rows are
+-- locked in id order, as every writer does; the bookings of one slot get
+-- its free seats in the order they came, unless its calendar's window
+-- refuses them all; the appointments' ids are drawn first to tie each to
+-- its booking.
+WITH req AS (SELECT r.*, row_number() OVER (PARTITION BY r.slot_id
+                                            ORDER BY r.n) AS rank
                FROM unnest($1::bigint[], $2::text[], $3::text[],
-                           $4::text[], $5::text[], $6::boolean[])
+                           $4::text[], $5::text[])
                     WITH ORDINALITY AS r(slot_id, name, email, note,
-                                         owner, admin, n)
-               LEFT JOIN slots x ON x.id = r.slot_id
-               LEFT JOIN calendars c ON c.id = x.calendar_id),
-ranked AS (SELECT req.*, row_number() OVER (PARTITION BY slot_id,
-                                            refusal IS NULL
-                                            ORDER BY n) AS rank
-             FROM req),
-want AS (SELECT slot_id, count(*) FILTER (WHERE refusal IS NULL) AS k
-           FROM req GROUP BY slot_id),
+                                         owner, n)),
+want AS (SELECT slot_id, count(*) AS k FROM req GROUP BY slot_id),
 s AS (SELECT * FROM slots WHERE id IN (SELECT slot_id FROM want)
        ORDER BY id FOR UPDATE),
-g AS (SELECT s.*, CASE WHEN s.start_at > now()
-                       THEN least(want.k, s.capacity - s.booked)
-                       ELSE 0 END AS granted
-        FROM s JOIN want ON want.slot_id = s.id),
+g AS (SELECT s.*, w.refusal,
+             CASE WHEN s.start_at > now() AND w.refusal IS NULL
+                  THEN least(want.k, s.capacity - s.booked)
+                  ELSE 0 END AS granted
+        FROM s JOIN want ON want.slot_id = s.id
+        LEFT JOIN calendars c ON c.id = s.calendar_id,
+        LATERAL (SELECT slotd_window_refusal(c.rules, s.start_at, false)
+                 AS refusal) w),
 u AS (UPDATE slots x SET booked = x.booked + g.granted,
                          version = x.version + 1
         FROM g WHERE x.id = g.id AND g.granted > 0 RETURNING x.*),
 l AS (INSERT INTO slot_changes (slot_ids)
       SELECT array_agg(id) FROM u HAVING count(*) > 0),
-ids AS (SELECT ranked.n, nextval('appointments_id_seq') AS id
-          FROM ranked JOIN g ON g.id = ranked.slot_id
-         WHERE ranked.refusal IS NULL AND ranked.rank <= g.granted),
+ids AS (SELECT req.n, nextval('appointments_id_seq') AS id
+          FROM req JOIN g ON g.id = req.slot_id
+         WHERE req.rank <= g.granted),
 a AS (INSERT INTO appointments (id, slot_ids, start_at, end_at, name,
                                 email, note, owner)
       OVERRIDING SYSTEM VALUE
@@ -44,7 +39,7 @@ a AS (INSERT INTO appointments (id, slot_ids, start_at, end_at, name,
 SELECT CASE WHEN g.id IS NULL THEN 'slot-not-found'
             WHEN a.id IS NOT NULL THEN 'booked'
             WHEN g.start_at <= now() THEN 'slot-in-past'
-            ELSE coalesce(req.refusal, 'slot-full') END AS outcome,
+            ELSE coalesce(g.refusal, 'slot-full') END AS outcome,
        a.id::text AS ref, slotd_epoch(a.created_at) AS at_s,
        coalesce(a.slot_ids, ARRAY[g.id]) AS slot_ids,
        slotd_epoch(a.start_at) AS span_start_s,

@@ -1,12 +1,12 @@
--- One slot, no hold, no idempotency key: one plain statement that locks
--- the row, books only if a seat is free, the slot ahead and inside its
--- calendar's booking window (admins exempt), logs the change (migration
--- 0008), and answers as slotd_book does.
+-- One slot, no hold, no idempotency key, not an admin: one plain
+-- statement that locks the row, books only if a seat is free, the slot
+-- ahead and inside its calendar's booking window, logs the change
+-- (migration 0008), and answers as slotd_book does.
 WITH s AS (SELECT x.*, c.rules FROM slots x
              LEFT JOIN calendars c ON c.id = x.calendar_id
             WHERE x.id = $1::bigint FOR UPDATE OF x),
 ok AS (SELECT * FROM s WHERE start_at > now() AND booked < capacity
-          AND slotd_window_refusal(rules, start_at, $6::boolean) IS NULL),
+          AND slotd_window_refusal(rules, start_at, false) IS NULL),
 a AS (INSERT INTO appointments (slot_ids, start_at, end_at, name, email,
                                 note, owner)
       SELECT ARRAY[id], start_at, end_at, $2, $3, $4, $5 FROM ok
@@ -18,8 +18,8 @@ l AS (INSERT INTO slot_changes (slot_ids)
 SELECT CASE WHEN s.id IS NULL THEN 'slot-not-found'
             WHEN u.id IS NOT NULL THEN 'booked'
             WHEN s.start_at <= now() THEN 'slot-in-past'
-            ELSE coalesce(slotd_window_refusal(s.rules, s.start_at,
-                                               $6::boolean), 'slot-full')
+            ELSE coalesce(slotd_window_refusal(s.rules, s.start_at, false),
+                          'slot-full')
             END AS outcome,
        a.id::text AS ref, slotd_epoch(a.created_at) AS at_s,
        coalesce(a.slot_ids, ARRAY[s.id]) AS slot_ids,
