@@ -13,6 +13,8 @@ Scenarios:
   5  reads while scenario 3 runs beside them
   6  time to READY=1 with 1,000,000 slots, and memory per process
   7  GET /slots with tz= each of 8 zones in turn vs one zone
+  8  calendars at scale: 10,000 calendars and about 1,000,000 slots
+     (bench/calendars.py)
 """
 import argparse
 import datetime as dt
@@ -31,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from harness import PgCluster, Slotd, free_port, wait_for  # noqa: E402
+import calendars  # noqa: E402
 
 WORKERS = 2
 CONNS = 64
@@ -231,7 +234,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="1,2,3,4,5,6,7")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8")
     args = ap.parse_args()
     only = {int(x) for x in args.only.split(",")}
     sec, rounds = args.seconds, args.rounds
@@ -421,6 +424,10 @@ def main():
                 table.append(("5 GET /slots p99 ms while booking", p5, None,
                               None, ""))
         s.stop()
+        if 8 in only:
+            calendars.scenario(pg, sched, big, day, sec, rounds, work, table,
+                               notes, wrk, median_runs, row, WORKERS,
+                               BOOK_CONNS)
     finally:
         pg.destroy()
         shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,110 @@
+"""bench scenario 8: calendars at scale.  10,000 calendars with about
+1,000,000 slots in all (96 per calendar: 16 a day for 6 days), on their
+own database and instance:
+
+- seconds from start to ready;
+- GET /slots of one calendar's day (16 slots) against the same read on an
+  instance with one calendar (calendar 1, 16 slots a day);
+- a 10-calendar merged day against the one-calendar day, same instance;
+- bookings over the slots of 1,000 calendars against bookings over the
+  slots of one calendar.
+"""
+import os
+import time
+
+from harness import Slotd, wait_for
+
+CALENDARS = 10000
+PER_DAY = 16
+DAYS = 6
+
+MAKE = """
+INSERT INTO calendars (id, name, timezone, schedule, rules, applied_version,
+                       applied_through, applied_capacity)
+SELECT g, 'bench ' || g, 'UTC',
+       '{"hours":[],"slotMinutes":30,"gapMinutes":0,"capacity":100000,
+         "breaks":[],"daysOff":[],"extraHours":[],"horizonDays":60}',
+       '{}', 1, date '2100-01-01', 100000
+  FROM generate_series(2, %(n)d) g;
+SELECT setval(pg_get_serial_sequence('calendars', 'id'), %(n)d);
+INSERT INTO slots (calendar_id, start_at, end_at, capacity)
+SELECT c, t, t + interval '30 minutes', 100000
+  FROM generate_series(2, %(n)d) c,
+       generate_series(0, %(days)d - 1) d,
+       generate_series(0, %(per_day)d - 1) k,
+       LATERAL (SELECT timestamp '%(day)s 09:00' AT TIME ZONE 'UTC'
+                       + d * interval '1 day' + k * interval '30 minutes'
+                AS t) x;
+"""
+
+BOOK_ANY_LUA = """
+math.randomseed(os.time())
+request = function()
+  local id = math.random(%(lo)d, %(hi)d)
+  return wrk.format("POST", "/appointments",
+    {["Content-Type"] = "application/json"},
+    '{"slotId":' .. id .. '}')
+end
+"""
+
+
+def scenario(pg, sched, big, day, sec, rounds, work, table, notes, wrk,
+             median_runs, row, workers, book_conns):
+    db = pg.create_db("slotd_calendars")
+    Slotd(pg, db, schedule=sched, workers=workers, extra=big).stop()
+    t0 = time.monotonic()
+    pg.psql(db, MAKE % {"n": CALENDARS, "days": DAYS, "per_day": PER_DAY,
+                        "day": day})
+    count = int(pg.psql(db, "SELECT count(*) FROM slots")[0][0])
+    notes.append(f"scenario 8: {CALENDARS} calendars, {count} slots, made "
+                 f"in {time.monotonic() - t0:.0f} s")
+    one_db = pg.create_db("slotd_one_calendar")
+    t0 = time.monotonic()
+    many = Slotd(pg, db, schedule=sched, workers=workers, extra=big,
+                 migrate=False, wait_ready=False)
+    wait_for(lambda: many.get("/readyz")[0] == 200, timeout=120,
+             interval=0.02)
+    table.append(("8 seconds to ready, 10k calendars", time.monotonic() - t0,
+                  None, None, "< 3"))
+    one = Slotd(pg, one_db, schedule=sched, workers=workers, extra=big)
+    try:
+        cal = CALENDARS // 2
+        wait_for(lambda: many.get(f"/slots?date={day}&calendar={cal}")[0]
+                 == 200, timeout=30, what="calendars known")
+        merged = ",".join(str(c) for c in range(100, 1100, 100))
+        base = f"http://127.0.0.1:{one.port}/slots?date={day}"
+        url = f"http://127.0.0.1:{many.port}/slots?date={day}"
+        runs_one, runs_many, runs_merged = [], [], []
+        for _ in range(rounds):
+            runs_many.append(wrk(f"{url}&calendar={cal}", sec))
+            runs_one.append(wrk(f"{base}&calendar=1", sec))
+            runs_merged.append(wrk(f"{url}&calendar={merged}", sec))
+        r_many = median_runs(runs_many)[0]
+        row(table, "8 GET /slots 1 of 10k calendars / 1 calendar", r_many,
+            median_runs(runs_one)[0], ">= 0.9")
+        row(table, "8 GET /slots 10 merged / 1 of 10k", median_runs(
+            runs_merged)[0], r_many, ">= 0.5")
+
+        # Bookings over 1,000 calendars' slots, and over one calendar's.
+        lo, hi = (int(x) for x in pg.psql(
+            db, "SELECT min(id), max(id) FROM slots WHERE calendar_id "
+            "BETWEEN 2 AND 1001")[0])
+        one_lo, one_hi = (int(x) for x in pg.psql(
+            db, "SELECT min(id), max(id) FROM slots WHERE calendar_id = 2")[0])
+        scripts = {}
+        for name, a, b in (("spread", lo, hi), ("one", one_lo, one_hi)):
+            scripts[name] = os.path.join(work, f"book_{name}.lua")
+            with open(scripts[name], "w") as f:
+                f.write(BOOK_ANY_LUA % {"lo": a, "hi": b})
+        book = f"http://127.0.0.1:{many.port}/appointments"
+        runs = {"spread": [], "one": []}
+        for _ in range(rounds):
+            for name in runs:
+                runs[name].append(wrk(book, sec, conns=book_conns,
+                                      script=scripts[name]))
+        row(table, "8 bookings/s, 1,000 calendars / 1 calendar",
+            median_runs(runs["spread"])[0], median_runs(runs["one"])[0],
+            ">= 0.9")
+    finally:
+        many.stop()
+        one.stop()
