@@ -2,7 +2,8 @@
  * calendar_dir: which calendars exist and their zones, in memory shared by
  * an instance's processes, so that a read names calendars without the
  * database.  The syncer writes it (each time it looks for due calendars,
- * it passes every calendar's row); workers read it.  An open-addressed
+ * it passes every calendar's row), and so does a worker that has just
+ * created, changed or deleted a calendar; workers read it.  An open-addressed
  * table of CALDIR_SIZE entries keyed by id; an entry, once made, keeps its
  * place (a deleted calendar is marked so), and each is guarded by its own
  * sequence count: a reader retries while a write is under way.
@@ -81,8 +82,14 @@ caldir_put(int64_t id, const char *zone, int deleted)
 
 	if (caldir == NULL || (e = caldir_find(id)) == NULL)
 		return -1;
-	seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
-	atomic_store_explicit(&e->seq, seq + 1, memory_order_relaxed);
+	/* Writers (the syncer, a worker that just changed the calendar)
+	 * take the entry by making its count odd. */
+	do {
+		while ((seq = atomic_load_explicit(&e->seq,
+		    memory_order_relaxed)) & 1)
+			;
+	} while (!atomic_compare_exchange_weak_explicit(&e->seq, &seq,
+	    seq + 1, memory_order_acquire, memory_order_relaxed));
 	atomic_thread_fence(memory_order_release);
 	e->id = id;
 	e->state = deleted ? CALDIR_DELETED : CALDIR_LIVE;

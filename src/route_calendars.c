@@ -161,6 +161,18 @@ calendar_send(struct http_request *req, struct calendar_call *c,
 	evbuffer_free(body);
 }
 
+/* This instance's workers know of a calendar created, changed or deleted
+ * here at once; the syncers of every instance hear of it soon after. */
+static void
+calendar_known(const PGresult *res, int deleted, int64_t id)
+{
+	if (deleted)
+		caldir_put(id, "", 1);
+	else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, DB_COL_C_ID))
+		caldir_put(strtoll(PQgetvalue(res, 0, DB_COL_C_ID), NULL, 10),
+		    PQgetvalue(res, 0, DB_COL_C_TIMEZONE), 0);
+}
+
 static void
 calendar_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
@@ -169,11 +181,15 @@ calendar_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 	const char *what;
 
 	if ((req = calendar_answer(c, res, outcome, &what)) != NULL) {
-		if (http_method(req) == HTTP_METHOD_DELETE)
+		if (http_method(req) == HTTP_METHOD_DELETE) {
+			calendar_known(res, 1, c->id);
 			http_reply(req, 204, NULL);
-		else
+		} else {
+			if (http_method(req) == HTTP_METHOD_POST)
+				calendar_known(res, 0, 0);
 			calendar_send(req, c, res, http_method(req) ==
 			    HTTP_METHOD_POST ? 201 : 200);
+		}
 	}
 	call_free(c);
 }
@@ -292,6 +308,8 @@ calendar_patched(struct pg_result *res, enum db_outcome outcome, void *arg)
 	const char *what;
 
 	req = calendar_answer(c, res, outcome, &what);
+	if (req != NULL)
+		calendar_known(res, 0, 0);
 	if (req == NULL && strcmp(what, "changed") == 0 &&
 	    (req = c->pending.req) != NULL) {
 		if (++c->tries < CALENDARS_PATCH_TRIES &&
