@@ -239,7 +239,9 @@ def main():
     only = {int(x) for x in args.only.split(",")}
     sec, rounds = args.seconds, args.rounds
     table, notes = [], []
-    pg = PgCluster()
+    # A buffer pool that holds scenarios 2 and 8's million slots, as a
+    # production server's would.
+    pg = PgCluster(settings="-c shared_buffers=1GB")
     work = tempfile.mkdtemp(prefix="slotd-bench-")
     try:
         db = pg.create_db("slotd")

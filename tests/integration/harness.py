@@ -79,8 +79,10 @@ def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
 class PgCluster:
     """A throwaway PostgreSQL server."""
 
-    def __init__(self, standby_of=None):
-        """A new cluster, or a streaming standby of another one."""
+    def __init__(self, standby_of=None, settings=""):
+        """A new cluster, or a streaming standby of another one; settings
+        are more server options ("-c shared_buffers=512MB")."""
+        self.settings = settings
         self.bindir = pg_bindir()
         self.root = tempfile.mkdtemp(prefix="slotd-pg-")
         self.data = os.path.join(self.root, "data")
@@ -116,7 +118,7 @@ class PgCluster:
                    "-l", os.path.join(self.root, "postgres.log"),
                    "-o", f"-p {self.port} -k {self.root} "
                    "-c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=200", "start"])
+                   "-c max_connections=200 " + self.settings, "start"])
 
     def stop(self, mode="fast"):
         self._run(["pg_ctl", "-D", self.data, "-w", "-m", mode, "stop"])
