@@ -27,6 +27,7 @@ CREATE TABLE calendars (
     applied_version  bigint      NOT NULL DEFAULT 0,
     applied_through  date,
     applied_capacity integer,
+    revision         bigint      NOT NULL DEFAULT 1,  -- of the row
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     deleted_at       timestamptz
@@ -378,8 +379,6 @@ CREATE TYPE slotd_calendar_result AS (
     rules text, feed_token text, created_s bigint, updated_s bigint,
     revision bigint, kept integer, cursor text, managed boolean);
 
-ALTER TABLE calendars ADD COLUMN revision bigint NOT NULL DEFAULT 1;
-
 -- Cursors for paging carry their position and a MAC under a secret of
 -- the database, so that a cursor the server did not issue is refused.
 CREATE TABLE slotd_secrets (
@@ -729,26 +728,6 @@ LANGUAGE sql STABLE AS $$
      WHERE s.id = a.slot_ids[1]
 $$;
 
--- slotd_cancel under the calendars' rules.
-CREATE FUNCTION slotd_cancel_ruled(p_id bigint, p_owner text,
-                                   p_admin boolean)
-RETURNS SETOF slotd_result
-LANGUAGE plpgsql AS $$
-DECLARE
-    a appointments;
-BEGIN
-    SELECT * INTO a FROM appointments
-     WHERE id = p_id AND (p_admin OR owner = p_owner);
-    IF FOUND AND a.status <> 'cancelled' AND
-       coalesce(slotd_cancel_closed(a, p_admin), false) THEN
-        RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
-            a.id::text, NULL, a.slot_ids, '{}');
-        RETURN;
-    END IF;
-    RETURN QUERY SELECT * FROM slotd_cancel(p_id, p_owner, p_admin);
-END
-$$;
-
 -- ---- appointments: their calendar, changes, listing and moves ----
 
 ALTER TABLE appointments ADD COLUMN updated_at timestamptz,
@@ -834,7 +813,6 @@ END
 $$;
 
 -- Cancel under the calendars' rules, keeping the reason (if any).
-DROP FUNCTION slotd_cancel_ruled(bigint, text, boolean);
 CREATE FUNCTION slotd_cancel_ruled(p_id bigint, p_owner text,
                                    p_admin boolean, p_reason text)
 RETURNS SETOF slotd_result

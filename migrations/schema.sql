@@ -531,10 +531,10 @@ CREATE TABLE public.calendars (
     applied_version bigint DEFAULT 0 NOT NULL,
     applied_through date,
     applied_capacity integer,
+    revision bigint DEFAULT 1 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     deleted_at timestamp with time zone,
-    revision bigint DEFAULT 1 NOT NULL,
     CONSTRAINT calendars_id_check CHECK ((id >= 1))
 );
 

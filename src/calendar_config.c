@@ -37,20 +37,13 @@ calendar_from_config(const struct config *c, struct calendar *cal)
 	cal->rules.max_slots_per_appointment = c->max_slots_per_appointment;
 }
 
-char *
-calendar_config_schedule(const struct config *c)
+/* Calendar 1's schedule and rules as JSON (each malloc'd). */
+void
+calendar_config_json(const struct config *c, char **schedule, char **rules)
 {
 	struct calendar cal;
 
 	calendar_from_config(c, &cal);
-	return calendar_json(&cal, 0);
-}
-
-char *
-calendar_config_rules(const struct config *c)
-{
-	struct calendar cal;
-
-	calendar_from_config(c, &cal);
-	return calendar_json(&cal, 1);
+	*schedule = calendar_json(&cal, 0);
+	*rules = calendar_json(&cal, 1);
 }

@@ -35,8 +35,7 @@ generate_send_mirror(struct generation *g, PGconn *conn,
 
 	(void)g;
 	if (c->schedule_given) {
-		schedule = calendar_config_schedule(c);
-		rules = calendar_config_rules(c);
+		calendar_config_json(c, &schedule, &rules);
 		values[0] = c->timezone;
 		values[1] = schedule;
 		values[2] = rules;

@@ -829,8 +829,8 @@ void	calendar_emit_rules(struct emit *, const struct cal_rules *);
 char	*calendar_json(const struct calendar *, int rules);
 
 /* calendar_config.c: [schedule] as calendar 1's schedule and rules */
-char	*calendar_config_schedule(const struct config *);
-char	*calendar_config_rules(const struct config *);
+void	calendar_config_json(const struct config *, char **schedule,
+	    char **rules);
 
 /* calendar_dir.c: the calendars an instance knows, in shared memory */
 int	caldir_init(void);
