@@ -24,6 +24,15 @@ CREATE TYPE public.slotd_appointment_result AS (
 	cursor text
 );
 
+CREATE TYPE public.slotd_attempt_result AS (
+	event_id bigint,
+	attempt integer,
+	at_s bigint,
+	status_code integer,
+	error text,
+	next_s bigint
+);
+
 CREATE TYPE public.slotd_calendar_result AS (
 	outcome text,
 	id bigint,
@@ -40,6 +49,50 @@ CREATE TYPE public.slotd_calendar_result AS (
 	managed boolean
 );
 
+CREATE TYPE public.slotd_delivery_result AS (
+	id bigint,
+	slot_ids bigint[],
+	start_s bigint,
+	end_s bigint,
+	status text,
+	name text,
+	email text,
+	note text,
+	created_s bigint,
+	calendar_id bigint,
+	updated_s bigint,
+	cancelled_s bigint,
+	cancel_reason text,
+	cursor text,
+	event_id bigint,
+	event_type text,
+	event_s bigint,
+	webhook_id bigint,
+	url text,
+	secret text,
+	attempt integer
+);
+
+CREATE TYPE public.slotd_event_result AS (
+	id bigint,
+	slot_ids bigint[],
+	start_s bigint,
+	end_s bigint,
+	status text,
+	name text,
+	email text,
+	note text,
+	created_s bigint,
+	calendar_id bigint,
+	updated_s bigint,
+	cancelled_s bigint,
+	cancel_reason text,
+	cursor text,
+	event_id bigint,
+	event_type text,
+	event_s bigint
+);
+
 CREATE TYPE public.slotd_result AS (
 	outcome text,
 	ref text,
@@ -54,6 +107,17 @@ CREATE TYPE public.slotd_result AS (
 	capacity integer,
 	booked integer,
 	version bigint
+);
+
+CREATE TYPE public.slotd_webhook_result AS (
+	id bigint,
+	url text,
+	events text[],
+	description text,
+	enabled boolean,
+	created_s bigint,
+	updated_s bigint,
+	secret text
 );
 
 CREATE FUNCTION public.calendars_notify() RETURNS trigger
@@ -229,6 +293,43 @@ CREATE FUNCTION public.slotd_appointment_row(a public.appointments) RETURNS publ
            a.cancel_reason,
            slotd_cursor('appointments',
                         slotd_epoch(a.start_at) || ':' || a.id)
+$$;
+
+CREATE FUNCTION public.slotd_appointments_booked() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO slotd_events (type, appointment_id, calendar_id, slot_ids,
+                              start_at, end_at, status, name, email, note,
+                              created_at, updated_at, cancelled_at,
+                              cancel_reason)
+    SELECT 'appointment.booked', n.id, s.calendar_id, n.slot_ids,
+           n.start_at, n.end_at, n.status, n.name, n.email, n.note,
+           n.created_at, n.updated_at, n.cancelled_at, n.cancel_reason
+      FROM booked n LEFT JOIN slots s ON s.id = n.slot_ids[1];
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION public.slotd_appointments_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO slotd_events (type, appointment_id, calendar_id, slot_ids,
+                              start_at, end_at, status, name, email, note,
+                              created_at, updated_at, cancelled_at,
+                              cancel_reason)
+    SELECT CASE WHEN n.status = 'cancelled' THEN 'appointment.cancelled'
+                ELSE 'appointment.rescheduled' END,
+           n.id, s.calendar_id, n.slot_ids, n.start_at, n.end_at, n.status,
+           n.name, n.email, n.note, n.created_at, n.updated_at,
+           n.cancelled_at, n.cancel_reason
+      FROM changed_to n JOIN changed_from o ON o.id = n.id
+      LEFT JOIN slots s ON s.id = n.slot_ids[1]
+     WHERE (n.status = 'cancelled' AND o.status <> 'cancelled')
+        OR (n.status = 'booked' AND n.slot_ids <> o.slot_ids);
+    RETURN NULL;
+END
 $$;
 
 CREATE FUNCTION public.slotd_book(p_slot bigint, p_count integer, p_name text, p_email text, p_note text, p_owner text, p_key text, p_request text, p_hold uuid) RETURNS SETOF public.slotd_result
@@ -681,33 +782,6 @@ CREATE FUNCTION public.slotd_calendars_due(p_now timestamp with time zone) RETUR
              WHERE c.deleted_at IS NULL) z
 $$;
 
-CREATE FUNCTION public.slotd_cancel(p_id bigint, p_owner text, p_admin boolean) RETURNS SETOF public.slotd_result
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    a appointments;
-BEGIN
-    SELECT * INTO a FROM appointments
-     WHERE id = p_id AND (p_admin OR owner = p_owner) FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT * FROM slotd_rows('not-found', NULL, NULL, NULL,
-            '{}');
-        RETURN;
-    END IF;
-    IF a.status = 'cancelled' THEN
-        RETURN QUERY SELECT * FROM slotd_rows('already-cancelled',
-            a.id::text, a.cancelled_at, a.slot_ids, '{}');
-        RETURN;
-    END IF;
-    PERFORM 1 FROM slots WHERE id = ANY (a.slot_ids) ORDER BY id FOR UPDATE;
-    UPDATE slots SET booked = booked - 1 WHERE id = ANY (a.slot_ids);
-    UPDATE appointments SET status = 'cancelled', cancelled_at = now()
-     WHERE id = a.id;
-    RETURN QUERY SELECT * FROM slotd_rows('cancelled', a.id::text, now(),
-        a.slot_ids, a.slot_ids);
-END
-$$;
-
 CREATE FUNCTION public.slotd_cancel_closed(a public.appointments, p_admin boolean) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
@@ -726,16 +800,27 @@ DECLARE
     a appointments;
 BEGIN
     SELECT * INTO a FROM appointments
-     WHERE id = p_id AND (p_admin OR owner = p_owner);
-    IF FOUND AND a.status <> 'cancelled' AND
-       coalesce(slotd_cancel_closed(a, p_admin), false) THEN
+     WHERE id = p_id AND (p_admin OR owner = p_owner) FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-found', NULL, NULL, NULL,
+            '{}');
+        RETURN;
+    ELSIF a.status = 'cancelled' THEN
+        RETURN QUERY SELECT * FROM slotd_rows('already-cancelled',
+            a.id::text, a.cancelled_at, a.slot_ids, '{}');
+        RETURN;
+    ELSIF coalesce(slotd_cancel_closed(a, p_admin), false) THEN
         RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
             a.id::text, NULL, a.slot_ids, '{}');
         RETURN;
     END IF;
-    RETURN QUERY SELECT * FROM slotd_cancel(p_id, p_owner, p_admin);
-    UPDATE appointments SET updated_at = now(), cancel_reason = p_reason
-     WHERE id = p_id AND status = 'cancelled' AND cancelled_at = now();
+    PERFORM 1 FROM slots WHERE id = ANY (a.slot_ids) ORDER BY id FOR UPDATE;
+    UPDATE slots SET booked = booked - 1 WHERE id = ANY (a.slot_ids);
+    UPDATE appointments SET status = 'cancelled', cancelled_at = now(),
+                            updated_at = now(), cancel_reason = p_reason
+     WHERE id = a.id;
+    RETURN QUERY SELECT * FROM slotd_rows('cancelled', a.id::text, now(),
+        a.slot_ids, a.slot_ids);
 END
 $$;
 
@@ -844,9 +929,144 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_deliveries_claim(p_limit integer, p_lease integer) RETURNS SETOF public.slotd_delivery_result
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM slotd_events_number();
+    RETURN QUERY
+    WITH due AS (SELECT d.webhook_id, d.event_id
+                   FROM slotd_deliveries d
+                   JOIN slotd_webhooks w ON w.id = d.webhook_id
+                  WHERE d.state = 'pending' AND d.next_at <= now()
+                    AND w.enabled
+                  ORDER BY d.next_at, d.event_id
+                  LIMIT p_limit
+                    FOR UPDATE OF d SKIP LOCKED),
+    claimed AS (UPDATE slotd_deliveries d
+                   SET attempts = d.attempts + 1,
+                       next_at = now() + p_lease * interval '1 second'
+                  FROM due
+                 WHERE d.webhook_id = due.webhook_id
+                   AND d.event_id = due.event_id
+                RETURNING d.webhook_id, d.event_id, d.attempts)
+    SELECT (slotd_event_row(e)).*, w.id, w.url, w.secret, c.attempts
+      FROM claimed c
+      JOIN slotd_events e ON e.id = c.event_id
+      JOIN slotd_webhooks w ON w.id = c.webhook_id
+     ORDER BY e.id;
+END
+$$;
+
+CREATE FUNCTION public.slotd_delivery_done(p_webhook bigint, p_event bigint, p_attempt integer, p_status integer, p_error text, p_retry integer, p_gone boolean) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    next timestamptz := now() + p_retry * interval '1 second';
+BEGIN
+    PERFORM 1 FROM slotd_webhooks WHERE id = p_webhook FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN;		-- deleted meanwhile, with its deliveries
+    END IF;
+    INSERT INTO slotd_delivery_attempts (webhook_id, event_id, attempt,
+                                         status_code, error, next_at)
+    VALUES (p_webhook, p_event, p_attempt, p_status, p_error, next)
+    ON CONFLICT DO NOTHING;
+    UPDATE slotd_deliveries
+       SET state = CASE WHEN p_status BETWEEN 200 AND 299 THEN 'delivered'
+                        WHEN next IS NULL THEN 'failed'
+                        ELSE 'pending' END,
+           next_at = coalesce(next, now())
+     WHERE webhook_id = p_webhook AND event_id = p_event
+       AND attempts = p_attempt AND state = 'pending';
+    IF p_gone THEN
+        UPDATE slotd_webhooks SET enabled = false, updated_at = now()
+         WHERE id = p_webhook;
+    END IF;
+END
+$$;
+
 CREATE FUNCTION public.slotd_epoch(t timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT floor(date_part('epoch', t))::bigint $$;
+
+CREATE TABLE public.slotd_events (
+    seq bigint NOT NULL,
+    id bigint,
+    type text NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    appointment_id bigint NOT NULL,
+    calendar_id bigint,
+    slot_ids bigint[] NOT NULL,
+    start_at timestamp with time zone NOT NULL,
+    end_at timestamp with time zone NOT NULL,
+    status text NOT NULL,
+    name text,
+    email text,
+    note text,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    cancelled_at timestamp with time zone,
+    cancel_reason text
+);
+
+CREATE FUNCTION public.slotd_event_row(e public.slotd_events) RETURNS public.slotd_event_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT e.appointment_id, e.slot_ids, slotd_epoch(e.start_at),
+           slotd_epoch(e.end_at), e.status, e.name, e.email, e.note,
+           slotd_epoch(e.created_at), e.calendar_id,
+           slotd_epoch(e.updated_at), slotd_epoch(e.cancelled_at),
+           e.cancel_reason, e.id::text, e.id, e.type, slotd_epoch(e.at)
+$$;
+
+CREATE FUNCTION public.slotd_events_backlog() RETURNS double precision
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(extract(epoch FROM now() - min(at))::float8, 0)
+      FROM (SELECT min(e.at) AS at
+              FROM slotd_deliveries d JOIN slotd_events e
+                ON e.id = d.event_id
+             WHERE d.state = 'pending'
+            UNION ALL
+            SELECT min(at) FROM slotd_events WHERE id IS NULL) x
+$$;
+
+CREATE FUNCTION public.slotd_events_number() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    last bigint;
+    n integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM slotd_events WHERE id IS NULL) THEN
+        RETURN 0;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('slotd_events', 0));
+    SELECT coalesce(max(id), 0) INTO last FROM slotd_events;
+    WITH due AS (SELECT seq, last + row_number() OVER (ORDER BY seq) AS id
+                   FROM slotd_events WHERE id IS NULL),
+    numbered AS (UPDATE slotd_events e SET id = due.id
+                   FROM due WHERE e.seq = due.seq
+                 RETURNING e.id, e.type),
+    queued AS (INSERT INTO slotd_deliveries (webhook_id, event_id)
+               SELECT w.id, numbered.id
+                 FROM numbered JOIN slotd_webhooks w
+                   ON w.enabled AND numbered.type = ANY (w.events))
+    SELECT count(*) INTO n FROM numbered;
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION public.slotd_events_page(p_after bigint, p_limit integer) RETURNS SETOF public.slotd_event_result
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM slotd_events_number();
+    RETURN QUERY SELECT (slotd_event_row(e)).* FROM slotd_events e
+                  WHERE e.id > p_after ORDER BY e.id LIMIT p_limit;
+END
+$$;
 
 CREATE FUNCTION public.slotd_hold(p_slot bigint, p_count integer, p_owner text, p_ttl integer) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
@@ -1169,6 +1389,75 @@ CREATE FUNCTION public.slotd_utc_offset(p_tz text, p_t timestamp with time zone)
            extract(epoch FROM p_t)::bigint
 $$;
 
+CREATE FUNCTION public.slotd_webhook_attempts(p_id bigint, p_limit integer) RETURNS SETOF public.slotd_attempt_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.event_id, a.attempt, slotd_epoch(a.at), a.status_code,
+           a.error, slotd_epoch(a.next_at)
+      FROM slotd_webhooks w
+      LEFT JOIN LATERAL (SELECT * FROM slotd_delivery_attempts x
+                          WHERE x.webhook_id = w.id
+                          ORDER BY x.at DESC, x.event_id DESC,
+                                   x.attempt DESC
+                          LIMIT p_limit) a ON true
+     WHERE w.id = p_id
+$$;
+
+CREATE FUNCTION public.slotd_webhook_create(p_url text, p_events text[], p_description text, p_secret text) RETURNS SETOF public.slotd_webhook_result
+    LANGUAGE sql
+    AS $$
+    INSERT INTO slotd_webhooks (url, events, description, secret)
+    VALUES (p_url, p_events, p_description, p_secret)
+    RETURNING (slotd_webhook_row(slotd_webhooks, true)).*
+$$;
+
+CREATE FUNCTION public.slotd_webhook_delete(p_id bigint) RETURNS SETOF public.slotd_webhook_result
+    LANGUAGE sql
+    AS $$
+    DELETE FROM slotd_webhooks w WHERE w.id = p_id
+    RETURNING (slotd_webhook_row(w, false)).*
+$$;
+
+CREATE FUNCTION public.slotd_webhook_get(p_id bigint) RETURNS SETOF public.slotd_webhook_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT (slotd_webhook_row(w, false)).* FROM slotd_webhooks w
+     WHERE p_id IS NULL OR w.id = p_id ORDER BY w.id
+$$;
+
+CREATE TABLE public.slotd_webhooks (
+    id bigint NOT NULL,
+    url text NOT NULL,
+    events text[] NOT NULL,
+    description text,
+    secret text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE FUNCTION public.slotd_webhook_row(w public.slotd_webhooks, p_secret boolean) RETURNS public.slotd_webhook_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT w.id, w.url, w.events, w.description, w.enabled,
+           slotd_epoch(w.created_at), slotd_epoch(w.updated_at),
+           CASE WHEN p_secret THEN w.secret END
+$$;
+
+CREATE FUNCTION public.slotd_webhook_update(p_id bigint, p_url text, p_events text[], p_set_description boolean, p_description text, p_enabled boolean) RETURNS SETOF public.slotd_webhook_result
+    LANGUAGE sql
+    AS $$
+    UPDATE slotd_webhooks w
+       SET url = coalesce(p_url, w.url),
+           events = coalesce(p_events, w.events),
+           description = CASE WHEN p_set_description THEN p_description
+                              ELSE w.description END,
+           enabled = coalesce(p_enabled, w.enabled),
+           updated_at = now()
+     WHERE w.id = p_id
+    RETURNING (slotd_webhook_row(w, false)).*
+$$;
+
 CREATE FUNCTION public.slotd_window_refusal(p_rules jsonb, p_start timestamp with time zone, p_admin boolean) RETURNS text
     LANGUAGE sql STABLE
     AS $$
@@ -1291,6 +1580,34 @@ CREATE TABLE public.slot_changes (
     slot_ids bigint[] NOT NULL
 );
 
+CREATE TABLE public.slotd_deliveries (
+    webhook_id bigint NOT NULL,
+    event_id bigint NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT slotd_deliveries_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+);
+
+CREATE TABLE public.slotd_delivery_attempts (
+    webhook_id bigint NOT NULL,
+    event_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    status_code integer,
+    error text,
+    next_at timestamp with time zone
+);
+
+ALTER TABLE public.slotd_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.slotd_events_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.slotd_move_keys (
     owner text NOT NULL,
     idempotency_key text NOT NULL,
@@ -1307,6 +1624,15 @@ CREATE TABLE public.slotd_schedule_exclusions (
 CREATE TABLE public.slotd_secrets (
     name text NOT NULL,
     value text NOT NULL
+);
+
+ALTER TABLE public.slotd_webhooks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.slotd_webhooks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 CREATE TABLE public.slots (
@@ -1350,6 +1676,18 @@ ALTER TABLE ONLY public.holds
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.slotd_deliveries
+    ADD CONSTRAINT slotd_deliveries_pkey PRIMARY KEY (webhook_id, event_id);
+
+ALTER TABLE ONLY public.slotd_delivery_attempts
+    ADD CONSTRAINT slotd_delivery_attempts_pkey PRIMARY KEY (webhook_id, event_id, attempt);
+
+ALTER TABLE ONLY public.slotd_events
+    ADD CONSTRAINT slotd_events_id_key UNIQUE (id);
+
+ALTER TABLE ONLY public.slotd_events
+    ADD CONSTRAINT slotd_events_pkey PRIMARY KEY (seq);
+
 ALTER TABLE ONLY public.slotd_move_keys
     ADD CONSTRAINT slotd_move_keys_pkey PRIMARY KEY (owner, idempotency_key);
 
@@ -1358,6 +1696,9 @@ ALTER TABLE ONLY public.slotd_schedule_exclusions
 
 ALTER TABLE ONLY public.slotd_secrets
     ADD CONSTRAINT slotd_secrets_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.slotd_webhooks
+    ADD CONSTRAINT slotd_webhooks_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.slots
     ADD CONSTRAINT slots_calendar_start UNIQUE (calendar_id, start_at);
@@ -1376,6 +1717,16 @@ CREATE INDEX holds_expiry ON public.holds USING btree (expires_at);
 
 CREATE INDEX slot_changes_xid ON public.slot_changes USING btree (xid);
 
+CREATE INDEX slotd_deliveries_due ON public.slotd_deliveries USING btree (next_at) WHERE (state = 'pending'::text);
+
+CREATE INDEX slotd_delivery_attempts_latest ON public.slotd_delivery_attempts USING btree (webhook_id, at DESC, event_id DESC, attempt DESC);
+
+CREATE INDEX slotd_events_unnumbered ON public.slotd_events USING btree (seq) WHERE (id IS NULL);
+
+CREATE TRIGGER appointments_booked AFTER INSERT ON public.appointments REFERENCING NEW TABLE AS booked FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_appointments_booked();
+
+CREATE TRIGGER appointments_changed AFTER UPDATE ON public.appointments REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_appointments_changed();
+
 CREATE TRIGGER calendars_notify AFTER INSERT OR UPDATE ON public.calendars FOR EACH ROW EXECUTE FUNCTION public.calendars_notify();
 
 CREATE TRIGGER slots_bump_version BEFORE UPDATE ON public.slots FOR EACH ROW WHEN ((new.version = old.version)) EXECUTE FUNCTION public.slots_bump_version();
@@ -1393,3 +1744,12 @@ CREATE TRIGGER slots_notify_truncate AFTER TRUNCATE ON public.slots FOR EACH STA
 CREATE TRIGGER slots_remember_deletion AFTER DELETE ON public.slots FOR EACH ROW EXECUTE FUNCTION public.slots_remember_deletion();
 
 CREATE TRIGGER slots_truncate_remakes AFTER TRUNCATE ON public.slots FOR EACH STATEMENT EXECUTE FUNCTION public.calendars_remake();
+
+ALTER TABLE ONLY public.slotd_deliveries
+    ADD CONSTRAINT slotd_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.slotd_events(id);
+
+ALTER TABLE ONLY public.slotd_deliveries
+    ADD CONSTRAINT slotd_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES public.slotd_webhooks(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.slotd_delivery_attempts
+    ADD CONSTRAINT slotd_delivery_attempts_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES public.slotd_webhooks(id) ON DELETE CASCADE;

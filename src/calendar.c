@@ -204,10 +204,7 @@ calendar_emit(struct emit *e, const struct calendar *c, int admin, int kept)
 static int
 cal_fail(struct json_error *e, const char *field, const char *why)
 {
-	e->code = "invalid-field";
-	snprintf(e->field, sizeof(e->field), "%s", field);
-	snprintf(e->detail, sizeof(e->detail), "%s", why);
-	return -1;
+	return json_fail(e, "invalid-field", field, why);
 }
 
 static int

@@ -73,6 +73,41 @@ parse_proxies(const char *v, struct cidr_list *l, char *err, size_t errlen)
 	return 0;
 }
 
+/* One delay: a positive number and its unit, s, m or h. */
+static int
+duration_item(const char *s, size_t len, void *arg)
+{
+	struct durations *d = arg;
+	long n = 0, unit;
+	size_t i;
+
+	for (i = 0; i < len && s[i] >= '0' && s[i] <= '9' && n < 1000000; i++)
+		n = n * 10 + (s[i] - '0');
+	if (i == 0 || i + 1 != len || n == 0 || d->n == DURATIONS_MAX)
+		return -1;
+	switch (s[i]) {
+	case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	default: return -1;
+	}
+	if (n * unit > 7 * 86400)
+		return -1;
+	d->seconds[d->n++] = (int)(n * unit);
+	return 0;
+}
+
+static int
+parse_durations(const char *v, struct durations *d, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof(*d));
+	if (config_value_each(v, duration_item, d) == -1 || d->n == 0)
+		return config_value_fail(err, errlen, "'%s' is not a list of at "
+		    "most %d delays like 5s, 5m, 2h (each up to 7 days)", v,
+		    DURATIONS_MAX);
+	return 0;
+}
+
 /* Set p's field in c from v, by p's type; -1 with err set when v is no
  * value of it. */
 int
@@ -115,6 +150,8 @@ config_table_set(const struct config_param *p, const char *v,
 		return schedule_config_dates(v, field, err, errlen);
 	case CF_CIDRS:
 		return parse_proxies(v, field, err, errlen);
+	case CF_DURATIONS:
+		return parse_durations(v, field, err, errlen);
 	}
 	return config_value_fail(err, errlen, "no type %d", (int)p->type);
 }
@@ -138,6 +175,7 @@ static const struct {
 	[CF_TIME_RANGES] =	{ sizeof(struct time_ranges), HOLDS_VALUE },
 	[CF_DATES] =		{ sizeof(struct date_list), HOLDS_DATES },
 	[CF_CIDRS] =		{ sizeof(struct cidr_list), HOLDS_VALUE },
+	[CF_DURATIONS] =	{ sizeof(struct durations), HOLDS_VALUE },
 };
 #define NTYPES	(sizeof(types) / sizeof(types[0]))
 

@@ -75,6 +75,20 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	[DB_MOVE] = { "move", 1, 0, DB_SHAPE_RESULT, 7,
 	    { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN, DB_ARG_SLOT,
 	    DB_ARG_COUNT, DB_ARG_KEY, DB_ARG_REQUEST } },
+	/* Numbers what committed since, then reads. */
+	[DB_EVENTS_PAGE] = { "events_page", 0, 0, DB_SHAPE_EVENT, 2,
+	    { DB_ARG_AFTER, DB_ARG_LIMIT } },
+	[DB_WEBHOOK_CREATE] = { "webhook_create", 0, 0, DB_SHAPE_WEBHOOK, 4,
+	    { DB_ARG_URL, DB_ARG_EVENTS, DB_ARG_DESCRIPTION, DB_ARG_SECRET } },
+	[DB_WEBHOOK_GET] = { "webhook_get", 0, 0, DB_SHAPE_WEBHOOK, 1,
+	    { DB_ARG_WEBHOOK } },
+	[DB_WEBHOOK_UPDATE] = { "webhook_update", 0, 0, DB_SHAPE_WEBHOOK, 6,
+	    { DB_ARG_WEBHOOK, DB_ARG_URL, DB_ARG_EVENTS,
+	    DB_ARG_SET_DESCRIPTION, DB_ARG_DESCRIPTION, DB_ARG_ENABLED } },
+	[DB_WEBHOOK_DELETE] = { "webhook_delete", 0, 0, DB_SHAPE_WEBHOOK, 1,
+	    { DB_ARG_WEBHOOK } },
+	[DB_WEBHOOK_ATTEMPTS] = { "webhook_attempts", 0, 0, DB_SHAPE_ATTEMPT,
+	    2, { DB_ARG_WEBHOOK, DB_ARG_LIMIT } },
 };
 
 static const char *const db_arg_names[DB_NARGS] = {
@@ -82,7 +96,8 @@ static const char *const db_arg_names[DB_NARGS] = {
 	"hold", "appointment", "admin", "ttl", "starts", "ends", "capacities",
 	"capacity", "payload", "calendar", "cursor", "limit", "timezone",
 	"schedule", "rules", "revision", "rotate", "from", "to", "status",
-	"reason"
+	"reason", "after", "webhook", "url", "events", "description",
+	"set_description", "secret", "enabled"
 };
 
 /* The columns of each shape, by name. */
@@ -101,11 +116,26 @@ static const char *const db_calendar_cols[] = {
 	"outcome", "id", "name", "timezone", "schedule", "rules", "feed_token",
 	"created_s", "updated_s", "revision", "kept", "cursor", "managed", NULL
 };
+static const char *const db_event_cols[] = {
+	"id", "slot_ids", "start_s", "end_s", "status", "name", "email",
+	"note", "created_s", "calendar_id", "updated_s", "cancelled_s",
+	"cancel_reason", "cursor", "event_id", "event_type", "event_s", NULL
+};
+static const char *const db_webhook_cols[] = {
+	"id", "url", "events", "description", "enabled", "created_s",
+	"updated_s", "secret", NULL
+};
+static const char *const db_attempt_cols[] = {
+	"event_id", "attempt", "at_s", "status_code", "error", "next_s", NULL
+};
 static const char *const *const db_shapes[] = {
 	[DB_SHAPE_RESULT] = db_result_cols,
 	[DB_SHAPE_APPOINTMENT] = db_appointment_cols,
 	[DB_SHAPE_ANNOUNCE] = db_announce_cols,
 	[DB_SHAPE_CALENDAR] = db_calendar_cols,
+	[DB_SHAPE_EVENT] = db_event_cols,
+	[DB_SHAPE_WEBHOOK] = db_webhook_cols,
+	[DB_SHAPE_ATTEMPT] = db_attempt_cols,
 };
 
 /* Workers' statements that call a slotd_* function log the slots it
@@ -202,7 +232,7 @@ void
 db_arg(struct db_args *a, enum db_arg arg, const char *value)
 {
 	a->value[arg] = value;
-	a->given |= 1u << arg;
+	a->given |= (uint64_t)1 << arg;
 }
 
 void
@@ -222,7 +252,7 @@ db_args_values(const struct db_args *a, enum db_stmt stmt,
 	int i;
 
 	for (i = 0; i < st->nparams; i++) {
-		if (!(a->given & (1u << st->params[i])))
+		if (!(a->given & ((uint64_t)1 << st->params[i])))
 			fatalx("%s: %s needs the argument %s", __func__,
 			    st->name, db_arg_names[st->params[i]]);
 		values[i] = a->value[st->params[i]];

@@ -262,6 +262,21 @@ emit_int(struct emit *e, int64_t v)
 }
 
 void
+emit_bool(struct emit *e, int v)
+{
+	emit_value(e);
+	if (e->msgpack && v)
+		msgpack_pack_true(&e->pk);
+	else if (e->msgpack)
+		msgpack_pack_false(&e->pk);
+	else if (v)
+		evbuffer_add(e->out, "true", 4);
+	else
+		evbuffer_add(e->out, "false", 5);
+	emit_value_end(e);
+}
+
+void
 emit_null(struct emit *e)
 {
 	emit_value(e);

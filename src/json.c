@@ -57,8 +57,9 @@ json_utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
-static size_t
-utf8_length(const char *s)
+/* Characters (code points) of a valid UTF-8 string. */
+size_t
+json_utf8_length(const char *s)
 {
 	size_t n = 0;
 
@@ -396,14 +397,33 @@ bad:
 	return NULL;
 }
 
-static int
-field_error(struct json_error *e, const char *code, const char *field,
+/* Name what is wrong with a member: e set, -1 returned. */
+int
+json_fail(struct json_error *e, const char *code, const char *field,
     const char *why)
 {
 	e->code = code;
 	snprintf(e->field, sizeof(e->field), "%s", field);
 	snprintf(e->detail, sizeof(e->detail), "%s", why);
 	return -1;
+}
+
+/* The boolean at token tok into *out; -1 when it is no boolean. */
+int
+json_bool(const struct json_doc *d, int tok, int *out)
+{
+	const jsmntok_t *t = &d->tok[tok];
+	int len = t->end - t->start;
+
+	if (t->type != JSMN_PRIMITIVE)
+		return -1;
+	if (len == 4 && memcmp(d->text + t->start, "true", 4) == 0)
+		*out = 1;
+	else if (len == 5 && memcmp(d->text + t->start, "false", 5) == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
 }
 
 /* Whether the value at token tok is null. */
@@ -479,13 +499,13 @@ json_fields(const struct json_doc *d, int obj, const struct json_field *f,
 	memset(seen, 0, sizeof(seen));
 	memset(e, 0, sizeof(*e));
 	if (d->tok[obj].type != JSMN_OBJECT)
-		return field_error(e, "invalid-json", "",
+		return json_fail(e, "invalid-json", "",
 		    "a JSON object is expected");
 	for (i = obj + 1, m = 0; m < d->tok[obj].size; m++) {
 		key = &d->tok[i];
 		val = &d->tok[i + 1];
 		if ((str = json_unescape(d, key)) == NULL)
-			return field_error(e, "invalid-json", "",
+			return json_fail(e, "invalid-json", "",
 			    "a member name holds an invalid escape");
 		for (k = 0; k < nf && strcmp(str, f[k].name) != 0; k++)
 			;
@@ -495,13 +515,13 @@ json_fields(const struct json_doc *d, int obj, const struct json_field *f,
 			continue;
 		}
 		if (k == nf) {
-			field_error(e, "unknown-field", str, "unknown field");
+			json_fail(e, "unknown-field", str, "unknown field");
 			free(str);
 			return -1;
 		}
 		free(str);
 		if (seen[k]++)
-			return field_error(e, "invalid-json", f[k].name,
+			return json_fail(e, "invalid-json", f[k].name,
 			    "member given twice");
 		i = json_skip(d, i + 1);
 		if (val->type == JSMN_PRIMITIVE && val->end - val->start == 4 &&
@@ -514,14 +534,14 @@ json_fields(const struct json_doc *d, int obj, const struct json_field *f,
 			    strspn(d->text + val->start, "-0123456789") !=
 			    (size_t)(val->end - val->start) ||
 			    val->end - val->start > 19)
-				return field_error(e, "invalid-field",
+				return json_fail(e, "invalid-field",
 				    f[k].name, "must be an integer");
 			errno = 0;
 			v = strtoll(d->text + val->start, NULL, 10);
 			if (errno != 0 || v < f[k].min || v > f[k].max) {
 				snprintf(why, sizeof(why), "must be in %lld..%lld",
 				    (long long)f[k].min, (long long)f[k].max);
-				return field_error(e, errno == 0 &&
+				return json_fail(e, errno == 0 &&
 				    v > f[k].max && f[k].above_code != NULL ?
 				    f[k].above_code : "invalid-field", f[k].name,
 				    why);
@@ -532,7 +552,7 @@ json_fields(const struct json_doc *d, int obj, const struct json_field *f,
 			if (val->type != JSMN_PRIMITIVE ||
 			    !is_number(d->text + val->start,
 			    (size_t)(val->end - val->start)))
-				return field_error(e, "invalid-field",
+				return json_fail(e, "invalid-field",
 				    f[k].name, "must be a number");
 			*(double *)f[k].out = strtod(d->text + val->start, NULL);
 			break;
@@ -541,23 +561,23 @@ json_fields(const struct json_doc *d, int obj, const struct json_field *f,
 			break;
 		case JSON_FIELD_STRING:
 			if (val->type != JSMN_STRING)
-				return field_error(e, "invalid-field",
+				return json_fail(e, "invalid-field",
 				    f[k].name, "must be a string");
 			if ((str = json_unescape(d, val)) == NULL)
-				return field_error(e, "invalid-field",
+				return json_fail(e, "invalid-field",
 				    f[k].name, "holds an invalid escape");
-			if ((int64_t)utf8_length(str) < f[k].min ||
-			    (int64_t)utf8_length(str) > f[k].max) {
+			if ((int64_t)json_utf8_length(str) < f[k].min ||
+			    (int64_t)json_utf8_length(str) > f[k].max) {
 				free(str);
 				snprintf(why, sizeof(why), "must be %lld..%lld "
 				    "characters", (long long)f[k].min,
 				    (long long)f[k].max);
-				return field_error(e, "invalid-field",
+				return json_fail(e, "invalid-field",
 				    f[k].name, why);
 			}
 			if (f[k].check != NULL && !f[k].check(str)) {
 				free(str);
-				return field_error(e, "invalid-field",
+				return json_fail(e, "invalid-field",
 				    f[k].name, f[k].check_why);
 			}
 			*(char **)f[k].out = str;

@@ -32,12 +32,17 @@
 #define MASTER_STABLE_SECONDS	10	/* a child living this long resets
 					   its backoff */
 
+#define CHILD_SYNCER		-1
+#define CHILD_COURIER		-2
+#define CHILD_HELPERS		2	/* syncer and courier */
+
 struct master;
 
 struct child {
 	struct master	*master;
 	pid_t		 pid;
-	int		 index;		/* worker number, or -1: syncer */
+	int		 index;		/* worker number, or CHILD_SYNCER,
+					   CHILD_COURIER */
 	time_t		 started;
 	int		 backoff_ms;
 	struct event	*ev_respawn;
@@ -49,7 +54,7 @@ struct master {
 	struct event_base	*base;
 	int			 listen_fd;	/* -1 without plain HTTP */
 	int			 tls_fd;		/* -1 without HTTPS */
-	struct child		*children;	/* [0] syncer, then workers */
+	struct child		*children;	/* syncer, courier, workers */
 	int			 nchildren;
 	pid_t			*draining;	/* earlier generations */
 	int			 ndraining;
@@ -123,6 +128,18 @@ master_retry_later(struct child *c)
 		c->backoff_ms = MASTER_BACKOFF_MAX_MS;
 }
 
+static const char *
+child_name(const struct child *c, char *buf, size_t len)
+{
+	if (c->index == CHILD_SYNCER)
+		snprintf(buf, len, "syncer");
+	else if (c->index == CHILD_COURIER)
+		snprintf(buf, len, "courier");
+	else
+		snprintf(buf, len, "worker %d", c->index);
+	return buf;
+}
+
 /* Signals stay blocked across fork so that none reaches the child while
  * it still carries the master's handlers. */
 static void
@@ -130,6 +147,7 @@ master_spawn(struct master *m, struct child *c)
 {
 	sigset_t all, old;
 	pid_t pid, parent = getpid();
+	char name[32];
 	int rc;
 
 	sigfillset(&all);
@@ -148,7 +166,8 @@ master_spawn(struct master *m, struct child *c)
 				close(m->listen_fd);
 			if (m->tls_fd != -1)
 				close(m->tls_fd);
-			rc = syncer_main(m->conf, m->table);
+			rc = c->index == CHILD_SYNCER ? syncer_main(m->conf,
+			    m->table) : courier_main(m->conf);
 		} else
 			rc = worker_main(m->conf, m->table, m->listen_fd,
 			    m->tls_fd, c->index);
@@ -157,10 +176,8 @@ master_spawn(struct master *m, struct child *c)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	c->pid = pid;
 	c->started = time(NULL);
-	if (c->index < 0)
-		log_debug("syncer started, pid %d", (int)pid);
-	else
-		log_debug("worker %d started, pid %d", c->index, (int)pid);
+	log_debug("%s started, pid %d", child_name(c, name, sizeof(name)),
+	    (int)pid);
 }
 
 static void
@@ -172,16 +189,6 @@ master_respawn(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!c->master->stopping && c->pid == 0)
 		master_spawn(c->master, c);
-}
-
-static const char *
-child_name(const struct child *c, char *buf, size_t len)
-{
-	if (c->index < 0)
-		snprintf(buf, len, "syncer");
-	else
-		snprintf(buf, len, "worker %d", c->index);
-	return buf;
 }
 
 static void
@@ -220,7 +227,8 @@ master_reaped(struct master *m, pid_t pid, int status)
 		return;
 	if (time(NULL) - c->started >= MASTER_STABLE_SECONDS)
 		c->backoff_ms = 0;
-	metrics_event(c->index < 0 ? METRICS_SYNCER_RESTART :
+	metrics_event(c->index == CHILD_SYNCER ? METRICS_SYNCER_RESTART :
+	    c->index == CHILD_COURIER ? METRICS_COURIER_RESTART :
 	    METRICS_WORKER_RESTART);
 	master_retry_later(c);
 }
@@ -302,17 +310,18 @@ master_watchdog(evutil_socket_t fd, short what, void *arg)
 	notify("WATCHDOG=1");
 }
 
-/* A new generation: syncer and workers with conf. */
+/* A new generation: syncer, courier and workers with conf. */
 static void
 master_start_generation(struct master *m)
 {
 	int i;
 
-	m->nchildren = m->conf->workers + 1;
+	m->nchildren = m->conf->workers + CHILD_HELPERS;
 	m->children = xcalloc((size_t)m->nchildren, sizeof(*m->children));
 	for (i = 0; i < m->nchildren; i++) {
 		m->children[i].master = m;
-		m->children[i].index = i - 1;
+		m->children[i].index = i < CHILD_HELPERS ? -1 - i :
+		    i - CHILD_HELPERS;
 		m->children[i].ev_respawn = evtimer_new(m->base,
 		    master_respawn, &m->children[i]);
 		master_spawn(m, &m->children[i]);

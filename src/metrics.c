@@ -19,7 +19,7 @@
 static const char *const route_names[METRICS_ROUTES] = {
 	"slots", "slot", "slots_admin", "appointments", "appointment",
 	"holds", "hold", "healthz", "readyz", "metrics", "calendars",
-	"calendars_admin", "other"
+	"calendars_admin", "events", "webhooks", "other"
 };
 
 static const int status_codes[] = {
@@ -38,6 +38,10 @@ static const char *const booking_names[METRICS_BOOKING_OUTCOMES] = {
 	"booked", "replayed", "key_reused", "slot_not_found", "slot_full",
 	"slot_in_past", "not_consecutive", "hold_expired", "invalid",
 	"unavailable", "unknown", "outside_window"
+};
+
+static const char *const delivery_names[METRICS_DELIVERY_OUTCOMES] = {
+	"delivered", "retry", "failed", "gone"
 };
 
 /* The database pool's counters, each a uint64_t of db_pool_counters. */
@@ -85,8 +89,10 @@ struct metrics {
 	uint64_t		resyncs;
 	int64_t			sync_lag_us;
 	uint64_t		reloads;
-	uint64_t		restarts[2];		/* worker, syncer */
+	uint64_t		restarts[3];	/* worker, syncer, courier */
 	uint64_t		holds_released;
+	uint64_t		deliveries[METRICS_DELIVERY_OUTCOMES];
+	int64_t			events_backlog_ms;
 	struct metrics_block	block[METRICS_BLOCKS];
 };
 
@@ -186,7 +192,26 @@ metrics_event(enum metrics_event ev)
 	case METRICS_HOLD_RELEASED:
 		ADD(&metrics->holds_released, 1);
 		break;
+	case METRICS_COURIER_RESTART:
+		ADD(&metrics->restarts[2], 1);
+		break;
 	}
+}
+
+void
+metrics_delivery(enum metrics_delivery outcome)
+{
+	if (metrics != NULL)
+		ADD(&metrics->deliveries[outcome], 1);
+}
+
+/* The age of the oldest event some webhook still waits for. */
+void
+metrics_events_backlog(double seconds)
+{
+	if (metrics != NULL)
+		__atomic_store_n(&metrics->events_backlog_ms,
+		    (int64_t)(seconds * 1000), __ATOMIC_RELAXED);
 }
 
 static void
@@ -309,9 +334,22 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 	head(out, "slotd_process_restarts_total", "counter",
 	    "Children restarted after they died.");
 	evbuffer_add_printf(out, "slotd_process_restarts_total{role=\"worker\"} "
-	    "%llu\nslotd_process_restarts_total{role=\"syncer\"} %llu\n",
+	    "%llu\nslotd_process_restarts_total{role=\"syncer\"} %llu\n"
+	    "slotd_process_restarts_total{role=\"courier\"} %llu\n",
 	    (unsigned long long)GET(&metrics->restarts[0]),
-	    (unsigned long long)GET(&metrics->restarts[1]));
+	    (unsigned long long)GET(&metrics->restarts[1]),
+	    (unsigned long long)GET(&metrics->restarts[2]));
+	head(out, "slotd_webhook_deliveries_total", "counter",
+	    "Webhook delivery attempts, by outcome (retry: failed, tried again "
+	    "later; failed: no attempt left; gone: 410, webhook disabled).");
+	for (k = 0; k < METRICS_DELIVERY_OUTCOMES; k++)
+		evbuffer_add_printf(out, "slotd_webhook_deliveries_total{"
+		    "outcome=\"%s\"} %llu\n", delivery_names[k],
+		    (unsigned long long)GET(&metrics->deliveries[k]));
+	one(out, "slotd_events_oldest_undelivered_seconds", "gauge",
+	    "Age of the oldest event not yet delivered to every webhook that "
+	    "wants it (0: none), as this instance's courier last saw it.",
+	    (double)GET(&metrics->events_backlog_ms) / 1e3);
 	one(out, "slotd_ready", "gauge",
 	    "1 when the table is loaded and the database reachable.",
 	    slot_table_flag(table, SLOT_FLAG_LOADED) &&

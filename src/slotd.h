@@ -83,6 +83,7 @@ int	 tz_weekday(int64_t days);		/* 0 = Sunday */
 int	 tz_cmp_days(const void *, const void *);
 int	 tz_parse_date(const char *, size_t, int64_t *days);
 int	 tz_parse_rfc3339(const char *, int64_t *, const char **why);
+size_t	 tz_format_utc(int64_t t, char *buf, size_t len);
 
 /* tzfile.c: compiled zones (TZif, RFC 8536) and POSIX TZ rules in memory */
 struct tzfile;
@@ -102,6 +103,13 @@ struct cidr {				/* an address range, for trusted_proxies */
 struct cidr_list {
 	struct cidr	range[32];
 	int		n;
+};
+
+/* Delays in seconds, as "5s, 5m, 2h". */
+#define DURATIONS_MAX		32
+struct durations {
+	int	seconds[DURATIONS_MAX];
+	int	n;
 };
 
 struct time_range {
@@ -195,6 +203,11 @@ struct config {
 	char		 tls_port[8];
 	char		*tls_cert_file;
 	char		*tls_key_file;
+	/* [webhooks] */
+	struct durations retry_schedule;
+	int		 webhook_timeout;
+	int		 webhook_concurrency;
+	char		*webhook_ca_file;
 	/* [auth] */
 	int		 auth_jwt;
 	char		*jwt_secret_file;
@@ -228,7 +241,8 @@ enum config_type {
 	CF_EXTRAS,		/* struct schedule_extras */
 	CF_TIME_RANGES,		/* struct time_ranges */
 	CF_DATES,		/* struct date_list, its array owned */
-	CF_CIDRS		/* struct cidr_list */
+	CF_CIDRS,		/* struct cidr_list */
+	CF_DURATIONS		/* struct durations */
 };
 
 /* One key, declared once in config.c's table. */
@@ -326,6 +340,7 @@ void		 emit_str_or_null(struct emit *, const char *);
 void		 emit_strn(struct emit *, const char *, size_t);
 void		 emit_int(struct emit *, int64_t);
 void		 emit_null(struct emit *);
+void		 emit_bool(struct emit *, int);
 void		 emit_json_string(struct evbuffer *, const char *, size_t);
 
 /* db_link.c: one non-blocking libpq connection on an event loop */
@@ -378,7 +393,9 @@ enum db_stmt {
 	DB_SET_CAPACITY, DB_DELETE_SLOT, DB_GET_APPOINTMENT, DB_ANNOUNCE,
 	DB_BOOK_ONE, DB_BOOK_LEAN, DB_BOOK_BATCH, DB_CALENDAR_GET,
 	DB_CALENDAR_PAGE, DB_CALENDAR_CREATE, DB_CALENDAR_UPDATE,
-	DB_CALENDAR_DELETE, DB_APPOINTMENT_PAGE, DB_MOVE, DB_NSTMTS
+	DB_CALENDAR_DELETE, DB_APPOINTMENT_PAGE, DB_MOVE, DB_EVENTS_PAGE,
+	DB_WEBHOOK_CREATE, DB_WEBHOOK_GET, DB_WEBHOOK_UPDATE,
+	DB_WEBHOOK_DELETE, DB_WEBHOOK_ATTEMPTS, DB_NSTMTS
 };
 /* Every parameter a statement may take, by name; each statement lists
  * those it takes in the order of its $n. */
@@ -389,20 +406,25 @@ enum db_arg {
 	DB_ARG_ENDS, DB_ARG_CAPACITIES, DB_ARG_CAPACITY, DB_ARG_PAYLOAD,
 	DB_ARG_CALENDAR, DB_ARG_CURSOR, DB_ARG_LIMIT, DB_ARG_TIMEZONE,
 	DB_ARG_SCHEDULE, DB_ARG_RULES, DB_ARG_REVISION, DB_ARG_ROTATE,
-	DB_ARG_FROM, DB_ARG_TO, DB_ARG_STATUS, DB_ARG_REASON, DB_NARGS
+	DB_ARG_FROM, DB_ARG_TO, DB_ARG_STATUS, DB_ARG_REASON, DB_ARG_AFTER,
+	DB_ARG_WEBHOOK, DB_ARG_URL, DB_ARG_EVENTS, DB_ARG_DESCRIPTION,
+	DB_ARG_SET_DESCRIPTION, DB_ARG_SECRET, DB_ARG_ENABLED, DB_NARGS
 };
 #define DB_MAX_PARAMS	10		/* of one statement */
 struct db_args {			/* filled by db_arg, db_arg_int */
 	const char	*value[DB_NARGS];	/* NULL: SQL NULL */
 	char		 num[DB_NARGS][24];
-	uint32_t	 given;			/* a bit per argument */
+	uint64_t	 given;			/* a bit per argument */
 };
 /* The columns of a statement's rows. */
 enum db_shape {
 	DB_SHAPE_RESULT,	/* type slotd_result (migration 0002) */
 	DB_SHAPE_APPOINTMENT,	/* an appointments row: DB_COL_A_* */
 	DB_SHAPE_ANNOUNCE,
-	DB_SHAPE_CALENDAR	/* type slotd_calendar_result (0010) */
+	DB_SHAPE_CALENDAR,	/* type slotd_calendar_result (0010) */
+	DB_SHAPE_EVENT,		/* type slotd_event_result (0012) */
+	DB_SHAPE_WEBHOOK,	/* type slotd_webhook_result (0012) */
+	DB_SHAPE_ATTEMPT	/* type slotd_attempt_result (0012) */
 };
 enum db_result_col {
 	DB_COL_OUTCOME, DB_COL_REF, DB_COL_AT, DB_COL_SLOT_IDS,
@@ -422,6 +444,22 @@ enum db_calendar_col {
 	DB_COL_C_SCHEDULE, DB_COL_C_RULES, DB_COL_C_FEED_TOKEN,
 	DB_COL_C_CREATED, DB_COL_C_UPDATED, DB_COL_C_REVISION, DB_COL_C_KEPT,
 	DB_COL_C_CURSOR, DB_COL_C_MANAGED, DB_CALENDAR_NCOLS
+};
+/* An event's row: its appointment's columns, then these (and a
+ * courier's delivery, those after them). */
+enum db_event_col {
+	DB_COL_E_ID = DB_APPOINTMENT_NCOLS, DB_COL_E_TYPE, DB_COL_E_AT,
+	DB_COL_D_WEBHOOK, DB_COL_D_URL, DB_COL_D_SECRET, DB_COL_D_ATTEMPT,
+	DB_DELIVERY_NCOLS
+};
+enum db_webhook_col {
+	DB_COL_W_ID, DB_COL_W_URL, DB_COL_W_EVENTS, DB_COL_W_DESCRIPTION,
+	DB_COL_W_ENABLED, DB_COL_W_CREATED, DB_COL_W_UPDATED, DB_COL_W_SECRET,
+	DB_WEBHOOK_NCOLS
+};
+enum db_attempt_col {
+	DB_COL_T_EVENT, DB_COL_T_ATTEMPT, DB_COL_T_AT, DB_COL_T_STATUS,
+	DB_COL_T_ERROR, DB_COL_T_NEXT, DB_ATTEMPT_NCOLS
 };
 struct db_statement {
 	const char	*name;		/* prepared as; src/sql/<name>.sql */
@@ -507,7 +545,7 @@ enum metrics_route {
 	ROUTE_SLOTS, ROUTE_SLOT, ROUTE_SLOTS_ADMIN, ROUTE_APPOINTMENTS,
 	ROUTE_APPOINTMENT, ROUTE_HOLDS, ROUTE_HOLD, ROUTE_HEALTHZ,
 	ROUTE_READYZ, ROUTE_METRICS, ROUTE_CALENDARS, ROUTE_CALENDARS_ADMIN,
-	ROUTE_OTHER, METRICS_ROUTES
+	ROUTE_EVENTS, ROUTE_WEBHOOKS, ROUTE_OTHER, METRICS_ROUTES
 };
 enum metrics_booking {
 	BOOKING_BOOKED, BOOKING_REPLAYED, BOOKING_KEY_REUSED,
@@ -518,7 +556,11 @@ enum metrics_booking {
 };
 enum metrics_event {
 	METRICS_RESYNC, METRICS_RELOAD, METRICS_WORKER_RESTART,
-	METRICS_SYNCER_RESTART, METRICS_HOLD_RELEASED
+	METRICS_SYNCER_RESTART, METRICS_HOLD_RELEASED, METRICS_COURIER_RESTART
+};
+enum metrics_delivery {		/* what a delivery attempt came to */
+	DELIVERY_DELIVERED, DELIVERY_RETRY, DELIVERY_FAILED, DELIVERY_GONE,
+	METRICS_DELIVERY_OUTCOMES
 };
 #define METRICS_BUCKETS	15
 #define METRICS_BLOCKS	258		/* 256 workers, syncer, master */
@@ -530,6 +572,8 @@ void	 metrics_booking(enum metrics_booking);
 void	 metrics_sync(uint64_t notifications, int64_t lag_us);
 void	 metrics_log_applied(uint64_t changes);
 void	 metrics_event(enum metrics_event);
+void	 metrics_delivery(enum metrics_delivery);
+void	 metrics_events_backlog(double seconds);
 void	 metrics_render(struct evbuffer *, struct slot_table *);
 
 /* json.c: strict JSON request bodies */
@@ -559,6 +603,7 @@ struct json_error {
 };
 struct json_doc;
 int		 json_utf8_valid(const char *, size_t);
+size_t		 json_utf8_length(const char *);
 struct json_doc	*json_parse(const char *, size_t, char *err, size_t errlen);
 void		 json_free(struct json_doc *);
 int		 json_root_type(const struct json_doc *);
@@ -566,6 +611,9 @@ int		 json_array_items(const struct json_doc *, int tok, int *items,
 		    int max);
 char		*json_string(const struct json_doc *, int tok);
 int		 json_is_null(const struct json_doc *, int tok);
+int		 json_bool(const struct json_doc *, int tok, int *);
+int		 json_fail(struct json_error *, const char *code,
+		    const char *field, const char *why);
 int		 json_int(const struct json_doc *, int tok, int64_t min,
 		    int64_t max, int64_t *);
 int		 json_object(const struct json_doc *, int obj,
@@ -687,6 +735,35 @@ void	route_appointment_reschedule(struct http_request *,
 	    struct worker_ctx *, const char *id);
 void	route_appointment_cancel(struct http_request *, struct worker_ctx *,
 	    const char *id);
+
+/* event.c: the event document */
+void	event_emit(struct emit *, const struct config *,
+	    const struct pg_result *, int);
+
+/* route_events.c */
+void	route_events_list(struct http_request *, struct worker_ctx *,
+	    const char *);
+
+/* route_webhooks.c */
+void	route_webhooks_create(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_webhooks_list(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_webhook(struct http_request *, struct worker_ctx *,
+	    const char *id);
+void	route_webhook_patch(struct http_request *, struct worker_ctx *,
+	    const char *id);
+void	route_webhook_deliveries(struct http_request *, struct worker_ctx *,
+	    const char *id);
+
+/* webhook.c: Standard Webhooks secrets and signatures */
+int	webhook_base64(const unsigned char *, size_t, const char *prefix,
+	    char *, size_t);
+int	webhook_sign(const char *secret, const char *id, int64_t timestamp,
+	    const char *body, size_t, char *sig, size_t);
+
+/* courier.c: the webhooks' deliveries */
+int	courier_main(struct config *);
 
 /* rules.c: booking rules shared by appointments and holds */
 int	rules_uuid_valid(const char *);

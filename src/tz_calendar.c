@@ -4,6 +4,7 @@
  * Nothing here depends on a time zone.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "slotd.h"
@@ -169,4 +170,17 @@ tz_parse_rfc3339(const char *s, int64_t *out, const char **why)
 	}
 	*out = t;
 	return 0;
+}
+
+/* 2026-11-24T01:00:00Z: second t in UTC, whatever zone is current. */
+size_t
+tz_format_utc(int64_t t, char *buf, size_t len)
+{
+	int64_t day = tz_day_of(t);
+	int y, m, d, sec = (int)(t - day * SECONDS_PER_DAY), n;
+
+	tz_civil_from_days(day, &y, &m, &d);
+	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d,
+	    sec / 3600, sec / 60 % 60, sec % 60);
+	return n < 0 ? 0 : (size_t)n;
 }

@@ -1,0 +1,386 @@
+-- slotd 0012: events (API.md "Events and webhooks").
+--
+-- The transactions that book, cancel and move appointments write their
+-- events into an outbox, slotd_events, by triggers on appointments: in the
+-- same transaction as the change, at no extra round trip.  An event's
+-- place in the outbox (seq) is the order of writing, which is not the
+-- order of commits; its id, which clients page by, is given after the
+-- commit by slotd_events_number, one caller at a time, so that an id once
+-- seen is never followed by a smaller one.  Numbering an event also
+-- queues it for every enabled webhook subscribed to its type; couriers
+-- claim due deliveries with FOR UPDATE SKIP LOCKED and record each
+-- attempt.
+
+-- ---- the outbox ----
+
+-- An event and its appointment as the change left it.
+CREATE TABLE slotd_events (
+    seq            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id             bigint      UNIQUE,
+    type           text        NOT NULL,
+    at             timestamptz NOT NULL DEFAULT now(),
+    appointment_id bigint      NOT NULL,
+    calendar_id    bigint,
+    slot_ids       bigint[]    NOT NULL,
+    start_at       timestamptz NOT NULL,
+    end_at         timestamptz NOT NULL,
+    status         text        NOT NULL,
+    name           text,
+    email          text,
+    note           text,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL,
+    cancelled_at   timestamptz,
+    cancel_reason  text
+);
+CREATE INDEX slotd_events_unnumbered ON slotd_events (seq) WHERE id IS NULL;
+
+CREATE FUNCTION slotd_appointments_booked() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO slotd_events (type, appointment_id, calendar_id, slot_ids,
+                              start_at, end_at, status, name, email, note,
+                              created_at, updated_at, cancelled_at,
+                              cancel_reason)
+    SELECT 'appointment.booked', n.id, s.calendar_id, n.slot_ids,
+           n.start_at, n.end_at, n.status, n.name, n.email, n.note,
+           n.created_at, n.updated_at, n.cancelled_at, n.cancel_reason
+      FROM booked n LEFT JOIN slots s ON s.id = n.slot_ids[1];
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER appointments_booked AFTER INSERT ON appointments
+    REFERENCING NEW TABLE AS booked
+    FOR EACH STATEMENT EXECUTE FUNCTION slotd_appointments_booked();
+
+-- A cancel, or a move (slots changed while booked); other updates are
+-- not events.
+CREATE FUNCTION slotd_appointments_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO slotd_events (type, appointment_id, calendar_id, slot_ids,
+                              start_at, end_at, status, name, email, note,
+                              created_at, updated_at, cancelled_at,
+                              cancel_reason)
+    SELECT CASE WHEN n.status = 'cancelled' THEN 'appointment.cancelled'
+                ELSE 'appointment.rescheduled' END,
+           n.id, s.calendar_id, n.slot_ids, n.start_at, n.end_at, n.status,
+           n.name, n.email, n.note, n.created_at, n.updated_at,
+           n.cancelled_at, n.cancel_reason
+      FROM changed_to n JOIN changed_from o ON o.id = n.id
+      LEFT JOIN slots s ON s.id = n.slot_ids[1]
+     WHERE (n.status = 'cancelled' AND o.status <> 'cancelled')
+        OR (n.status = 'booked' AND n.slot_ids <> o.slot_ids);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER appointments_changed AFTER UPDATE ON appointments
+    REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to
+    FOR EACH STATEMENT EXECUTE FUNCTION slotd_appointments_changed();
+
+-- A cancel is one update, its reason included, so that the event carries
+-- the reason (0010 set it in a second update).
+CREATE OR REPLACE FUNCTION slotd_cancel_ruled(p_id bigint, p_owner text,
+                                              p_admin boolean,
+                                              p_reason text)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    a appointments;
+BEGIN
+    SELECT * INTO a FROM appointments
+     WHERE id = p_id AND (p_admin OR owner = p_owner) FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-found', NULL, NULL, NULL,
+            '{}');
+        RETURN;
+    ELSIF a.status = 'cancelled' THEN
+        RETURN QUERY SELECT * FROM slotd_rows('already-cancelled',
+            a.id::text, a.cancelled_at, a.slot_ids, '{}');
+        RETURN;
+    ELSIF coalesce(slotd_cancel_closed(a, p_admin), false) THEN
+        RETURN QUERY SELECT * FROM slotd_rows('cancel-window-closed',
+            a.id::text, NULL, a.slot_ids, '{}');
+        RETURN;
+    END IF;
+    PERFORM 1 FROM slots WHERE id = ANY (a.slot_ids) ORDER BY id FOR UPDATE;
+    UPDATE slots SET booked = booked - 1 WHERE id = ANY (a.slot_ids);
+    UPDATE appointments SET status = 'cancelled', cancelled_at = now(),
+                            updated_at = now(), cancel_reason = p_reason
+     WHERE id = a.id;
+    RETURN QUERY SELECT * FROM slotd_rows('cancelled', a.id::text, now(),
+        a.slot_ids, a.slot_ids);
+END
+$$;
+DROP FUNCTION slotd_cancel(bigint, text, boolean);
+
+-- ---- webhooks and deliveries ----
+
+CREATE TABLE slotd_webhooks (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url         text        NOT NULL,
+    events      text[]      NOT NULL,
+    description text,
+    secret      text        NOT NULL,
+    enabled     boolean     NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- An event to send to a webhook.  attempts counts the claims; a claim
+-- moves next_at to the end of its lease, so that a courier that dies
+-- mid-delivery leaves it due again then.
+CREATE TABLE slotd_deliveries (
+    webhook_id bigint      NOT NULL REFERENCES slotd_webhooks ON DELETE CASCADE,
+    event_id   bigint      NOT NULL REFERENCES slotd_events (id),
+    state      text        NOT NULL DEFAULT 'pending'
+                           CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts   integer     NOT NULL DEFAULT 0,
+    next_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (webhook_id, event_id)
+);
+CREATE INDEX slotd_deliveries_due ON slotd_deliveries (next_at)
+    WHERE state = 'pending';
+
+CREATE TABLE slotd_delivery_attempts (
+    webhook_id  bigint      NOT NULL REFERENCES slotd_webhooks ON DELETE CASCADE,
+    event_id    bigint      NOT NULL,
+    attempt     integer     NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now(),
+    status_code integer,
+    error       text,
+    next_at     timestamptz,
+    PRIMARY KEY (webhook_id, event_id, attempt)
+);
+CREATE INDEX slotd_delivery_attempts_latest
+    ON slotd_delivery_attempts (webhook_id, at DESC, event_id DESC,
+                                attempt DESC);
+
+-- Number the committed events not numbered yet, in the order they were
+-- written, after the largest id given; queue them for their webhooks.
+-- One caller at a time (the lock is held until its commit, after which
+-- the next caller sees these ids): an event that commits later gets a
+-- larger id than every id already seen.  Returns how many it numbered.
+CREATE FUNCTION slotd_events_number() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    last bigint;
+    n integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM slotd_events WHERE id IS NULL) THEN
+        RETURN 0;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('slotd_events', 0));
+    SELECT coalesce(max(id), 0) INTO last FROM slotd_events;
+    WITH due AS (SELECT seq, last + row_number() OVER (ORDER BY seq) AS id
+                   FROM slotd_events WHERE id IS NULL),
+    numbered AS (UPDATE slotd_events e SET id = due.id
+                   FROM due WHERE e.seq = due.seq
+                 RETURNING e.id, e.type),
+    queued AS (INSERT INTO slotd_deliveries (webhook_id, event_id)
+               SELECT w.id, numbered.id
+                 FROM numbered JOIN slotd_webhooks w
+                   ON w.enabled AND numbered.type = ANY (w.events))
+    SELECT count(*) INTO n FROM numbered;
+    RETURN n;
+END
+$$;
+
+-- An event as the API shows it: its appointment's columns as
+-- slotd_appointment_result has them, then its own.
+CREATE TYPE slotd_event_result AS (
+    id bigint, slot_ids bigint[], start_s bigint, end_s bigint,
+    status text, name text, email text, note text, created_s bigint,
+    calendar_id bigint, updated_s bigint, cancelled_s bigint,
+    cancel_reason text, cursor text,
+    event_id bigint, event_type text, event_s bigint);
+
+CREATE FUNCTION slotd_event_row(e slotd_events)
+RETURNS slotd_event_result
+LANGUAGE sql STABLE AS $$
+    SELECT e.appointment_id, e.slot_ids, slotd_epoch(e.start_at),
+           slotd_epoch(e.end_at), e.status, e.name, e.email, e.note,
+           slotd_epoch(e.created_at), e.calendar_id,
+           slotd_epoch(e.updated_at), slotd_epoch(e.cancelled_at),
+           e.cancel_reason, e.id::text, e.id, e.type, slotd_epoch(e.at)
+$$;
+
+-- Events after p_after, oldest first, at most p_limit of them.
+CREATE FUNCTION slotd_events_page(p_after bigint, p_limit integer)
+RETURNS SETOF slotd_event_result
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM slotd_events_number();
+    RETURN QUERY SELECT (slotd_event_row(e)).* FROM slotd_events e
+                  WHERE e.id > p_after ORDER BY e.id LIMIT p_limit;
+END
+$$;
+
+-- A delivery as a courier sends it: the event, then the webhook's url
+-- and secret, and which attempt this is.
+CREATE TYPE slotd_delivery_result AS (
+    id bigint, slot_ids bigint[], start_s bigint, end_s bigint,
+    status text, name text, email text, note text, created_s bigint,
+    calendar_id bigint, updated_s bigint, cancelled_s bigint,
+    cancel_reason text, cursor text,
+    event_id bigint, event_type text, event_s bigint,
+    webhook_id bigint, url text, secret text, attempt integer);
+
+-- Number what is new, then claim at most p_limit due deliveries of
+-- enabled webhooks for p_lease seconds: no other courier takes them
+-- meanwhile, and they are due again when the lease ends unresolved.
+CREATE FUNCTION slotd_deliveries_claim(p_limit integer, p_lease integer)
+RETURNS SETOF slotd_delivery_result
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM slotd_events_number();
+    RETURN QUERY
+    WITH due AS (SELECT d.webhook_id, d.event_id
+                   FROM slotd_deliveries d
+                   JOIN slotd_webhooks w ON w.id = d.webhook_id
+                  WHERE d.state = 'pending' AND d.next_at <= now()
+                    AND w.enabled
+                  ORDER BY d.next_at, d.event_id
+                  LIMIT p_limit
+                    FOR UPDATE OF d SKIP LOCKED),
+    claimed AS (UPDATE slotd_deliveries d
+                   SET attempts = d.attempts + 1,
+                       next_at = now() + p_lease * interval '1 second'
+                  FROM due
+                 WHERE d.webhook_id = due.webhook_id
+                   AND d.event_id = due.event_id
+                RETURNING d.webhook_id, d.event_id, d.attempts)
+    SELECT (slotd_event_row(e)).*, w.id, w.url, w.secret, c.attempts
+      FROM claimed c
+      JOIN slotd_events e ON e.id = c.event_id
+      JOIN slotd_webhooks w ON w.id = c.webhook_id
+     ORDER BY e.id;
+END
+$$;
+
+-- What attempt p_attempt of a delivery came to: an HTTP status, or an
+-- error; p_retry seconds until the next attempt (NULL: none, it was
+-- delivered or has no attempt left); p_gone disables the webhook (410).
+-- An attempt whose lease ran out, and that another courier has claimed
+-- again since, is only recorded.
+CREATE FUNCTION slotd_delivery_done(p_webhook bigint, p_event bigint,
+                                    p_attempt integer, p_status integer,
+                                    p_error text, p_retry integer,
+                                    p_gone boolean)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    next timestamptz := now() + p_retry * interval '1 second';
+BEGIN
+    PERFORM 1 FROM slotd_webhooks WHERE id = p_webhook FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN;		-- deleted meanwhile, with its deliveries
+    END IF;
+    INSERT INTO slotd_delivery_attempts (webhook_id, event_id, attempt,
+                                         status_code, error, next_at)
+    VALUES (p_webhook, p_event, p_attempt, p_status, p_error, next)
+    ON CONFLICT DO NOTHING;
+    UPDATE slotd_deliveries
+       SET state = CASE WHEN p_status BETWEEN 200 AND 299 THEN 'delivered'
+                        WHEN next IS NULL THEN 'failed'
+                        ELSE 'pending' END,
+           next_at = coalesce(next, now())
+     WHERE webhook_id = p_webhook AND event_id = p_event
+       AND attempts = p_attempt AND state = 'pending';
+    IF p_gone THEN
+        UPDATE slotd_webhooks SET enabled = false, updated_at = now()
+         WHERE id = p_webhook;
+    END IF;
+END
+$$;
+
+-- The age in seconds of the oldest committed event not yet delivered to
+-- every webhook that wants it (0: none).
+CREATE FUNCTION slotd_events_backlog() RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(extract(epoch FROM now() - min(at))::float8, 0)
+      FROM (SELECT min(e.at) AS at
+              FROM slotd_deliveries d JOIN slotd_events e
+                ON e.id = d.event_id
+             WHERE d.state = 'pending'
+            UNION ALL
+            SELECT min(at) FROM slotd_events WHERE id IS NULL) x
+$$;
+
+-- ---- webhooks as the API shows them ----
+
+CREATE TYPE slotd_webhook_result AS (
+    id bigint, url text, events text[], description text, enabled boolean,
+    created_s bigint, updated_s bigint, secret text);
+
+CREATE FUNCTION slotd_webhook_row(w slotd_webhooks, p_secret boolean)
+RETURNS slotd_webhook_result
+LANGUAGE sql STABLE AS $$
+    SELECT w.id, w.url, w.events, w.description, w.enabled,
+           slotd_epoch(w.created_at), slotd_epoch(w.updated_at),
+           CASE WHEN p_secret THEN w.secret END
+$$;
+
+CREATE FUNCTION slotd_webhook_create(p_url text, p_events text[],
+                                     p_description text, p_secret text)
+RETURNS SETOF slotd_webhook_result
+LANGUAGE sql AS $$
+    INSERT INTO slotd_webhooks (url, events, description, secret)
+    VALUES (p_url, p_events, p_description, p_secret)
+    RETURNING (slotd_webhook_row(slotd_webhooks, true)).*
+$$;
+
+-- Webhooks by id (p_id NULL: all of them).
+CREATE FUNCTION slotd_webhook_get(p_id bigint)
+RETURNS SETOF slotd_webhook_result
+LANGUAGE sql STABLE AS $$
+    SELECT (slotd_webhook_row(w, false)).* FROM slotd_webhooks w
+     WHERE p_id IS NULL OR w.id = p_id ORDER BY w.id
+$$;
+
+-- Change what is given (NULL: kept; p_set_description says whether
+-- p_description, NULL included, is given).
+CREATE FUNCTION slotd_webhook_update(p_id bigint, p_url text,
+                                     p_events text[],
+                                     p_set_description boolean,
+                                     p_description text, p_enabled boolean)
+RETURNS SETOF slotd_webhook_result
+LANGUAGE sql AS $$
+    UPDATE slotd_webhooks w
+       SET url = coalesce(p_url, w.url),
+           events = coalesce(p_events, w.events),
+           description = CASE WHEN p_set_description THEN p_description
+                              ELSE w.description END,
+           enabled = coalesce(p_enabled, w.enabled),
+           updated_at = now()
+     WHERE w.id = p_id
+    RETURNING (slotd_webhook_row(w, false)).*
+$$;
+
+CREATE FUNCTION slotd_webhook_delete(p_id bigint)
+RETURNS SETOF slotd_webhook_result
+LANGUAGE sql AS $$
+    DELETE FROM slotd_webhooks w WHERE w.id = p_id
+    RETURNING (slotd_webhook_row(w, false)).*
+$$;
+
+-- The latest p_limit attempts of a webhook's deliveries, newest first;
+-- no row when there is no such webhook, one row of NULLs when it has
+-- made no attempt yet.
+CREATE TYPE slotd_attempt_result AS (
+    event_id bigint, attempt integer, at_s bigint, status_code integer,
+    error text, next_s bigint);
+
+CREATE FUNCTION slotd_webhook_attempts(p_id bigint, p_limit integer)
+RETURNS SETOF slotd_attempt_result
+LANGUAGE sql STABLE AS $$
+    SELECT a.event_id, a.attempt, slotd_epoch(a.at), a.status_code,
+           a.error, slotd_epoch(a.next_at)
+      FROM slotd_webhooks w
+      LEFT JOIN LATERAL (SELECT * FROM slotd_delivery_attempts x
+                          WHERE x.webhook_id = w.id
+                          ORDER BY x.at DESC, x.event_id DESC,
+                                   x.attempt DESC
+                          LIMIT p_limit) a ON true
+     WHERE w.id = p_id
+$$;

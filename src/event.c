@@ -1,0 +1,39 @@
+/*
+ * event: the event document (API.md, "Events and webhooks"), as GET
+ * /events lists it and the courier delivers it:
+ *
+ *	{"id":"1042","type":"appointment.booked",
+ *	 "timestamp":"2026-11-24T01:00:01Z","data":{appointment document}}
+ *
+ * written from a row of the outbox (migration 0012), whose columns are
+ * the appointment's as it stood after the change, then the event's.
+ */
+#include <stdlib.h>
+
+#include <libpq-fe.h>
+
+#include "slotd.h"
+
+/* The event of row i of res (DB_SHAPE_EVENT, or a courier's delivery,
+ * which begins with the same columns). */
+void
+event_emit(struct emit *e, const struct config *conf, const PGresult *res,
+    int i)
+{
+	struct db_appointment a;
+	char at[32];
+
+	db_appointment_row(res, i, &a);
+	emit_map(e, 4);
+	emit_key(e, "id");
+	emit_str(e, PQgetvalue(res, i, DB_COL_E_ID));
+	emit_key(e, "type");
+	emit_str(e, PQgetvalue(res, i, DB_COL_E_TYPE));
+	emit_key(e, "timestamp");
+	emit_strn(e, at, tz_format_utc(strtoll(PQgetvalue(res, i,
+	    DB_COL_E_AT), NULL, 10), at, sizeof(at)));
+	emit_key(e, "data");
+	appointment_zone(conf, &a);
+	appointment_emit(e, &a);
+	emit_end(e);
+}
