@@ -37,7 +37,7 @@
 #define COURIER_CHANNEL		"slotd_slots"	/* the workers' announcements */
 #define COURIER_TICK_MS		1000
 #define COURIER_BACKLOG_TICKS	5		/* the backlog gauge, anew */
-#define COURIER_LEASE_SLACK	30		/* seconds past the timeout */
+#define COURIER_LEASE_SLACK	5		/* seconds past the timeout */
 #define COURIER_RETRY_AFTER_MAX	86400
 
 enum courier_stmt {

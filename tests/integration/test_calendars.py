@@ -571,8 +571,11 @@ def test_tags_change_with_their_calendars_only(pg, db, slotd):
     day = today("Asia/Singapore") + dt.timedelta(days=7)
     while day.weekday() != 2:
         day += dt.timedelta(days=1)
-    wait_for(lambda: slotd.get(f"/slots?date={day}&calendar={b}")[0]
-             == 200, timeout=2, what="the calendars in the directory")
+    wait_for(lambda: all(slotd.get(f"/slots?date={day}&calendar={c}")[0]
+                         == 200 and day_doc(slotd, f"date={day}&calendar="
+                                            f"{c}")[1]["slots"]
+                         for c in (a, b)),
+             timeout=2, what="the calendars' slots in the table")
     tag_a = day_doc(slotd, f"date={day}&calendar={a}")[0]["etag"]
     tag_ab = day_doc(slotd, f"date={day}&calendar={a},{b}")[0]["etag"]
     _, doc = day_doc(slotd, f"date={day}&calendar={b}")

@@ -106,7 +106,7 @@ def test_reload_under_load_fails_no_request(pg, db, start_slotd):
     wait_for(lambda: len(load.statuses) > 50)
     s.rewrite({"server": {"workers": "3", "access_log": "off"}})
     s.proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: len(s.children()) == 4 and
+    wait_for(lambda: len(s.children()) == 5 and
              not set(s.children()) & set(before), timeout=15,
              what="a new generation of children")
     n = len(load.statuses)
@@ -173,7 +173,7 @@ def test_crashes_under_load_lose_no_booking(pg, db, start_slotd):
         t0 = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda: victim not in s.children() and
-                 len(s.children()) == 3, timeout=5, interval=0.005)
+                 len(s.children()) == 4, timeout=5, interval=0.005)
         assert time.monotonic() - t0 < 1.0
         n = len(load.statuses)
         wait_for(lambda: len(load.statuses) > n + 10, timeout=10)
@@ -315,7 +315,7 @@ def test_access_log_can_be_turned_off(start_slotd):
 
 # What log.c starts every line with: level, role, pid.
 LOG_LINE = re.compile(r"(error|warn|info|debug) (slotd|master|syncer|"
-                      r"worker \d+)\[\d+\]: ")
+                      r"courier|worker \d+)\[\d+\]: ")
 
 
 def test_database_messages_are_log_lines(pg, db, start_slotd):

@@ -36,16 +36,16 @@ def test_crashed_children_are_restarted(pg, db, start_slotd):
     s = start_slotd(workers=2)
     master = s.proc.pid
     before = children(master)
-    assert len(before) == 3                      # syncer and two workers
+    assert len(before) == 4          # syncer, courier and two workers
     for victim in before:
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda: victim not in children(master) and
-                 len(children(master)) == 3, timeout=5,
+                 len(children(master)) == 4, timeout=5,
                  what="a replacement child")
         wait_for(lambda: s.get("/readyz")[0] == 200, timeout=10)
     assert not set(children(master)) & set(before)
     log = s.log_text()
-    assert log.count("killed by signal 9") == 3
+    assert log.count("killed by signal 9") == 4
     # The new syncer still follows the database.
     sid = pg.psql(db, "SELECT min(id) FROM slots")[0][0]
     pg.psql(db, f"UPDATE slots SET capacity = 11 WHERE id = {sid}")
