@@ -75,6 +75,10 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	[DB_MOVE] = { "move", 1, 0, DB_SHAPE_RESULT, 7,
 	    { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN, DB_ARG_SLOT,
 	    DB_ARG_COUNT, DB_ARG_KEY, DB_ARG_REQUEST } },
+	[DB_APPOINTMENT_EVENT] = { "appointment_event", 0, 0, DB_SHAPE_EVENT,
+	    3, { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN } },
+	[DB_CALENDAR_FEED] = { "calendar_feed", 0, 0, DB_SHAPE_EVENT, 2,
+	    { DB_ARG_CALENDAR, DB_ARG_TOKEN } },
 };
 
 static const char *const db_arg_names[DB_NARGS] = {
@@ -82,7 +86,7 @@ static const char *const db_arg_names[DB_NARGS] = {
 	"hold", "appointment", "admin", "ttl", "starts", "ends", "capacities",
 	"capacity", "payload", "calendar", "cursor", "limit", "timezone",
 	"schedule", "rules", "revision", "rotate", "from", "to", "status",
-	"reason"
+	"reason", "token"
 };
 
 /* The columns of each shape, by name. */
@@ -91,10 +95,15 @@ static const char *const db_result_cols[] = {
 	"id", "calendar_id", "start_s", "end_s", "capacity", "booked",
 	"version", NULL
 };
+#define DB_APPOINTMENT_COL_NAMES \
+	"id", "slot_ids", "start_s", "end_s", "status", "name", "email", \
+	"note", "created_s", "calendar_id", "updated_s", "cancelled_s", \
+	"cancel_reason", "cursor"
 static const char *const db_appointment_cols[] = {
-	"id", "slot_ids", "start_s", "end_s", "status", "name", "email",
-	"note", "created_s", "calendar_id", "updated_s", "cancelled_s",
-	"cancel_reason", "cursor", NULL
+	DB_APPOINTMENT_COL_NAMES, NULL
+};
+static const char *const db_event_cols[] = {
+	DB_APPOINTMENT_COL_NAMES, "sequence", "uid", "calendar_name", NULL
 };
 static const char *const db_announce_cols[] = { "slotd_announce", NULL };
 static const char *const db_calendar_cols[] = {
@@ -106,6 +115,7 @@ static const char *const *const db_shapes[] = {
 	[DB_SHAPE_APPOINTMENT] = db_appointment_cols,
 	[DB_SHAPE_ANNOUNCE] = db_announce_cols,
 	[DB_SHAPE_CALENDAR] = db_calendar_cols,
+	[DB_SHAPE_EVENT] = db_event_cols,
 };
 
 /* Workers' statements that call a slotd_* function log the slots it

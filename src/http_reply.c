@@ -273,23 +273,18 @@ problem_title(const char *code)
 static size_t
 utf8_clean(const char *s, char *out, size_t outlen)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, k, n;
+	size_t o = 0, n;
 
-	while (*p != '\0' && o + 4 < outlen) {
-		n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
-		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-		for (k = 1; k < n && (p[k] & 0xc0) == 0x80; k++)
-			;
-		if (n == 0 || k < n || !json_utf8_valid((const char *)p, n)) {
+	while (*s != '\0' && o + 4 < outlen) {
+		if ((n = json_utf8_char(s)) == 0) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
-			p++;
+			s++;
 			continue;
 		}
-		memcpy(out + o, p, n);
+		memcpy(out + o, s, n);
 		o += n;
-		p += n;
+		s += n;
 	}
 	out[o] = '\0';
 	return o;
