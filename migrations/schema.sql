@@ -56,6 +56,15 @@ CREATE TYPE public.slotd_result AS (
 	version bigint
 );
 
+CREATE FUNCTION public.appointments_bump_sequence() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.sequence := OLD.sequence + 1;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.calendars_notify() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -215,6 +224,7 @@ CREATE TABLE public.appointments (
     cancelled_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     cancel_reason text,
+    sequence integer DEFAULT 0 NOT NULL,
     CONSTRAINT appointments_slot_ids_check CHECK (((cardinality(slot_ids) >= 1) AND (cardinality(slot_ids) <= 5))),
     CONSTRAINT appointments_status_check CHECK ((status = ANY (ARRAY['booked'::text, 'cancelled'::text])))
 );
@@ -848,6 +858,12 @@ CREATE FUNCTION public.slotd_epoch(t timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT floor(date_part('epoch', t))::bigint $$;
 
+CREATE FUNCTION public.slotd_event_uid(p_id bigint) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT 'appointment-' || p_id || '@' || d.domain FROM slotd_event_domain d
+$$;
+
 CREATE FUNCTION public.slotd_hold(p_slot bigint, p_count integer, p_owner text, p_ttl integer) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
     AS $$
@@ -1291,6 +1307,12 @@ CREATE TABLE public.slot_changes (
     slot_ids bigint[] NOT NULL
 );
 
+CREATE TABLE public.slotd_event_domain (
+    one boolean DEFAULT true NOT NULL,
+    domain text NOT NULL,
+    CONSTRAINT slotd_event_domain_one_check CHECK (one)
+);
+
 CREATE TABLE public.slotd_move_keys (
     owner text NOT NULL,
     idempotency_key text NOT NULL,
@@ -1350,6 +1372,9 @@ ALTER TABLE ONLY public.holds
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.slotd_event_domain
+    ADD CONSTRAINT slotd_event_domain_pkey PRIMARY KEY (one);
+
 ALTER TABLE ONLY public.slotd_move_keys
     ADD CONSTRAINT slotd_move_keys_pkey PRIMARY KEY (owner, idempotency_key);
 
@@ -1375,6 +1400,8 @@ CREATE INDEX appointments_owner_start ON public.appointments USING btree (owner,
 CREATE INDEX holds_expiry ON public.holds USING btree (expires_at);
 
 CREATE INDEX slot_changes_xid ON public.slot_changes USING btree (xid);
+
+CREATE TRIGGER appointments_bump_sequence BEFORE UPDATE OF slot_ids ON public.appointments FOR EACH ROW WHEN ((old.slot_ids IS DISTINCT FROM new.slot_ids)) EXECUTE FUNCTION public.appointments_bump_sequence();
 
 CREATE TRIGGER calendars_notify AFTER INSERT OR UPDATE ON public.calendars FOR EACH ROW EXECUTE FUNCTION public.calendars_notify();
 
