@@ -11,7 +11,7 @@ import jwt
 import pytest
 from icalendar import Calendar
 
-from harness import problem, weekday_ahead
+from harness import problem, wait_for, weekday_ahead
 
 UTC = dt.timezone.utc
 ZONE = "Asia/Tokyo"
@@ -95,11 +95,17 @@ def new_calendar(s, headers=None):
 
 
 def free_slots(s, cid, headers=None, days_ahead=2):
+    """The slots of calendar cid on a day ahead, once the instance has
+    them (a new calendar's reach it within 2 s)."""
     day = dt.datetime.now(ZoneInfo(ZONE)).date() + dt.timedelta(
         days=days_ahead)
-    status, _, doc = s.get_json(f"/slots?date={day}&calendar={cid}", headers)
-    assert status == 200, doc
-    return [x["id"] for x in doc["slots"]]
+
+    def ids():
+        status, _, doc = s.get_json(f"/slots?date={day}&calendar={cid}",
+                                    headers)
+        assert status == 200, doc
+        return [x["id"] for x in doc["slots"]]
+    return wait_for(ids, timeout=5, what=f"calendar {cid}'s slots")
 
 
 def book(s, sid, headers=None, **doc):
@@ -309,6 +315,12 @@ def test_feed_refuses_what_is_not_its_token(slotd):
     assert status == 200 and doc["feedToken"] != token, doc
     problem(slotd.get(feed_path(cid, token)), 404, "calendar-not-found")
     assert slotd.get(feed_path(cid, doc["feedToken"]))[0] == 200
+
+    # The access log keeps the token out; the rest of the query stays.
+    slotd.get(feed_path(cid, token) + "&x=1")
+    log = slotd.log_text()
+    assert token not in log and doc["feedToken"] not in log
+    assert f"/calendars/{cid}/appointments.ics?token=-&x=1\" 400" in log
 
     # A deleted calendar has no feed.
     assert slotd.delete(f"/calendars/{other['id']}")[0] == 204
