@@ -243,13 +243,13 @@ accept_weight(const char *p, const char *end)
 	return 1000;
 }
 
-/* Which of JSON and the formats offered (HTTP_FORMAT_* bits, JSON aside)
- * Accept prefers (RFC 9110 section 12.5.1).  Each kind takes the highest
- * q of its ranges.  JSON, the default, has the q of application/json,
- * else of the application wildcard, else of the full wildcard.  Another
- * format wins when it is named with a q above 0 and not below JSON's (nor
- * below an earlier format's); otherwise, acceptable or not, the answer is
- * JSON. */
+/* Which of JSON and the formats offered (HTTP_OFFER bits) Accept prefers
+ * (RFC 9110 section 12.5.1).  Each kind takes the highest q of its
+ * ranges.  JSON, the default, has the q of application/json, else of the
+ * application wildcard, else of the full wildcard.  Another format must be
+ * named, with a q above 0 and not below JSON's: then the highest q wins,
+ * the first in HTTP_FORMAT_* order on a tie.  Otherwise, acceptable or
+ * not, the answer is JSON. */
 enum http_format
 http_accept(struct http_request *req, unsigned offered)
 {
