@@ -120,6 +120,15 @@ CREATE TYPE public.slotd_webhook_result AS (
 	secret text
 );
 
+CREATE FUNCTION public.appointments_bump_sequence() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.sequence := OLD.sequence + 1;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.calendars_notify() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -279,6 +288,7 @@ CREATE TABLE public.appointments (
     cancelled_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     cancel_reason text,
+    sequence integer DEFAULT 0 NOT NULL,
     CONSTRAINT appointments_slot_ids_check CHECK (((cardinality(slot_ids) >= 1) AND (cardinality(slot_ids) <= 5))),
     CONSTRAINT appointments_status_check CHECK ((status = ANY (ARRAY['booked'::text, 'cancelled'::text])))
 );
@@ -1020,6 +1030,12 @@ CREATE FUNCTION public.slotd_event_row(e public.slotd_events) RETURNS public.slo
            e.cancel_reason, e.id::text, e.id, e.type, slotd_epoch(e.at)
 $$;
 
+CREATE FUNCTION public.slotd_event_uid(p_id bigint) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT 'appointment-' || p_id || '@' || d.domain FROM slotd_event_domain d
+$$;
+
 CREATE FUNCTION public.slotd_events_backlog() RETURNS double precision
     LANGUAGE sql STABLE
     AS $$
@@ -1599,6 +1615,12 @@ CREATE TABLE public.slotd_delivery_attempts (
     next_at timestamp with time zone
 );
 
+CREATE TABLE public.slotd_event_domain (
+    one boolean DEFAULT true NOT NULL,
+    domain text NOT NULL,
+    CONSTRAINT slotd_event_domain_one_check CHECK (one)
+);
+
 ALTER TABLE public.slotd_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.slotd_events_seq_seq
     START WITH 1
@@ -1682,6 +1704,9 @@ ALTER TABLE ONLY public.slotd_deliveries
 ALTER TABLE ONLY public.slotd_delivery_attempts
     ADD CONSTRAINT slotd_delivery_attempts_pkey PRIMARY KEY (webhook_id, event_id, attempt);
 
+ALTER TABLE ONLY public.slotd_event_domain
+    ADD CONSTRAINT slotd_event_domain_pkey PRIMARY KEY (one);
+
 ALTER TABLE ONLY public.slotd_events
     ADD CONSTRAINT slotd_events_id_key UNIQUE (id);
 
@@ -1724,6 +1749,8 @@ CREATE INDEX slotd_delivery_attempts_latest ON public.slotd_delivery_attempts US
 CREATE INDEX slotd_events_unnumbered ON public.slotd_events USING btree (seq) WHERE (id IS NULL);
 
 CREATE TRIGGER appointments_booked AFTER INSERT ON public.appointments REFERENCING NEW TABLE AS booked FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_appointments_booked();
+
+CREATE TRIGGER appointments_bump_sequence BEFORE UPDATE OF slot_ids ON public.appointments FOR EACH ROW WHEN ((old.slot_ids IS DISTINCT FROM new.slot_ids)) EXECUTE FUNCTION public.appointments_bump_sequence();
 
 CREATE TRIGGER appointments_changed AFTER UPDATE ON public.appointments REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_appointments_changed();
 

@@ -2,9 +2,11 @@
  * appointment: the appointment document (API.md, "Appointments"), as the
  * booking, reading, listing, moving and cancelling routes answer it, and
  * the page of a listing (of appointments, of calendars).  Its times are in
- * the zone of its calendar.
+ * the zone of its calendar.  And the appointment as an iCalendar event.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <libpq-fe.h>
@@ -97,24 +99,100 @@ appointment_send(struct http_request *req, const struct config *conf,
 	evbuffer_free(body);
 }
 
-/* Answer req with the appointment a read statement found: its document,
- * 404 when there is none (or none the caller may see), 503 when the
- * database failed. */
+/* Whether a read statement found the appointment; when not, req is
+ * answered: 404 when there is none (or none the caller may see), 503 when
+ * the database failed. */
+static int
+appointment_found(struct http_request *req, const struct pg_result *res,
+    enum db_outcome outcome)
+{
+	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
+		http_problem(req, 503, "unavailable",
+		    "the database cannot take this request now");
+	else if (PQntuples(res) == 0)
+		http_problem(req, 404, "not-found", "no such appointment");
+	else
+		return 1;
+	return 0;
+}
+
+/* Answer req with the appointment a read statement found: its document. */
 void
 appointment_answer(struct http_request *req, const struct config *conf,
     const struct pg_result *res, enum db_outcome outcome)
 {
 	struct db_appointment a;
 
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-	else if (PQntuples(res) == 0)
-		http_problem(req, 404, "not-found", "no such appointment");
-	else {
+	if (appointment_found(req, res, outcome)) {
 		db_appointment_row(res, 0, &a);
 		appointment_send(req, conf, &a, 200);
 	}
+}
+
+/* Add a line of an event's description, when there is one. */
+static void
+event_note(struct evbuffer *b, const char *label, const char *text)
+{
+	if (text == NULL || text[0] == '\0')
+		return;
+	evbuffer_add_printf(b, "%s%s%s", evbuffer_get_length(b) > 0 ? "\n" :
+	    "", label, text);
+}
+
+/* Write the VEVENT of row i of an event result (DB_SHAPE_VEVENT).  Its
+ * summary is the calendar's name; in a calendar's own feed (feed set),
+ * where every event is of that calendar, the name of who booked (when
+ * given).  The description says who booked, how to reach them, their
+ * note, and why it was cancelled. */
+void
+appointment_event(struct evbuffer *out, const struct pg_result *res, int i,
+    int feed)
+{
+	struct evbuffer *desc = evbuffer_new();
+	struct db_appointment a;
+	struct ical_event ev;
+	const char *calendar;
+
+	db_appointment_row(res, i, &a);
+	calendar = PQgetisnull(res, i, DB_COL_V_CALENDAR_NAME) ? "Appointment" :
+	    PQgetvalue(res, i, DB_COL_V_CALENDAR_NAME);
+	event_note(desc, "", a.name);
+	event_note(desc, "", a.email);
+	event_note(desc, "", a.note);
+	if (a.cancelled)
+		event_note(desc, "Cancelled: ", a.cancel_reason);
+	evbuffer_add(desc, "", 1);
+	memset(&ev, 0, sizeof(ev));
+	ev.uid = PQgetvalue(res, i, DB_COL_V_UID);
+	ev.sequence = strtoll(PQgetvalue(res, i, DB_COL_V_SEQUENCE), NULL, 10);
+	ev.created = a.created;
+	ev.changed = a.updated;
+	ev.start = a.start;
+	ev.end = a.end;
+	ev.cancelled = a.cancelled != 0;
+	ev.summary = feed && a.name != NULL && a.name[0] != '\0' ? a.name :
+	    calendar;
+	ev.description = (const char *)evbuffer_pullup(desc, -1);
+	ical_event(out, &ev);
+	evbuffer_free(desc);
+}
+
+/* Answer req with the appointment an event statement found, as a
+ * VCALENDAR of its one event. */
+void
+appointment_answer_event(struct http_request *req,
+    const struct pg_result *res, enum db_outcome outcome)
+{
+	struct evbuffer *body;
+
+	if (!appointment_found(req, res, outcome))
+		return;
+	body = evbuffer_new();
+	ical_begin(body);
+	appointment_event(body, res, 0, 0);
+	ical_end(body);
+	http_send(req, 200, ICAL_CONTENT_TYPE, body);
+	evbuffer_free(body);
 }
 
 /* Answer req with a page of a listing, {"<name>":[...],"next":cursor}:

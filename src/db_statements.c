@@ -89,6 +89,11 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	    { DB_ARG_WEBHOOK } },
 	[DB_WEBHOOK_ATTEMPTS] = { "webhook_attempts", 0, 0, DB_SHAPE_ATTEMPT,
 	    2, { DB_ARG_WEBHOOK, DB_ARG_LIMIT } },
+	[DB_APPOINTMENT_VEVENT] = { "appointment_event", 0, 0,
+	    DB_SHAPE_VEVENT, 3,
+	    { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN } },
+	[DB_CALENDAR_FEED] = { "calendar_feed", 0, 0, DB_SHAPE_VEVENT, 2,
+	    { DB_ARG_CALENDAR, DB_ARG_TOKEN } },
 };
 
 static const char *const db_arg_names[DB_NARGS] = {
@@ -97,7 +102,7 @@ static const char *const db_arg_names[DB_NARGS] = {
 	"capacity", "payload", "calendar", "cursor", "limit", "timezone",
 	"schedule", "rules", "revision", "rotate", "from", "to", "status",
 	"reason", "after", "webhook", "url", "events", "description",
-	"set_description", "secret", "enabled"
+	"set_description", "secret", "enabled", "token"
 };
 
 /* The columns of each shape, by name. */
@@ -106,10 +111,15 @@ static const char *const db_result_cols[] = {
 	"id", "calendar_id", "start_s", "end_s", "capacity", "booked",
 	"version", NULL
 };
+#define DB_APPOINTMENT_COL_NAMES \
+	"id", "slot_ids", "start_s", "end_s", "status", "name", "email", \
+	"note", "created_s", "calendar_id", "updated_s", "cancelled_s", \
+	"cancel_reason", "cursor"
 static const char *const db_appointment_cols[] = {
-	"id", "slot_ids", "start_s", "end_s", "status", "name", "email",
-	"note", "created_s", "calendar_id", "updated_s", "cancelled_s",
-	"cancel_reason", "cursor", NULL
+	DB_APPOINTMENT_COL_NAMES, NULL
+};
+static const char *const db_vevent_cols[] = {
+	DB_APPOINTMENT_COL_NAMES, "sequence", "uid", "calendar_name", NULL
 };
 static const char *const db_announce_cols[] = { "slotd_announce", NULL };
 static const char *const db_calendar_cols[] = {
@@ -117,9 +127,7 @@ static const char *const db_calendar_cols[] = {
 	"created_s", "updated_s", "revision", "kept", "cursor", "managed", NULL
 };
 static const char *const db_event_cols[] = {
-	"id", "slot_ids", "start_s", "end_s", "status", "name", "email",
-	"note", "created_s", "calendar_id", "updated_s", "cancelled_s",
-	"cancel_reason", "cursor", "event_id", "event_type", "event_s", NULL
+	DB_APPOINTMENT_COL_NAMES, "event_id", "event_type", "event_s", NULL
 };
 static const char *const db_webhook_cols[] = {
 	"id", "url", "events", "description", "enabled", "created_s",
@@ -136,6 +144,7 @@ static const char *const *const db_shapes[] = {
 	[DB_SHAPE_EVENT] = db_event_cols,
 	[DB_SHAPE_WEBHOOK] = db_webhook_cols,
 	[DB_SHAPE_ATTEMPT] = db_attempt_cols,
+	[DB_SHAPE_VEVENT] = db_vevent_cols,
 };
 
 /* Workers' statements that call a slotd_* function log the slots it

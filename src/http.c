@@ -156,9 +156,11 @@ http_body(struct http_request *r, size_t *len)
 	return r->conn->in + r->body.off;
 }
 
-/* What a media range of Accept counts for. */
-enum { ACCEPT_JSON, ACCEPT_APPLICATION, ACCEPT_ANY, ACCEPT_MSGPACK,
-    ACCEPT_KINDS };
+/* What a media range of Accept counts for: JSON and its wildcards, then
+ * the other formats, each a kind of its own (as HTTP_FORMAT_* counts
+ * them, from ACCEPT_FORMATS on). */
+enum { ACCEPT_JSON, ACCEPT_APPLICATION, ACCEPT_ANY, ACCEPT_FORMATS,
+    ACCEPT_KINDS = ACCEPT_FORMATS + HTTP_FORMATS - 1 };
 
 static const struct {
 	const char	*range;
@@ -167,8 +169,9 @@ static const struct {
 	{ "application/json", ACCEPT_JSON },
 	{ "application/*", ACCEPT_APPLICATION },
 	{ "*/*", ACCEPT_ANY },
-	{ "application/msgpack", ACCEPT_MSGPACK },
-	{ "application/x-msgpack", ACCEPT_MSGPACK },
+	{ "application/msgpack", ACCEPT_FORMATS + HTTP_FORMAT_MSGPACK - 1 },
+	{ "application/x-msgpack", ACCEPT_FORMATS + HTTP_FORMAT_MSGPACK - 1 },
+	{ "text/calendar", ACCEPT_FORMATS + HTTP_FORMAT_CALENDAR - 1 },
 };
 
 /* The end of the element that starts at p: the first of stops outside a
@@ -240,20 +243,23 @@ accept_weight(const char *p, const char *end)
 	return 1000;
 }
 
-/* Does Accept prefer MessagePack (RFC 9110 section 12.5.1)?  Each kind
- * takes the highest q of its ranges.  JSON, the default, has the q of
- * application/json, else of the application wildcard, else of the full
- * wildcard.  MessagePack wins when it is named with a q above 0 and not
- * below JSON's; otherwise, acceptable or not, the answer is JSON. */
-int
-http_wants_msgpack(struct http_request *req)
+/* Which of JSON and the formats offered (HTTP_OFFER bits) Accept prefers
+ * (RFC 9110 section 12.5.1).  Each kind takes the highest q of its
+ * ranges.  JSON, the default, has the q of application/json, else of the
+ * application wildcard, else of the full wildcard.  Another format must be
+ * named, with a q above 0 and not below JSON's: then the highest q wins,
+ * the first in HTTP_FORMAT_* order on a tie.  Otherwise, acceptable or
+ * not, the answer is JSON. */
+enum http_format
+http_accept(struct http_request *req, unsigned offered)
 {
 	const char *p = http_header(req, "Accept"), *b, *e, *end;
-	int q[ACCEPT_KINDS], json, w, k;
+	int q[ACCEPT_KINDS], best_q, w, k;
+	enum http_format best = HTTP_FORMAT_JSON, f;
 	size_t i, n;
 
 	if (p == NULL)
-		return 0;
+		return HTTP_FORMAT_JSON;
 	for (i = 0; i < ACCEPT_KINDS; i++)
 		q[i] = -1;
 	for (; *p != '\0'; p = *end != '\0' ? end + 1 : end) {
@@ -272,9 +278,25 @@ http_wants_msgpack(struct http_request *req)
 				q[k] = w;
 		}
 	}
-	json = q[ACCEPT_JSON] != -1 ? q[ACCEPT_JSON] :
+	best_q = q[ACCEPT_JSON] != -1 ? q[ACCEPT_JSON] :
 	    q[ACCEPT_APPLICATION] != -1 ? q[ACCEPT_APPLICATION] : q[ACCEPT_ANY];
-	return q[ACCEPT_MSGPACK] > 0 && q[ACCEPT_MSGPACK] >= json;
+	for (f = HTTP_FORMAT_JSON + 1; f < HTTP_FORMATS; f++) {
+		k = ACCEPT_FORMATS + (int)f - 1;
+		if (!(offered & HTTP_OFFER(f)) || q[k] <= 0 ||
+		    q[k] < best_q || (best != HTTP_FORMAT_JSON && q[k] == best_q))
+			continue;
+		best = f;
+		best_q = q[k];
+	}
+	return best;
+}
+
+/* Does Accept prefer MessagePack to JSON (the formats of most answers)? */
+int
+http_wants_msgpack(struct http_request *req)
+{
+	return http_accept(req, HTTP_OFFER(HTTP_FORMAT_MSGPACK)) ==
+	    HTTP_FORMAT_MSGPACK;
 }
 
 void

@@ -196,22 +196,47 @@ elapsed_us(const struct timespec *start)
 	    (now.tv_nsec - start->tv_nsec) / 1000);
 }
 
+/* The query q as the access log shows it, in out: the value of a token
+ * parameter (a calendar's feed token, which is a credential) becomes
+ * "-". */
+static const char *
+access_query(const char *q, char *out, size_t len)
+{
+	size_t o = 0, n;
+	int secret;
+
+	out[0] = '\0';
+	while (o + 1 < len) {
+		n = strcspn(q, "&");
+		secret = n >= 6 && strncmp(q, "token=", 6) == 0;
+		o += (size_t)snprintf(out + o, len - o, "%.*s%s",
+		    secret ? 6 : (int)n, q, secret ? "-" : "");
+		if (q[n] == '\0' || o + 1 >= len)
+			break;
+		q += n + 1;
+		out[o++] = '&';
+		out[o] = '\0';
+	}
+	return out;
+}
+
 /* Count and log the answer. */
 static void
 http_account(struct http_request *r, int status, size_t len)
 {
 	struct http_conn *c = r->conn;
 	uint64_t us = elapsed_us(&r->start);
+	char query[201];
 
 	metrics_request(r->route, status, us);
 	if (!http_log_access)
 		return;
-	log_info("access %s \"%.*s %.200s%s%.200s\" %d %zu %.3fms", c->peer,
+	log_info("access %s \"%.*s %.200s%s%s\" %d %zu %.3fms", c->peer,
 	    (int)r->method_name.len, c->in + r->method_name.off,
 	    r->terminated ? c->in + r->target.off : "-",
 	    r->query != 0 ? "?" : "",
-	    r->query != 0 ? c->in + r->query : "", status, len,
-	    (double)us / 1000);
+	    r->query != 0 ? access_query(c->in + r->query, query,
+	    sizeof(query)) : "", status, len, (double)us / 1000);
 }
 
 /* Write the answer into the output: status line, headers, body (not for
@@ -273,23 +298,18 @@ problem_title(const char *code)
 static size_t
 utf8_clean(const char *s, char *out, size_t outlen)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t o = 0, k, n;
+	size_t o = 0, n;
 
-	while (*p != '\0' && o + 4 < outlen) {
-		n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
-		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-		for (k = 1; k < n && (p[k] & 0xc0) == 0x80; k++)
-			;
-		if (n == 0 || k < n || !json_utf8_valid((const char *)p, n)) {
+	while (*s != '\0' && o + 4 < outlen) {
+		if ((n = json_utf8_char(s)) == 0) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
-			p++;
+			s++;
 			continue;
 		}
-		memcpy(out + o, p, n);
+		memcpy(out + o, s, n);
 		o += n;
-		p += n;
+		s += n;
 	}
 	out[o] = '\0';
 	return o;

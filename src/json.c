@@ -57,6 +57,21 @@ json_utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+/* The length of the character at s, a NUL-terminated string: 1 to 4
+ * bytes of strict UTF-8, or 0 when s does not start one (or is at its
+ * end). */
+size_t
+json_utf8_char(const char *s)
+{
+	unsigned char c = (unsigned char)*s;
+	size_t n = c == 0 ? 0 : c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
+	    (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+
+	/* The check stops at the first byte that does not continue the
+	 * sequence, the terminating NUL included. */
+	return n > 0 && json_utf8_valid(s, n) ? n : 0;
+}
+
 /* Characters (code points) of a valid UTF-8 string. */
 size_t
 json_utf8_length(const char *s)

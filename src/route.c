@@ -29,6 +29,8 @@ static const struct route routes[] = {
 	    ACCESS_ADMIN, route_calendar_patch },
 	{ "/calendars/{id}", HTTP_METHOD_DELETE, ROUTE_CALENDARS_ADMIN,
 	    ACCESS_ADMIN, route_calendar_delete },
+	{ "/calendars/{id}/appointments.ics", GET_HEAD, ROUTE_CALENDARS,
+	    ACCESS_FEED, route_calendar_feed },
 	{ "/appointments", HTTP_METHOD_POST, ROUTE_APPOINTMENTS, ACCESS_USER,
 	    route_appointments_create },
 	{ "/appointments", GET_HEAD, ROUTE_APPOINTMENTS, ACCESS_USER,

@@ -285,6 +285,18 @@ appointment_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 }
 
 static void
+appointment_event_found(struct pg_result *res, enum db_outcome outcome,
+    void *arg)
+{
+	struct lookup *l = arg;
+	struct http_request *req = http_pending_finish(&l->pending);
+
+	if (req != NULL)
+		appointment_answer_event(req, res, outcome);
+	free(l);
+}
+
+static void
 appointment_cancelled(struct pg_result *res, enum db_outcome outcome,
     void *arg)
 {
@@ -305,15 +317,30 @@ done:
 	free(l);
 }
 
-static void
-appointment_one(struct http_request *req, struct worker_ctx *w,
-    const char *idstr, int method)
+/* GET, HEAD and DELETE /appointments/{id}.  A read answers the document
+ * (JSON or MessagePack), or the appointment as an iCalendar event when
+ * Accept prefers text/calendar. */
+void
+route_appointment(struct http_request *req, struct worker_ctx *w,
+    const char *idstr)
 {
 	struct lookup *l;
 	struct principal *who = http_principal(req);
 	struct db_args args;
+	enum db_stmt stmt = DB_CANCEL;
+	db_callback done = appointment_cancelled;
 	int64_t id;
 
+	if (http_method(req) != HTTP_METHOD_DELETE) {
+		http_vary(req, "Accept");
+		stmt = DB_GET_APPOINTMENT;
+		done = appointment_found;
+		if (http_accept(req, HTTP_OFFER(HTTP_FORMAT_MSGPACK) |
+		    HTTP_OFFER(HTTP_FORMAT_CALENDAR)) == HTTP_FORMAT_CALENDAR) {
+			stmt = DB_APPOINTMENT_VEVENT;
+			done = appointment_event_found;
+		}
+	}
 	if (http_parse_id(idstr, &id) == -1) {
 		http_problem(req, 404, "not-found", "no such appointment");
 		return;
@@ -325,17 +352,7 @@ appointment_one(struct http_request *req, struct worker_ctx *w,
 	db_arg(&args, DB_ARG_OWNER, who->sub);
 	db_arg(&args, DB_ARG_ADMIN, who->admin ? "true" : "false");
 	db_arg(&args, DB_ARG_REASON, NULL);
-	if (commit_submit(w->commit, req, &l->pending, method ==
-	    HTTP_METHOD_DELETE ? DB_CANCEL : DB_GET_APPOINTMENT, &args, method ==
-	    HTTP_METHOD_DELETE ?
-	    appointment_cancelled : appointment_found, l) == -1)
+	if (commit_submit(w->commit, req, &l->pending, stmt, &args, done,
+	    l) == -1)
 		free(l);
-}
-
-/* GET, HEAD and DELETE /appointments/{id} */
-void
-route_appointment(struct http_request *req, struct worker_ctx *w,
-    const char *id)
-{
-	appointment_one(req, w, id, http_method(req));
 }

@@ -343,6 +343,27 @@ void		 emit_null(struct emit *);
 void		 emit_bool(struct emit *, int);
 void		 emit_json_string(struct evbuffer *, const char *, size_t);
 
+/* ical.c: the iCalendar writer (RFC 5545) */
+#define ICAL_UTC_LEN	17		/* 20261124T010000Z and its NUL */
+#define ICAL_CONTENT_TYPE	"text/calendar; charset=utf-8"
+struct ical_event {
+	const char	*uid;		/* the same for every version of it */
+	int64_t		 sequence;	/* counts its revisions */
+	int64_t		 created;
+	int64_t		 changed;	/* DTSTAMP and LAST-MODIFIED */
+	int64_t		 start;
+	int64_t		 end;
+	int		 cancelled;
+	const char	*summary;
+	const char	*description;	/* NULL: none */
+};
+void	ical_begin(struct evbuffer *);
+void	ical_event(struct evbuffer *, const struct ical_event *);
+void	ical_end(struct evbuffer *);
+void	ical_line(struct evbuffer *, const char *name, const char *value,
+	    int text);
+void	ical_utc(int64_t, char[ICAL_UTC_LEN]);
+
 /* db_link.c: one non-blocking libpq connection on an event loop */
 struct pg_conn;
 struct pg_result;
@@ -395,7 +416,8 @@ enum db_stmt {
 	DB_CALENDAR_PAGE, DB_CALENDAR_CREATE, DB_CALENDAR_UPDATE,
 	DB_CALENDAR_DELETE, DB_APPOINTMENT_PAGE, DB_MOVE, DB_EVENTS_PAGE,
 	DB_WEBHOOK_CREATE, DB_WEBHOOK_GET, DB_WEBHOOK_UPDATE,
-	DB_WEBHOOK_DELETE, DB_WEBHOOK_ATTEMPTS, DB_NSTMTS
+	DB_WEBHOOK_DELETE, DB_WEBHOOK_ATTEMPTS, DB_APPOINTMENT_VEVENT,
+	DB_CALENDAR_FEED, DB_NSTMTS
 };
 /* Every parameter a statement may take, by name; each statement lists
  * those it takes in the order of its $n. */
@@ -408,7 +430,8 @@ enum db_arg {
 	DB_ARG_SCHEDULE, DB_ARG_RULES, DB_ARG_REVISION, DB_ARG_ROTATE,
 	DB_ARG_FROM, DB_ARG_TO, DB_ARG_STATUS, DB_ARG_REASON, DB_ARG_AFTER,
 	DB_ARG_WEBHOOK, DB_ARG_URL, DB_ARG_EVENTS, DB_ARG_DESCRIPTION,
-	DB_ARG_SET_DESCRIPTION, DB_ARG_SECRET, DB_ARG_ENABLED, DB_NARGS
+	DB_ARG_SET_DESCRIPTION, DB_ARG_SECRET, DB_ARG_ENABLED, DB_ARG_TOKEN,
+	DB_NARGS
 };
 #define DB_MAX_PARAMS	10		/* of one statement */
 struct db_args {			/* filled by db_arg, db_arg_int */
@@ -424,7 +447,8 @@ enum db_shape {
 	DB_SHAPE_CALENDAR,	/* type slotd_calendar_result (0010) */
 	DB_SHAPE_EVENT,		/* type slotd_event_result (0012) */
 	DB_SHAPE_WEBHOOK,	/* type slotd_webhook_result (0012) */
-	DB_SHAPE_ATTEMPT	/* type slotd_attempt_result (0012) */
+	DB_SHAPE_ATTEMPT,	/* type slotd_attempt_result (0012) */
+	DB_SHAPE_VEVENT		/* an appointment's, then DB_COL_V_* (0011) */
 };
 enum db_result_col {
 	DB_COL_OUTCOME, DB_COL_REF, DB_COL_AT, DB_COL_SLOT_IDS,
@@ -438,6 +462,11 @@ enum db_appointment_col {
 	DB_COL_A_CREATED, DB_COL_A_CALENDAR, DB_COL_A_UPDATED,
 	DB_COL_A_CANCELLED, DB_COL_A_CANCEL_REASON, DB_COL_A_CURSOR,
 	DB_APPOINTMENT_NCOLS
+};
+/* An appointment as an iCalendar VEVENT: its columns, then these. */
+enum db_vevent_col {
+	DB_COL_V_SEQUENCE = DB_APPOINTMENT_NCOLS, DB_COL_V_UID,
+	DB_COL_V_CALENDAR_NAME, DB_VEVENT_NCOLS
 };
 enum db_calendar_col {
 	DB_COL_C_OUTCOME, DB_COL_C_ID, DB_COL_C_NAME, DB_COL_C_TIMEZONE,
@@ -604,6 +633,7 @@ struct json_error {
 struct json_doc;
 int		 json_utf8_valid(const char *, size_t);
 size_t		 json_utf8_length(const char *);
+size_t		 json_utf8_char(const char *);
 struct json_doc	*json_parse(const char *, size_t, char *err, size_t errlen);
 void		 json_free(struct json_doc *);
 int		 json_root_type(const struct json_doc *);
@@ -664,6 +694,13 @@ const char *http_header(struct http_request *, const char *name);
 const char *http_body(struct http_request *, size_t *len);
 int	 http_query_next(const char **, char *key, size_t, char *value,
 	    size_t);
+/* The formats of answers: JSON, and those a route may offer besides. */
+enum http_format {
+	HTTP_FORMAT_JSON, HTTP_FORMAT_MSGPACK, HTTP_FORMAT_CALENDAR,
+	HTTP_FORMATS
+};
+#define HTTP_OFFER(f)	(1u << (f))
+enum http_format http_accept(struct http_request *, unsigned offered);
 int	 http_wants_msgpack(struct http_request *);
 void	 http_set_route(struct http_request *, int route);
 void	 http_method_not_allowed(struct http_request *, int allowed);
@@ -722,6 +759,10 @@ void	appointment_emit(struct emit *, const struct db_appointment *);
 void	appointment_send(struct http_request *, const struct config *,
 	    const struct db_appointment *, int status);
 void	appointment_answer(struct http_request *, const struct config *,
+	    const struct pg_result *, enum db_outcome);
+void	appointment_event(struct evbuffer *, const struct pg_result *, int,
+	    int feed);
+void	appointment_answer_event(struct http_request *,
 	    const struct pg_result *, enum db_outcome);
 void	appointment_page(struct http_request *, const char *name,
 	    const struct pg_result *, int limit, int cursor_col,
@@ -785,6 +826,10 @@ void	route_calendar_patch(struct http_request *, struct worker_ctx *,
 void	route_calendar_delete(struct http_request *, struct worker_ctx *,
 	    const char *id);
 
+/* route_calendar_feed.c */
+void	route_calendar_feed(struct http_request *, struct worker_ctx *,
+	    const char *id);
+
 /* route_holds.c */
 void	route_holds_create(struct http_request *, struct worker_ctx *,
 	    const char *);
@@ -845,7 +890,9 @@ enum route_access {
 	ACCESS_OPEN,		/* probes and metrics: no token, no limit */
 	ACCESS_READ,		/* a token unless [auth] public_reads; reads */
 	ACCESS_USER,		/* a token; writes */
-	ACCESS_ADMIN		/* an admin's token (loopback in mode none) */
+	ACCESS_ADMIN,		/* an admin's token (loopback in mode none) */
+	ACCESS_FEED		/* the address carries its credential (a feed
+				   token): no bearer token; reads */
 };
 struct route {
 	const char		*pattern;	/* "/slots", "/slots/{id}" */

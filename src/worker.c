@@ -44,7 +44,7 @@ worker_authorize(struct http_request *req, struct worker_ctx *w,
 	char why[128];
 
 	memset(who, 0, sizeof(*who));
-	if (rt->access == ACCESS_OPEN)
+	if (rt->access == ACCESS_OPEN || rt->access == ACCESS_FEED)
 		return 0;
 	if (!w->conf->auth_jwt) {
 		if (admin_call && !http_peer_loopback(req)) {
@@ -81,7 +81,8 @@ worker_rate_limit(struct http_request *req, struct worker_ctx *w,
 {
 	const struct config *c = w->conf;
 	char client[128], buf[128], *forwarded;
-	int reads = rt->access == ACCESS_READ, left;
+	int reads = rt->access == ACCESS_READ || rt->access == ACCESS_FEED;
+	int left;
 	int rate = reads ? c->reads_per_second : c->writes_per_second;
 	int burst = reads ? c->reads_burst : c->writes_burst;
 	const char *name = reads ? "reads" : "writes";
