@@ -47,6 +47,17 @@ static const struct {
 	{ "method-not-allowed", "Method not allowed" },
 	{ "unavailable", "Service unavailable" },
 	{ "internal", "Internal error" },
+	{ "calendar-not-found", "Calendar not found" },
+	{ "calendar-has-bookings", "Calendar has bookings" },
+	{ "calendar-managed-by-config", "Calendar is managed by the "
+	    "configuration" },
+	{ "outside-booking-window", "Outside the booking window" },
+	{ "cancel-window-closed", "Cancel window closed" },
+	{ "slot-available", "Slot has a free seat" },
+	{ "already-waiting", "Already waiting" },
+	{ "waitlist-not-found", "Waitlist entry not found" },
+	{ "webhook-not-found", "Webhook not found" },
+	{ "invalid-cursor", "Invalid cursor" },
 };
 
 static const struct {

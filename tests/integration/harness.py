@@ -50,6 +50,7 @@ def problem(resp, status, code):
     assert hdrs["content-type"] == "application/problem+json"
     assert doc["code"] == code and doc["status"] == status, doc
     assert doc["type"] == f"/problems/{code}" and doc["title"], doc
+    assert doc["title"] != "Error", f"{code} has no title of its own"
     assert isinstance(doc["detail"], str), doc
     return doc
 

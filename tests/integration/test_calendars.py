@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import jwt as pyjwt
 import pytest
 
-from harness import wait_for
+from harness import problem, wait_for
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -27,12 +27,6 @@ TAN = {
 }
 
 
-def problem(answer, status, code):
-    got_status, headers, doc = answer
-    assert got_status == status, doc
-    assert headers["content-type"] == "application/problem+json"
-    assert doc["code"] == code, doc
-    return doc
 
 
 def day_set(text):
