@@ -1,7 +1,8 @@
 -- slotd 0012: events (API.md "Events and webhooks").
 --
--- The transactions that book, cancel and move appointments write their
--- events into an outbox, slotd_events, by triggers on appointments: in the
+-- The transactions that book, cancel and move appointments, and those
+-- that move waitlist entries along, write their events into an outbox,
+-- slotd_events, by triggers on appointments and on the waitlist: in the
 -- same transaction as the change, at no extra round trip.  An event's
 -- place in the outbox (seq) is the order of writing, which is not the
 -- order of commits; its id, which clients page by, is given after the
@@ -13,25 +14,30 @@
 
 -- ---- the outbox ----
 
--- An event and its appointment as the change left it.
+-- An event and its appointment, or its waitlist entry (entry_id), as the
+-- change left it.
 CREATE TABLE slotd_events (
-    seq            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id             bigint      UNIQUE,
-    type           text        NOT NULL,
-    at             timestamptz NOT NULL DEFAULT now(),
-    appointment_id bigint      NOT NULL,
-    calendar_id    bigint,
-    slot_ids       bigint[]    NOT NULL,
-    start_at       timestamptz NOT NULL,
-    end_at         timestamptz NOT NULL,
-    status         text        NOT NULL,
-    name           text,
-    email          text,
-    note           text,
-    created_at     timestamptz NOT NULL,
-    updated_at     timestamptz NOT NULL,
-    cancelled_at   timestamptz,
-    cancel_reason  text
+    seq              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id               bigint      UNIQUE,
+    type             text        NOT NULL,
+    at               timestamptz NOT NULL DEFAULT now(),
+    appointment_id   bigint,
+    calendar_id      bigint,
+    slot_ids         bigint[]    NOT NULL,
+    start_at         timestamptz,
+    end_at           timestamptz,
+    status           text        NOT NULL,
+    name             text,
+    email            text,
+    note             text,
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    cancelled_at     timestamptz,
+    cancel_reason    text,
+    entry_id         uuid,
+    hold_id          uuid,
+    offer_expires_at timestamptz,
+    CHECK ((appointment_id IS NULL) <> (entry_id IS NULL))
 );
 CREATE INDEX slotd_events_unnumbered ON slotd_events (seq) WHERE id IS NULL;
 
@@ -103,11 +109,13 @@ BEGIN
             a.id::text, NULL, a.slot_ids, '{}');
         RETURN;
     END IF;
+    -- The appointment first: its event comes before the offers of the
+    -- seats it frees.
     PERFORM 1 FROM slots WHERE id = ANY (a.slot_ids) ORDER BY id FOR UPDATE;
-    UPDATE slots SET booked = booked - 1 WHERE id = ANY (a.slot_ids);
     UPDATE appointments SET status = 'cancelled', cancelled_at = now(),
                             updated_at = now(), cancel_reason = p_reason
      WHERE id = a.id;
+    UPDATE slots SET booked = booked - 1 WHERE id = ANY (a.slot_ids);
     RETURN QUERY SELECT * FROM slotd_rows('cancelled', a.id::text, now(),
         a.slot_ids, a.slot_ids);
 END
@@ -187,13 +195,15 @@ END
 $$;
 
 -- An event as the API shows it: its appointment's columns as
--- slotd_appointment_result has them, then its own.
+-- slotd_appointment_result has them (an entry's slots, status and times
+-- among them), then its own, then those only an entry has.
 CREATE TYPE slotd_event_result AS (
     id bigint, slot_ids bigint[], start_s bigint, end_s bigint,
     status text, name text, email text, note text, created_s bigint,
     calendar_id bigint, updated_s bigint, cancelled_s bigint,
     cancel_reason text, cursor text,
-    event_id bigint, event_type text, event_s bigint);
+    event_id bigint, event_type text, event_s bigint,
+    entry_id uuid, entry_hold_id uuid, entry_offer_expires_s bigint);
 
 CREATE FUNCTION slotd_event_row(e slotd_events)
 RETURNS slotd_event_result
@@ -202,7 +212,8 @@ LANGUAGE sql STABLE AS $$
            slotd_epoch(e.end_at), e.status, e.name, e.email, e.note,
            slotd_epoch(e.created_at), e.calendar_id,
            slotd_epoch(e.updated_at), slotd_epoch(e.cancelled_at),
-           e.cancel_reason, e.id::text, e.id, e.type, slotd_epoch(e.at)
+           e.cancel_reason, e.id::text, e.id, e.type, slotd_epoch(e.at),
+           e.entry_id, e.hold_id, slotd_epoch(e.offer_expires_at)
 $$;
 
 -- Events after p_after, oldest first, at most p_limit of them.
@@ -224,6 +235,7 @@ CREATE TYPE slotd_delivery_result AS (
     calendar_id bigint, updated_s bigint, cancelled_s bigint,
     cancel_reason text, cursor text,
     event_id bigint, event_type text, event_s bigint,
+    entry_id uuid, entry_hold_id uuid, entry_offer_expires_s bigint,
     webhook_id bigint, url text, secret text, attempt integer);
 
 -- Number what is new, then claim at most p_limit due deliveries of
@@ -383,4 +395,259 @@ LANGUAGE sql STABLE AS $$
                                    x.attempt DESC
                           LIMIT p_limit) a ON true
      WHERE w.id = p_id
+$$;
+
+-- ---- the waitlist (API.md "Waitlist") ----
+--
+-- A parent waits for a full slot (or run of slots).  Whatever frees seats
+-- (a cancel, a move away, a hold released or expired, a capacity raised)
+-- updates the slot's row, and the row trigger slots_freed offers the free
+-- seats, in that same transaction, to the longest-waiting entries whose
+-- run fits: a hold each, for slotd.offer_ttl seconds (the workers' and
+-- syncer's connections set it from [holds] ttl_seconds).  No booking can
+-- take a freed seat while somebody waits for it.  When the offer's hold
+-- goes, the entry is booked (the hold became an appointment) or expired
+-- (it ran out or was given back), and its seats pass to the next entry.
+-- Lock order: slots, then entries, as every writer of slots does.
+
+CREATE TABLE slotd_waitlist (
+    id               uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    slot_ids         bigint[]    NOT NULL
+                                 CHECK (cardinality(slot_ids) BETWEEN 1 AND 5),
+    owner            text        NOT NULL DEFAULT '',
+    name             text,
+    email            text,
+    status           text        NOT NULL DEFAULT 'waiting'
+                     CHECK (status IN ('waiting', 'offered', 'booked',
+                                       'expired', 'left')),
+    hold_id          uuid,
+    offer_expires_at timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX slotd_waitlist_waiting ON slotd_waitlist USING gin (slot_ids)
+    WHERE status = 'waiting';
+CREATE INDEX slotd_waitlist_queue ON slotd_waitlist ((slot_ids[1]),
+                                                     created_at, id)
+    WHERE status = 'waiting';
+CREATE INDEX slotd_waitlist_hold ON slotd_waitlist (hold_id)
+    WHERE status = 'offered';
+-- A token's subject waits once for a slot (anonymous entries may repeat).
+CREATE UNIQUE INDEX slotd_waitlist_once ON slotd_waitlist (owner,
+                                                           (slot_ids[1]))
+    WHERE status IN ('waiting', 'offered') AND owner <> '';
+
+-- Offer slot p_slot's free seats to the entries waiting for it, longest
+-- waiting first, as long as it has one; an entry whose other slots are
+-- full (or whose run has begun) waits on.
+CREATE FUNCTION slotd_waitlist_offer(p_slot bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    w slotd_waitlist;
+    hold uuid;
+    ttl interval := make_interval(secs => coalesce(nullif(
+        current_setting('slotd.offer_ttl', true), ''), '300')::integer);
+BEGIN
+    FOR w IN SELECT * FROM slotd_waitlist
+              WHERE status = 'waiting' AND slot_ids @> ARRAY[p_slot]
+              ORDER BY created_at, id FOR UPDATE
+    LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM slots WHERE id = p_slot
+                                 AND booked < capacity);
+        PERFORM 1 FROM slots WHERE id = ANY (w.slot_ids) ORDER BY id
+            FOR UPDATE;
+        CONTINUE WHEN EXISTS (SELECT 1 FROM slots
+                               WHERE id = ANY (w.slot_ids)
+                                 AND (booked >= capacity OR
+                                      start_at <= now()));
+        INSERT INTO holds (slot_ids, owner, expires_at)
+        VALUES (w.slot_ids, w.owner, now() + ttl) RETURNING id INTO hold;
+        UPDATE slots SET booked = booked + 1 WHERE id = ANY (w.slot_ids);
+        UPDATE slotd_waitlist SET status = 'offered', hold_id = hold,
+                                  offer_expires_at = now() + ttl,
+                                  updated_at = now()
+         WHERE id = w.id;
+        -- The statement that freed p_slot answers for it; the other
+        -- slots of a longer run reach the instances through the log.
+        IF cardinality(w.slot_ids) > 1 THEN
+            INSERT INTO slot_changes (slot_ids) VALUES (w.slot_ids);
+        END IF;
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION slotd_slot_freed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM slotd_waitlist_offer(NEW.id);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER slots_freed AFTER UPDATE OF booked, capacity ON slots
+    FOR EACH ROW WHEN (NEW.booked < OLD.booked OR NEW.capacity > OLD.capacity)
+    EXECUTE FUNCTION slotd_slot_freed();
+
+-- An offer's hold is gone: booked when it became an appointment in this
+-- transaction, expired otherwise (it ran out, or was given back).
+CREATE FUNCTION slotd_hold_gone() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE slotd_waitlist w
+       SET status = CASE WHEN EXISTS (
+                             SELECT 1 FROM appointments a
+                              WHERE a.slot_ids = OLD.slot_ids
+                                AND a.owner = OLD.owner
+                                AND a.created_at = now())
+                         THEN 'booked' ELSE 'expired' END,
+           updated_at = now()
+     WHERE w.hold_id = OLD.id AND w.status = 'offered';
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER holds_gone AFTER DELETE ON holds
+    FOR EACH ROW EXECUTE FUNCTION slotd_hold_gone();
+
+-- waitlist.offered and waitlist.expired.
+CREATE FUNCTION slotd_waitlist_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO slotd_events (type, calendar_id, slot_ids, status,
+                              created_at, updated_at, entry_id, hold_id,
+                              offer_expires_at)
+    SELECT 'waitlist.' || n.status, s.calendar_id, n.slot_ids, n.status,
+           n.created_at, n.updated_at, n.id, n.hold_id, n.offer_expires_at
+      FROM changed_to n JOIN changed_from o ON o.id = n.id
+      LEFT JOIN slots s ON s.id = n.slot_ids[1]
+     WHERE n.status <> o.status AND n.status IN ('offered', 'expired');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER waitlist_changed AFTER UPDATE ON slotd_waitlist
+    REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to
+    FOR EACH STATEMENT EXECUTE FUNCTION slotd_waitlist_changed();
+
+-- An entry as the API shows it; outcome says what a call came to (the
+-- entry's columns NULL when it was refused).  position counts the waiting
+-- entries of its first slot ahead of it, + 1; NULL once it waits no more.
+CREATE TYPE slotd_entry_result AS (
+    outcome text, entry_id uuid, slot_ids bigint[], status text,
+    entry_position integer, entry_hold_id uuid,
+    entry_offer_expires_s bigint, created_s bigint, calendar_id bigint);
+
+CREATE FUNCTION slotd_entry_row(p_outcome text, w slotd_waitlist)
+RETURNS slotd_entry_result
+LANGUAGE sql STABLE AS $$
+    SELECT p_outcome, w.id, w.slot_ids, w.status,
+           CASE WHEN w.status = 'waiting' THEN 1 + (
+               SELECT count(*) FROM slotd_waitlist x
+                WHERE x.status = 'waiting'
+                  AND x.slot_ids[1] = w.slot_ids[1]
+                  AND (x.created_at, x.id) < (w.created_at, w.id))::integer
+           END,
+           w.hold_id, slotd_epoch(w.offer_expires_at),
+           slotd_epoch(w.created_at),
+           (SELECT calendar_id FROM slots WHERE id = w.slot_ids[1])
+$$;
+
+CREATE FUNCTION slotd_entry_refused(p_outcome text)
+RETURNS SETOF slotd_entry_result
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_outcome, NULL::uuid, NULL::bigint[], NULL, NULL::integer,
+           NULL::uuid, NULL::bigint, NULL::bigint, NULL::bigint
+$$;
+
+-- Wait for p_count consecutive slots from p_slot, which must be full (a
+-- free run is booked instead), under the calendar's rules.  Outcomes:
+-- waiting, slot-not-found, not-consecutive, too-many-slots,
+-- outside-booking-window, slot-in-past, slot-available, already-waiting.
+CREATE FUNCTION slotd_waitlist_join(p_slot bigint, p_count integer,
+                                    p_owner text, p_name text, p_email text,
+                                    p_admin boolean)
+RETURNS SETOF slotd_entry_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    run bigint[];
+    why text;
+    w slotd_waitlist;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM slots WHERE id = p_slot) THEN
+        why := 'slot-not-found';
+    ELSE
+        run := slotd_lock_run(p_slot, p_count);
+        IF cardinality(run) < p_count THEN
+            why := 'not-consecutive';
+        ELSIF (SELECT start_at FROM slots WHERE id = run[1]) <= now() THEN
+            why := 'slot-in-past';
+        ELSE
+            why := slotd_run_refusal(run, p_count, p_admin);
+        END IF;
+    END IF;
+    IF why IS NULL AND NOT EXISTS (SELECT 1 FROM slots
+                                    WHERE id = ANY (run)
+                                      AND booked >= capacity) THEN
+        why := 'slot-available';
+    ELSIF why IS NULL AND p_owner <> '' AND EXISTS (
+            SELECT 1 FROM slotd_waitlist
+             WHERE owner = p_owner AND slot_ids[1] = run[1]
+               AND status IN ('waiting', 'offered')) THEN
+        why := 'already-waiting';
+    END IF;
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM slotd_entry_refused(why);
+        RETURN;
+    END IF;
+    INSERT INTO slotd_waitlist (slot_ids, owner, name, email)
+    VALUES (run, p_owner, p_name, p_email) RETURNING * INTO w;
+    RETURN QUERY SELECT * FROM slotd_entry_row('waiting', w);
+END
+$$;
+
+-- An entry of its owner, or any as an admin.
+CREATE FUNCTION slotd_waitlist_get(p_id uuid, p_owner text, p_admin boolean)
+RETURNS SETOF slotd_entry_result
+LANGUAGE sql STABLE AS $$
+    SELECT (slotd_entry_row('found', w)).* FROM slotd_waitlist w
+     WHERE w.id = p_id AND (p_admin OR w.owner = p_owner)
+       AND w.status <> 'left'
+$$;
+
+-- Leave the waitlist; an open offer's seats pass to the next entry.  The
+-- slots are locked before the entry, as the offers lock them.  Outcomes:
+-- left, not-found.
+CREATE FUNCTION slotd_waitlist_leave(p_id uuid, p_owner text,
+                                     p_admin boolean)
+RETURNS SETOF slotd_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    w slotd_waitlist;
+    h holds;
+BEGIN
+    SELECT * INTO w FROM slotd_waitlist
+     WHERE id = p_id AND (p_admin OR owner = p_owner)
+       AND status IN ('waiting', 'offered');
+    IF FOUND THEN
+        PERFORM 1 FROM slots WHERE id = ANY (w.slot_ids) ORDER BY id
+            FOR UPDATE;
+        SELECT * INTO w FROM slotd_waitlist
+         WHERE id = p_id AND status IN ('waiting', 'offered') FOR UPDATE;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-found', NULL, NULL, NULL,
+            '{}');
+        RETURN;
+    END IF;
+    UPDATE slotd_waitlist SET status = 'left', updated_at = now()
+     WHERE id = w.id;
+    IF w.status = 'offered' THEN
+        DELETE FROM holds WHERE id = w.hold_id RETURNING * INTO h;
+        IF FOUND THEN
+            UPDATE slots SET booked = booked - 1 WHERE id = ANY (h.slot_ids);
+            RETURN QUERY SELECT * FROM slotd_rows('left', w.id::text, NULL,
+                h.slot_ids, h.slot_ids);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_rows('left', w.id::text, NULL,
+        w.slot_ids, '{}');
+END
 $$;

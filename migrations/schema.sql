@@ -67,10 +67,25 @@ CREATE TYPE public.slotd_delivery_result AS (
 	event_id bigint,
 	event_type text,
 	event_s bigint,
+	entry_id uuid,
+	entry_hold_id uuid,
+	entry_offer_expires_s bigint,
 	webhook_id bigint,
 	url text,
 	secret text,
 	attempt integer
+);
+
+CREATE TYPE public.slotd_entry_result AS (
+	outcome text,
+	entry_id uuid,
+	slot_ids bigint[],
+	status text,
+	entry_position integer,
+	entry_hold_id uuid,
+	entry_offer_expires_s bigint,
+	created_s bigint,
+	calendar_id bigint
 );
 
 CREATE TYPE public.slotd_event_result AS (
@@ -90,7 +105,10 @@ CREATE TYPE public.slotd_event_result AS (
 	cursor text,
 	event_id bigint,
 	event_type text,
-	event_s bigint
+	event_s bigint,
+	entry_id uuid,
+	entry_hold_id uuid,
+	entry_offer_expires_s bigint
 );
 
 CREATE TYPE public.slotd_result AS (
@@ -824,11 +842,13 @@ BEGIN
             a.id::text, NULL, a.slot_ids, '{}');
         RETURN;
     END IF;
+    -- The appointment first: its event comes before the offers of the
+    -- seats it frees.
     PERFORM 1 FROM slots WHERE id = ANY (a.slot_ids) ORDER BY id FOR UPDATE;
-    UPDATE slots SET booked = booked - 1 WHERE id = ANY (a.slot_ids);
     UPDATE appointments SET status = 'cancelled', cancelled_at = now(),
                             updated_at = now(), cancel_reason = p_reason
      WHERE id = a.id;
+    UPDATE slots SET booked = booked - 1 WHERE id = ANY (a.slot_ids);
     RETURN QUERY SELECT * FROM slotd_rows('cancelled', a.id::text, now(),
         a.slot_ids, a.slot_ids);
 END
@@ -996,6 +1016,43 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_entry_refused(p_outcome text) RETURNS SETOF public.slotd_entry_result
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT p_outcome, NULL::uuid, NULL::bigint[], NULL, NULL::integer,
+           NULL::uuid, NULL::bigint, NULL::bigint, NULL::bigint
+$$;
+
+CREATE TABLE public.slotd_waitlist (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    slot_ids bigint[] NOT NULL,
+    owner text DEFAULT ''::text NOT NULL,
+    name text,
+    email text,
+    status text DEFAULT 'waiting'::text NOT NULL,
+    hold_id uuid,
+    offer_expires_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT slotd_waitlist_slot_ids_check CHECK (((cardinality(slot_ids) >= 1) AND (cardinality(slot_ids) <= 5))),
+    CONSTRAINT slotd_waitlist_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'offered'::text, 'booked'::text, 'expired'::text, 'left'::text])))
+);
+
+CREATE FUNCTION public.slotd_entry_row(p_outcome text, w public.slotd_waitlist) RETURNS public.slotd_entry_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT p_outcome, w.id, w.slot_ids, w.status,
+           CASE WHEN w.status = 'waiting' THEN 1 + (
+               SELECT count(*) FROM slotd_waitlist x
+                WHERE x.status = 'waiting'
+                  AND x.slot_ids[1] = w.slot_ids[1]
+                  AND (x.created_at, x.id) < (w.created_at, w.id))::integer
+           END,
+           w.hold_id, slotd_epoch(w.offer_expires_at),
+           slotd_epoch(w.created_at),
+           (SELECT calendar_id FROM slots WHERE id = w.slot_ids[1])
+$$;
+
 CREATE FUNCTION public.slotd_epoch(t timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT floor(date_part('epoch', t))::bigint $$;
@@ -1005,11 +1062,11 @@ CREATE TABLE public.slotd_events (
     id bigint,
     type text NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
-    appointment_id bigint NOT NULL,
+    appointment_id bigint,
     calendar_id bigint,
     slot_ids bigint[] NOT NULL,
-    start_at timestamp with time zone NOT NULL,
-    end_at timestamp with time zone NOT NULL,
+    start_at timestamp with time zone,
+    end_at timestamp with time zone,
     status text NOT NULL,
     name text,
     email text,
@@ -1017,7 +1074,11 @@ CREATE TABLE public.slotd_events (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     cancelled_at timestamp with time zone,
-    cancel_reason text
+    cancel_reason text,
+    entry_id uuid,
+    hold_id uuid,
+    offer_expires_at timestamp with time zone,
+    CONSTRAINT slotd_events_check CHECK (((appointment_id IS NULL) <> (entry_id IS NULL)))
 );
 
 CREATE FUNCTION public.slotd_event_row(e public.slotd_events) RETURNS public.slotd_event_result
@@ -1027,7 +1088,8 @@ CREATE FUNCTION public.slotd_event_row(e public.slotd_events) RETURNS public.slo
            slotd_epoch(e.end_at), e.status, e.name, e.email, e.note,
            slotd_epoch(e.created_at), e.calendar_id,
            slotd_epoch(e.updated_at), slotd_epoch(e.cancelled_at),
-           e.cancel_reason, e.id::text, e.id, e.type, slotd_epoch(e.at)
+           e.cancel_reason, e.id::text, e.id, e.type, slotd_epoch(e.at),
+           e.entry_id, e.hold_id, slotd_epoch(e.offer_expires_at)
 $$;
 
 CREATE FUNCTION public.slotd_event_uid(p_id bigint) RETURNS text
@@ -1123,6 +1185,23 @@ BEGIN
     RETURN QUERY SELECT * FROM slotd_rows('held', h.id::text, h.expires_at,
         run, run, (SELECT min(start_at) FROM slots WHERE id = ANY (run)),
         (SELECT max(end_at) FROM slots WHERE id = ANY (run)));
+END
+$$;
+
+CREATE FUNCTION public.slotd_hold_gone() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE slotd_waitlist w
+       SET status = CASE WHEN EXISTS (
+                             SELECT 1 FROM appointments a
+                              WHERE a.slot_ids = OLD.slot_ids
+                                AND a.owner = OLD.owner
+                                AND a.created_at = now())
+                         THEN 'booked' ELSE 'expired' END,
+           updated_at = now()
+     WHERE w.hold_id = OLD.id AND w.status = 'offered';
+    RETURN NULL;
 END
 $$;
 
@@ -1398,11 +1477,158 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_slot_freed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM slotd_waitlist_offer(NEW.id);
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.slotd_utc_offset(p_tz text, p_t timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE STRICT
     AS $$
     SELECT extract(epoch FROM (p_t AT TIME ZONE p_tz))::bigint -
            extract(epoch FROM p_t)::bigint
+$$;
+
+CREATE FUNCTION public.slotd_waitlist_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO slotd_events (type, calendar_id, slot_ids, status,
+                              created_at, updated_at, entry_id, hold_id,
+                              offer_expires_at)
+    SELECT 'waitlist.' || n.status, s.calendar_id, n.slot_ids, n.status,
+           n.created_at, n.updated_at, n.id, n.hold_id, n.offer_expires_at
+      FROM changed_to n JOIN changed_from o ON o.id = n.id
+      LEFT JOIN slots s ON s.id = n.slot_ids[1]
+     WHERE n.status <> o.status AND n.status IN ('offered', 'expired');
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION public.slotd_waitlist_get(p_id uuid, p_owner text, p_admin boolean) RETURNS SETOF public.slotd_entry_result
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT (slotd_entry_row('found', w)).* FROM slotd_waitlist w
+     WHERE w.id = p_id AND (p_admin OR w.owner = p_owner)
+       AND w.status <> 'left'
+$$;
+
+CREATE FUNCTION public.slotd_waitlist_join(p_slot bigint, p_count integer, p_owner text, p_name text, p_email text, p_admin boolean) RETURNS SETOF public.slotd_entry_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    run bigint[];
+    why text;
+    w slotd_waitlist;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM slots WHERE id = p_slot) THEN
+        why := 'slot-not-found';
+    ELSE
+        run := slotd_lock_run(p_slot, p_count);
+        IF cardinality(run) < p_count THEN
+            why := 'not-consecutive';
+        ELSIF (SELECT start_at FROM slots WHERE id = run[1]) <= now() THEN
+            why := 'slot-in-past';
+        ELSE
+            why := slotd_run_refusal(run, p_count, p_admin);
+        END IF;
+    END IF;
+    IF why IS NULL AND NOT EXISTS (SELECT 1 FROM slots
+                                    WHERE id = ANY (run)
+                                      AND booked >= capacity) THEN
+        why := 'slot-available';
+    ELSIF why IS NULL AND p_owner <> '' AND EXISTS (
+            SELECT 1 FROM slotd_waitlist
+             WHERE owner = p_owner AND slot_ids[1] = run[1]
+               AND status IN ('waiting', 'offered')) THEN
+        why := 'already-waiting';
+    END IF;
+    IF why IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM slotd_entry_refused(why);
+        RETURN;
+    END IF;
+    INSERT INTO slotd_waitlist (slot_ids, owner, name, email)
+    VALUES (run, p_owner, p_name, p_email) RETURNING * INTO w;
+    RETURN QUERY SELECT * FROM slotd_entry_row('waiting', w);
+END
+$$;
+
+CREATE FUNCTION public.slotd_waitlist_leave(p_id uuid, p_owner text, p_admin boolean) RETURNS SETOF public.slotd_result
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    w slotd_waitlist;
+    h holds;
+BEGIN
+    SELECT * INTO w FROM slotd_waitlist
+     WHERE id = p_id AND (p_admin OR owner = p_owner)
+       AND status IN ('waiting', 'offered');
+    IF FOUND THEN
+        PERFORM 1 FROM slots WHERE id = ANY (w.slot_ids) ORDER BY id
+            FOR UPDATE;
+        SELECT * INTO w FROM slotd_waitlist
+         WHERE id = p_id AND status IN ('waiting', 'offered') FOR UPDATE;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM slotd_rows('not-found', NULL, NULL, NULL,
+            '{}');
+        RETURN;
+    END IF;
+    UPDATE slotd_waitlist SET status = 'left', updated_at = now()
+     WHERE id = w.id;
+    IF w.status = 'offered' THEN
+        DELETE FROM holds WHERE id = w.hold_id RETURNING * INTO h;
+        IF FOUND THEN
+            UPDATE slots SET booked = booked - 1 WHERE id = ANY (h.slot_ids);
+            RETURN QUERY SELECT * FROM slotd_rows('left', w.id::text, NULL,
+                h.slot_ids, h.slot_ids);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM slotd_rows('left', w.id::text, NULL,
+        w.slot_ids, '{}');
+END
+$$;
+
+CREATE FUNCTION public.slotd_waitlist_offer(p_slot bigint) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    w slotd_waitlist;
+    hold uuid;
+    ttl interval := make_interval(secs => coalesce(nullif(
+        current_setting('slotd.offer_ttl', true), ''), '300')::integer);
+BEGIN
+    FOR w IN SELECT * FROM slotd_waitlist
+              WHERE status = 'waiting' AND slot_ids @> ARRAY[p_slot]
+              ORDER BY created_at, id FOR UPDATE
+    LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM slots WHERE id = p_slot
+                                 AND booked < capacity);
+        PERFORM 1 FROM slots WHERE id = ANY (w.slot_ids) ORDER BY id
+            FOR UPDATE;
+        CONTINUE WHEN EXISTS (SELECT 1 FROM slots
+                               WHERE id = ANY (w.slot_ids)
+                                 AND (booked >= capacity OR
+                                      start_at <= now()));
+        INSERT INTO holds (slot_ids, owner, expires_at)
+        VALUES (w.slot_ids, w.owner, now() + ttl) RETURNING id INTO hold;
+        UPDATE slots SET booked = booked + 1 WHERE id = ANY (w.slot_ids);
+        UPDATE slotd_waitlist SET status = 'offered', hold_id = hold,
+                                  offer_expires_at = now() + ttl,
+                                  updated_at = now()
+         WHERE id = w.id;
+        -- The statement that freed p_slot answers for it; the other
+        -- slots of a longer run reach the instances through the log.
+        IF cardinality(w.slot_ids) > 1 THEN
+            INSERT INTO slot_changes (slot_ids) VALUES (w.slot_ids);
+        END IF;
+    END LOOP;
+END
 $$;
 
 CREATE FUNCTION public.slotd_webhook_attempts(p_id bigint, p_limit integer) RETURNS SETOF public.slotd_attempt_result
@@ -1722,6 +1948,9 @@ ALTER TABLE ONLY public.slotd_schedule_exclusions
 ALTER TABLE ONLY public.slotd_secrets
     ADD CONSTRAINT slotd_secrets_pkey PRIMARY KEY (name);
 
+ALTER TABLE ONLY public.slotd_waitlist
+    ADD CONSTRAINT slotd_waitlist_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.slotd_webhooks
     ADD CONSTRAINT slotd_webhooks_pkey PRIMARY KEY (id);
 
@@ -1748,6 +1977,14 @@ CREATE INDEX slotd_delivery_attempts_latest ON public.slotd_delivery_attempts US
 
 CREATE INDEX slotd_events_unnumbered ON public.slotd_events USING btree (seq) WHERE (id IS NULL);
 
+CREATE INDEX slotd_waitlist_hold ON public.slotd_waitlist USING btree (hold_id) WHERE (status = 'offered'::text);
+
+CREATE UNIQUE INDEX slotd_waitlist_once ON public.slotd_waitlist USING btree (owner, (slot_ids[1])) WHERE ((status = ANY (ARRAY['waiting'::text, 'offered'::text])) AND (owner <> ''::text));
+
+CREATE INDEX slotd_waitlist_queue ON public.slotd_waitlist USING btree ((slot_ids[1]), created_at, id) WHERE (status = 'waiting'::text);
+
+CREATE INDEX slotd_waitlist_waiting ON public.slotd_waitlist USING gin (slot_ids) WHERE (status = 'waiting'::text);
+
 CREATE TRIGGER appointments_booked AFTER INSERT ON public.appointments REFERENCING NEW TABLE AS booked FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_appointments_booked();
 
 CREATE TRIGGER appointments_bump_sequence BEFORE UPDATE OF slot_ids ON public.appointments FOR EACH ROW WHEN ((old.slot_ids IS DISTINCT FROM new.slot_ids)) EXECUTE FUNCTION public.appointments_bump_sequence();
@@ -1756,7 +1993,11 @@ CREATE TRIGGER appointments_changed AFTER UPDATE ON public.appointments REFERENC
 
 CREATE TRIGGER calendars_notify AFTER INSERT OR UPDATE ON public.calendars FOR EACH ROW EXECUTE FUNCTION public.calendars_notify();
 
+CREATE TRIGGER holds_gone AFTER DELETE ON public.holds FOR EACH ROW EXECUTE FUNCTION public.slotd_hold_gone();
+
 CREATE TRIGGER slots_bump_version BEFORE UPDATE ON public.slots FOR EACH ROW WHEN ((new.version = old.version)) EXECUTE FUNCTION public.slots_bump_version();
+
+CREATE TRIGGER slots_freed AFTER UPDATE OF booked, capacity ON public.slots FOR EACH ROW WHEN (((new.booked < old.booked) OR (new.capacity > old.capacity))) EXECUTE FUNCTION public.slotd_slot_freed();
 
 CREATE TRIGGER slots_log_delete AFTER DELETE ON public.slots REFERENCING OLD TABLE AS changed FOR EACH STATEMENT WHEN ((current_setting('slotd.quiet'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION public.slots_log_changes();
 
@@ -1771,6 +2012,8 @@ CREATE TRIGGER slots_notify_truncate AFTER TRUNCATE ON public.slots FOR EACH STA
 CREATE TRIGGER slots_remember_deletion AFTER DELETE ON public.slots FOR EACH ROW EXECUTE FUNCTION public.slots_remember_deletion();
 
 CREATE TRIGGER slots_truncate_remakes AFTER TRUNCATE ON public.slots FOR EACH STATEMENT EXECUTE FUNCTION public.calendars_remake();
+
+CREATE TRIGGER waitlist_changed AFTER UPDATE ON public.slotd_waitlist REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_waitlist_changed();
 
 ALTER TABLE ONLY public.slotd_deliveries
     ADD CONSTRAINT slotd_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.slotd_events(id);

@@ -209,7 +209,7 @@ commit_new(struct event_base *base, const struct config *conf,
 
 	c->table = table;
 	c->db = db_pool_new(base, conf->conninfo, conf->pool_size,
-	    conf->queue_size, metrics_pool_counters());
+	    conf->queue_size, conf->hold_ttl_seconds, metrics_pool_counters());
 	c->announce = evbuffer_new();
 	c->ev_announce = evtimer_new(base, commit_announce_flush, c);
 	return c;

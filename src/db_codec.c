@@ -73,6 +73,23 @@ db_appointment_row(const PGresult *res, int i, struct db_appointment *a)
 	a->cursor = db_text(res, i, DB_COL_A_CURSOR);
 }
 
+/* Row i of a waitlist entry result (DB_SHAPE_ENTRY); the strings live as
+ * long as res. */
+void
+db_entry_row(const PGresult *res, int i, struct db_entry *en)
+{
+	memset(en, 0, sizeof(*en));
+	en->id = PQgetvalue(res, i, DB_COL_L_ID);
+	en->nslot_ids = db_parse_ids(PQgetvalue(res, i, DB_COL_L_SLOT_IDS),
+	    en->slot_ids, DB_MAX_RUN);
+	en->status = PQgetvalue(res, i, DB_COL_L_STATUS);
+	en->position = (int)db_int(res, i, DB_COL_L_POSITION);
+	en->hold_id = db_text(res, i, DB_COL_L_HOLD);
+	en->offer_expires = db_int(res, i, DB_COL_L_OFFER_EXPIRES);
+	en->created = db_int(res, i, DB_COL_L_CREATED);
+	en->calendar_id = db_int(res, i, DB_COL_L_CALENDAR);
+}
+
 /* Parse a PostgreSQL array literal of integers ("{1,2}"); returns how many
  * there were (only the first max are stored). */
 size_t

@@ -65,6 +65,7 @@ struct db_conn {
 struct db_pool {
 	struct event_base	*base;
 	char			*conninfo;
+	char			*options;
 	int			 size;
 	int			 queue_max;
 	int			 queued;
@@ -417,16 +418,23 @@ db_pool_expire(evutil_socket_t fd, short what, void *arg)
 
 struct db_pool *
 db_pool_new(struct event_base *base, const char *conninfo, int size,
-    int queue_max, struct db_pool_counters *counters)
+    int queue_max, int offer_ttl, struct db_pool_counters *counters)
 {
 	struct db_pool *p = xcalloc(1, sizeof(*p));
 	struct timeval second = { 1, 0 };
-	/* A write waits for a row lock or runs at most this long; an admin's
-	 * forgotten transaction must not hold a worker's pool for good. */
-	struct db_link_params params = { NULL, "slotd worker",
-	    "-c lock_timeout=5s -c statement_timeout=10s -c slotd.quiet=on "
-	    "-c plan_cache_mode=force_generic_plan" };
+	struct db_link_params params = { NULL, "slotd worker", NULL };
+	char options[256];
 	int i;
+
+	/* A write waits for a row lock or runs at most this long; an admin's
+	 * forgotten transaction must not hold a worker's pool for good.  A
+	 * waitlist offer's hold lasts offer_ttl (migration 0012). */
+	snprintf(options, sizeof(options), "-c lock_timeout=5s "
+	    "-c statement_timeout=10s -c slotd.quiet=on "
+	    "-c plan_cache_mode=force_generic_plan -c slotd.offer_ttl=%d",
+	    offer_ttl);
+	p->options = xstrdup(options);
+	params.options = p->options;
 
 	db_statements_init();
 	p->base = base;
@@ -475,6 +483,7 @@ db_pool_free(struct db_pool *p)
 	event_free(p->ev_dispatch);
 	free(p->conns);
 	free(p->conninfo);
+	free(p->options);
 	free(p);
 }
 

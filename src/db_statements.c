@@ -94,6 +94,14 @@ static const struct db_statement db_statements[DB_NSTMTS] = {
 	    { DB_ARG_APPOINTMENT, DB_ARG_OWNER, DB_ARG_ADMIN } },
 	[DB_CALENDAR_FEED] = { "calendar_feed", 0, 0, DB_SHAPE_VEVENT, 2,
 	    { DB_ARG_CALENDAR, DB_ARG_TOKEN } },
+	[DB_WAITLIST_JOIN] = { "waitlist_join", 0, 0, DB_SHAPE_ENTRY, 6,
+	    { DB_ARG_SLOT, DB_ARG_COUNT, DB_ARG_OWNER, DB_ARG_NAME,
+	    DB_ARG_EMAIL, DB_ARG_ADMIN } },
+	[DB_WAITLIST_GET] = { "waitlist_get", 0, 0, DB_SHAPE_ENTRY, 3,
+	    { DB_ARG_ENTRY, DB_ARG_OWNER, DB_ARG_ADMIN } },
+	/* Leaving with an offer frees its seats (to the next entry). */
+	[DB_WAITLIST_LEAVE] = { "waitlist_leave", 1, 0, DB_SHAPE_RESULT, 3,
+	    { DB_ARG_ENTRY, DB_ARG_OWNER, DB_ARG_ADMIN } },
 };
 
 static const char *const db_arg_names[DB_NARGS] = {
@@ -102,7 +110,7 @@ static const char *const db_arg_names[DB_NARGS] = {
 	"capacity", "payload", "calendar", "cursor", "limit", "timezone",
 	"schedule", "rules", "revision", "rotate", "from", "to", "status",
 	"reason", "after", "webhook", "url", "events", "description",
-	"set_description", "secret", "enabled", "token"
+	"set_description", "secret", "enabled", "token", "entry"
 };
 
 /* The columns of each shape, by name. */
@@ -127,7 +135,13 @@ static const char *const db_calendar_cols[] = {
 	"created_s", "updated_s", "revision", "kept", "cursor", "managed", NULL
 };
 static const char *const db_event_cols[] = {
-	DB_APPOINTMENT_COL_NAMES, "event_id", "event_type", "event_s", NULL
+	DB_APPOINTMENT_COL_NAMES, "event_id", "event_type", "event_s",
+	"entry_id", "entry_hold_id", "entry_offer_expires_s", NULL
+};
+static const char *const db_entry_cols[] = {
+	"outcome", "entry_id", "slot_ids", "status", "entry_position",
+	"entry_hold_id", "entry_offer_expires_s", "created_s", "calendar_id",
+	NULL
 };
 static const char *const db_webhook_cols[] = {
 	"id", "url", "events", "description", "enabled", "created_s",
@@ -145,6 +159,7 @@ static const char *const *const db_shapes[] = {
 	[DB_SHAPE_WEBHOOK] = db_webhook_cols,
 	[DB_SHAPE_ATTEMPT] = db_attempt_cols,
 	[DB_SHAPE_VEVENT] = db_vevent_cols,
+	[DB_SHAPE_ENTRY] = db_entry_cols,
 };
 
 /* Workers' statements that call a slotd_* function log the slots it

@@ -19,7 +19,7 @@
 static const char *const route_names[METRICS_ROUTES] = {
 	"slots", "slot", "slots_admin", "appointments", "appointment",
 	"holds", "hold", "healthz", "readyz", "metrics", "calendars",
-	"calendars_admin", "events", "webhooks", "other"
+	"calendars_admin", "events", "webhooks", "waitlist", "other"
 };
 
 static const int status_codes[] = {

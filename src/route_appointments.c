@@ -35,32 +35,6 @@ booking_free(struct booking *b)
 	free(b);
 }
 
-/* local@domain.tld with no spaces or controls: plausible, not proven. */
-static int
-email_plausible(const char *s)
-{
-	const char *at = strchr(s, '@'), *dot, *p;
-
-	if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
-		return 0;
-	for (p = s; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '<' ||
-		    *p == '>' || *p == ',' || *p == ';')
-			return 0;
-	dot = strrchr(at + 1, '.');
-	return dot != NULL && dot > at + 1 && dot[1] != '\0' &&
-	    strstr(at + 1, "..") == NULL && at[1] != '.';
-}
-
-static int
-single_line(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < ' ' || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 /* Answers the request and returns -1 when the body is refused. */
 static int
 booking_parse(struct http_request *req, struct booking *b,
@@ -72,9 +46,9 @@ booking_parse(struct http_request *req, struct booking *b,
 		{ "slots", JSON_FIELD_INT, 1, max_slots, &b->count,
 		    &b->has_count, 0, "too-many-slots", NULL, NULL },
 		{ "name", JSON_FIELD_STRING, 1, 200, &b->name, NULL, 1, NULL,
-		    single_line, "must be one line of text" },
+		    rules_single_line, "must be one line of text" },
 		{ "email", JSON_FIELD_STRING, 3, 254, &b->email, NULL, 1, NULL,
-		    email_plausible, "must be an e-mail address" },
+		    rules_email_plausible, "must be an e-mail address" },
 		{ "note", JSON_FIELD_STRING, 0, 1000, &b->note, NULL, 1, NULL,
 		    NULL, NULL },
 		{ "holdId", JSON_FIELD_STRING, 36, 36, &b->hold_id, NULL, 1,

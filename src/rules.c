@@ -124,3 +124,30 @@ rules_idempotency_key(struct http_request *req, const char **key)
 	}
 	return 0;
 }
+
+/* local@domain.tld with no spaces or controls: plausible, not proven. */
+int
+rules_email_plausible(const char *s)
+{
+	const char *at = strchr(s, '@'), *dot, *p;
+
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '<' ||
+		    *p == '>' || *p == ',' || *p == ';')
+			return 0;
+	dot = strrchr(at + 1, '.');
+	return dot != NULL && dot > at + 1 && dot[1] != '\0' &&
+	    strstr(at + 1, "..") == NULL && at[1] != '.';
+}
+
+/* Printable text without line breaks. */
+int
+rules_single_line(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}

@@ -417,7 +417,8 @@ enum db_stmt {
 	DB_CALENDAR_DELETE, DB_APPOINTMENT_PAGE, DB_MOVE, DB_EVENTS_PAGE,
 	DB_WEBHOOK_CREATE, DB_WEBHOOK_GET, DB_WEBHOOK_UPDATE,
 	DB_WEBHOOK_DELETE, DB_WEBHOOK_ATTEMPTS, DB_APPOINTMENT_VEVENT,
-	DB_CALENDAR_FEED, DB_NSTMTS
+	DB_CALENDAR_FEED, DB_WAITLIST_JOIN, DB_WAITLIST_GET, DB_WAITLIST_LEAVE,
+	DB_NSTMTS
 };
 /* Every parameter a statement may take, by name; each statement lists
  * those it takes in the order of its $n. */
@@ -431,7 +432,7 @@ enum db_arg {
 	DB_ARG_FROM, DB_ARG_TO, DB_ARG_STATUS, DB_ARG_REASON, DB_ARG_AFTER,
 	DB_ARG_WEBHOOK, DB_ARG_URL, DB_ARG_EVENTS, DB_ARG_DESCRIPTION,
 	DB_ARG_SET_DESCRIPTION, DB_ARG_SECRET, DB_ARG_ENABLED, DB_ARG_TOKEN,
-	DB_NARGS
+	DB_ARG_ENTRY, DB_NARGS
 };
 #define DB_MAX_PARAMS	10		/* of one statement */
 struct db_args {			/* filled by db_arg, db_arg_int */
@@ -448,7 +449,8 @@ enum db_shape {
 	DB_SHAPE_EVENT,		/* type slotd_event_result (0012) */
 	DB_SHAPE_WEBHOOK,	/* type slotd_webhook_result (0012) */
 	DB_SHAPE_ATTEMPT,	/* type slotd_attempt_result (0012) */
-	DB_SHAPE_VEVENT		/* an appointment's, then DB_COL_V_* (0011) */
+	DB_SHAPE_VEVENT,	/* an appointment's, then DB_COL_V_* (0011) */
+	DB_SHAPE_ENTRY		/* type slotd_entry_result (0012) */
 };
 enum db_result_col {
 	DB_COL_OUTCOME, DB_COL_REF, DB_COL_AT, DB_COL_SLOT_IDS,
@@ -478,8 +480,15 @@ enum db_calendar_col {
  * courier's delivery, those after them). */
 enum db_event_col {
 	DB_COL_E_ID = DB_APPOINTMENT_NCOLS, DB_COL_E_TYPE, DB_COL_E_AT,
+	DB_COL_E_ENTRY, DB_COL_E_HOLD, DB_COL_E_OFFER_EXPIRES,
 	DB_COL_D_WEBHOOK, DB_COL_D_URL, DB_COL_D_SECRET, DB_COL_D_ATTEMPT,
 	DB_DELIVERY_NCOLS
+};
+/* A waitlist entry's row (type slotd_entry_result, 0012). */
+enum db_entry_col {
+	DB_COL_L_OUTCOME, DB_COL_L_ID, DB_COL_L_SLOT_IDS, DB_COL_L_STATUS,
+	DB_COL_L_POSITION, DB_COL_L_HOLD, DB_COL_L_OFFER_EXPIRES,
+	DB_COL_L_CREATED, DB_COL_L_CALENDAR, DB_ENTRY_NCOLS
 };
 enum db_webhook_col {
 	DB_COL_W_ID, DB_COL_W_URL, DB_COL_W_EVENTS, DB_COL_W_DESCRIPTION,
@@ -524,7 +533,8 @@ struct db_pool_counters {		/* in shared memory, added atomically */
 };
 struct db_pool;
 struct db_pool	*db_pool_new(struct event_base *, const char *conninfo,
-		    int size, int queue_max, struct db_pool_counters *);
+		    int size, int queue_max, int offer_ttl,
+		    struct db_pool_counters *);
 void		 db_pool_free(struct db_pool *);
 int		 db_pool_query(struct db_pool *, enum db_stmt,
 		    const struct db_args *, db_callback, void *);
@@ -560,7 +570,20 @@ struct db_appointment {
 	const char	*cancel_reason;
 	const char	*cursor;	/* after it, in a listing */
 };
+/* A waitlist entry (DB_SHAPE_ENTRY, or an event's). */
+struct db_entry {
+	const char	*id;
+	int64_t		 slot_ids[DB_MAX_RUN];
+	size_t		 nslot_ids;
+	const char	*status;
+	int		 position;	/* 0: waits no more */
+	const char	*hold_id;	/* NULL: no offer */
+	int64_t		 offer_expires;	/* 0: no offer */
+	int64_t		 created;
+	int64_t		 calendar_id;
+};
 int		 db_result_row(const struct pg_result *, int, struct db_row *);
+void		 db_entry_row(const struct pg_result *, int, struct db_entry *);
 void		 db_appointment_row(const struct pg_result *, int,
 		    struct db_appointment *);
 size_t		 db_parse_ids(const char *, int64_t *, size_t);
@@ -574,7 +597,8 @@ enum metrics_route {
 	ROUTE_SLOTS, ROUTE_SLOT, ROUTE_SLOTS_ADMIN, ROUTE_APPOINTMENTS,
 	ROUTE_APPOINTMENT, ROUTE_HOLDS, ROUTE_HOLD, ROUTE_HEALTHZ,
 	ROUTE_READYZ, ROUTE_METRICS, ROUTE_CALENDARS, ROUTE_CALENDARS_ADMIN,
-	ROUTE_EVENTS, ROUTE_WEBHOOKS, ROUTE_OTHER, METRICS_ROUTES
+	ROUTE_EVENTS, ROUTE_WEBHOOKS, ROUTE_WAITLIST, ROUTE_OTHER,
+	METRICS_ROUTES
 };
 enum metrics_booking {
 	BOOKING_BOOKED, BOOKING_REPLAYED, BOOKING_KEY_REUSED,
@@ -797,6 +821,14 @@ void	route_webhook_patch(struct http_request *, struct worker_ctx *,
 void	route_webhook_deliveries(struct http_request *, struct worker_ctx *,
 	    const char *id);
 
+/* route_waitlist.c: the waitlist and its entry's document */
+void	route_waitlist_join(struct http_request *, struct worker_ctx *,
+	    const char *);
+void	route_waitlist_entry(struct http_request *, struct worker_ctx *,
+	    const char *id);
+void	waitlist_emit(struct emit *, const struct config *,
+	    const struct db_entry *);
+
 /* webhook.c: Standard Webhooks secrets and signatures */
 int	webhook_base64(const unsigned char *, size_t, const char *prefix,
 	    char *, size_t);
@@ -813,6 +845,8 @@ const char *rules_precheck(struct http_request *, struct slot_table *,
 int	rules_refusal(struct http_request *, const struct db_row *,
 	    int64_t slot_id, int64_t count);
 int	rules_idempotency_key(struct http_request *, const char **);
+int	rules_email_plausible(const char *);
+int	rules_single_line(const char *);
 
 /* route_calendars.c */
 void	route_calendars_list(struct http_request *, struct worker_ctx *,

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -475,6 +476,7 @@ syncer_main(struct config *conf, struct slot_table *table)
 	struct signal_watch signals;
 	struct db_link_params params = { conf->conninfo, "slotd syncer", NULL };
 	struct syncer s;
+	char options[64];
 
 	log_set_role("syncer");
 	if (tz_use(conf->timezone) == -1)
@@ -485,6 +487,11 @@ syncer_main(struct config *conf, struct slot_table *table)
 	s.table = table;
 	if ((s.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	/* Expired holds and changed capacities free seats that waitlist
+	 * entries are offered, for this long (migration 0012). */
+	snprintf(options, sizeof(options), "-c slotd.offer_ttl=%d",
+	    conf->hold_ttl_seconds);
+	params.options = options;
 	db_link_init(&s.link, s.base, "database", &params, &syncer_link_ops,
 	    &s);
 	s.ev_tick = event_new(s.base, -1, EV_PERSIST, syncer_tick, &s);

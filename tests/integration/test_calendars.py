@@ -505,8 +505,11 @@ def test_slots_of_calendars(pg, db, slotd):
     day = today("Asia/Singapore") + dt.timedelta(days=7)
     while day.weekday() != 1:                       # a Tuesday
         day += dt.timedelta(days=1)
-    wait_for(lambda: slotd.get(f"/slots?date={day}&calendar={london}")[0]
-             == 200, timeout=2, what="the new calendars in the directory")
+    wait_for(lambda: all(slotd.get(f"/slots?date={day}&calendar={c}")[0]
+                         == 200 and day_doc(slotd, f"date={day}&calendar="
+                                            f"{c}")[1]["slots"]
+                         for c in (tan, london)),
+             timeout=2, what="the new calendars' slots in the table")
     _, doc = day_doc(slotd, f"date={day}&calendar={tan}")
     assert doc["timezone"] == "Asia/Singapore"
     assert {x["calendarId"] for x in doc["slots"]} == {tan}
