@@ -67,12 +67,12 @@ http_send_doc(struct http_request *r, int status, struct evbuffer *body,
 	    "application/json", body);
 }
 
-
-/* Answer 200 with a stream of type: 1, and its pieces follow
- * (http_stream_send) until gone(arg) is told that it ended (the client
- * left or fell too far behind, or the worker drains), and never after.  A
- * HEAD is answered with the head alone: 0, and gone is never told.  -1,
- * and nothing is answered, while the worker drains. */
+/* From a route's handler: answer 200 with a stream of type: 1, and its
+ * pieces follow (http_stream_send) until gone(arg) is told that it ended
+ * (the client left or fell too far behind, or the worker drains), and
+ * never after; the request stays valid until the handler returns.  A HEAD
+ * is answered with the head alone: 0, and gone is never told.  -1, and
+ * nothing is answered, while the worker drains. */
 int
 http_stream_start(struct http_request *r, const char *type, http_gone gone,
     void *arg)

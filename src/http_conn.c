@@ -427,11 +427,11 @@ http_conn_io(evutil_socket_t fd, short what, void *arg)
 			c->in_len = c->parsed = 0;
 			n = http_conn_recv(c);
 			c->in_len = 0;
-			if (n == 0 || n == -1 || c->state == HTTP_LINGERING) {
-				if (n == 0 || n == -1)
-					http_conn_free(c);
-				return;
-			}
+			if (n == 0 || n == -1)
+				http_conn_free(c);
+			else if (c->state == HTTP_STREAMING)
+				http_conn_settle(c);
+			return;
 		}
 		do {
 			n = http_conn_recv(c);
