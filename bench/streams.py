@@ -36,7 +36,7 @@ class Changer:
         sid = self.ids[self.n % len(self.ids)]
         self.n += 1
         self.conn.request("PATCH", f"/slots/{sid}", body=json.dumps(
-            {"capacity": 100000 + self.n % 2}),
+            {"capacity": 50000 + self.n}),
             headers={"Content-Type": "application/json"})
         r = self.conn.getresponse()
         r.read()
