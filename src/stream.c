@@ -11,7 +11,10 @@
  * window again, and every slot that differs from what was sent becomes an
  * event, made once for the group and copied into each member's output.
  * So a thousand streams of one day cost one read of it, and an event costs
- * no allocation per stream beyond its connection's output buffer.
+ * no allocation per stream beyond its connection's output buffer.  The
+ * copies are written STREAM_BATCH at a time, the loop turning in between,
+ * so that the requests that arrive meanwhile wait for a batch, not for a
+ * thousand writes.
  *
  * The events keep a client's copy of the window equal to GET /slots': a
  * slot that changes or enters the window comes as its document, one that
@@ -23,6 +26,7 @@
  */
 #include <sys/queue.h>
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +37,7 @@
 
 #define STREAM_TICK_MS		50
 #define STREAM_HEARTBEAT_S	15
+#define STREAM_BATCH		128	/* writes in a turn of the loop */
 #define STREAM_RETRY		"retry: 2000\n"
 
 struct stream_group;
@@ -55,6 +60,9 @@ struct stream_group {
 	struct slot		*sent;		/* the window, by id */
 	size_t			 nsent;
 	size_t			 sent_cap;
+	struct evbuffer		*pending;	/* events on their way */
+	struct stream		*cursor;	/* the next member to get them;
+						   NULL: all have */
 };
 
 static struct {
@@ -63,6 +71,7 @@ static struct {
 	uint64_t		 epoch;
 	struct event		*ev_tick;
 	struct event		*ev_heartbeat;
+	struct event		*ev_fanout;	/* writes the next batch */
 	TAILQ_HEAD(, stream_group) groups;
 	int			 open;
 	uint64_t		 seen;		/* the table's changes, last tick */
@@ -75,6 +84,7 @@ static struct {
 
 static void	stream_tick(evutil_socket_t, short, void *);
 static void	stream_heartbeat(evutil_socket_t, short, void *);
+static void	stream_fanout(evutil_socket_t, short, void *);
 
 /* Streams are served on base, from table. */
 void
@@ -90,6 +100,7 @@ stream_init(struct event_base *base, struct slot_table *table)
 	streams.ev_tick = event_new(base, -1, EV_PERSIST, stream_tick, NULL);
 	streams.ev_heartbeat = event_new(base, -1, EV_PERSIST,
 	    stream_heartbeat, NULL);
+	streams.ev_fanout = evtimer_new(base, stream_fanout, NULL);
 	streams.out = evbuffer_new();
 }
 
@@ -146,23 +157,71 @@ stream_event(struct stream_group *g, const struct slot *s, int64_t id)
 	evbuffer_add(streams.out, "\n\n", 2);
 }
 
-/* What was made in streams.out goes to every member of g. */
+/* Write g's pending events to at most *budget more members; 1 when every
+ * member has them. */
+static int
+stream_group_write(struct stream_group *g, int *budget)
+{
+	struct stream *s;
+	size_t len = evbuffer_get_length(g->pending);
+	const void *data = evbuffer_pullup(g->pending, -1);
+
+	/* A member let go (too slow) moves the cursor past itself. */
+	while ((s = g->cursor) != NULL && *budget > 0) {
+		g->cursor = TAILQ_NEXT(s, entry);
+		http_stream_send(s->req, data, len);
+		(*budget)--;
+	}
+	if (g->cursor != NULL)
+		return 0;
+	evbuffer_drain(g->pending, len);
+	return 1;
+}
+
+/* Every member of g gets its pending events now. */
+static void
+stream_group_finish(struct stream_group *g)
+{
+	int all = INT_MAX;
+
+	if (g->cursor != NULL)
+		stream_group_write(g, &all);
+}
+
+/* What was made in streams.out goes to every member of g, the first batch
+ * now and the rest on the next turns of the loop. */
 static void
 stream_group_send(struct stream_group *g)
 {
-	struct stream *s, *next;
-	size_t len = evbuffer_get_length(streams.out);
-	const void *data;
+	struct timeval now = { 0, 0 };
 
-	if (len == 0)
+	if (evbuffer_get_length(streams.out) == 0)
 		return;
-	data = evbuffer_pullup(streams.out, -1);
-	/* A member let go (too slow) leaves the list as it is sent to. */
-	for (s = TAILQ_FIRST(&g->members); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		http_stream_send(s->req, data, len);
-	}
-	evbuffer_drain(streams.out, len);
+	stream_group_finish(g);
+	evbuffer_add_buffer(g->pending, streams.out);
+	g->cursor = TAILQ_FIRST(&g->members);
+	if (g->cursor == NULL)
+		evbuffer_drain(g->pending, evbuffer_get_length(g->pending));
+	else if (!evtimer_pending(streams.ev_fanout, NULL))
+		evtimer_add(streams.ev_fanout, &now);
+}
+
+/* The next batch of writes, after the loop has had its turn. */
+static void
+stream_fanout(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval now = { 0, 0 };
+	struct stream_group *g;
+	int budget = STREAM_BATCH, done = 1;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	TAILQ_FOREACH(g, &streams.groups, entry)
+		if (g->cursor != NULL && !stream_group_write(g, &budget))
+			done = 0;
+	if (!done)
+		evtimer_add(streams.ev_fanout, &now);
 }
 
 /*
@@ -222,6 +281,7 @@ static void
 stream_group_free(struct stream_group *g)
 {
 	TAILQ_REMOVE(&streams.groups, g, entry);
+	evbuffer_free(g->pending);
 	free(g->sent);
 	free(g);
 }
@@ -245,6 +305,7 @@ stream_group_get(const struct slots_query *sq, int64_t from, int64_t to)
 			return g;
 	g = xcalloc(1, sizeof(*g));
 	TAILQ_INIT(&g->members);
+	g->pending = evbuffer_new();
 	g->sq = q;
 	if (q.zone == q.zone_buf)
 		g->sq.zone = g->sq.zone_buf;
@@ -261,6 +322,8 @@ stream_gone(void *arg)
 {
 	struct stream *s = arg;
 
+	if (s->group->cursor == s)
+		s->group->cursor = TAILQ_NEXT(s, entry);
 	TAILQ_REMOVE(&s->group->members, s, entry);
 	streams.open--;
 	metrics_streams(-1);
@@ -310,10 +373,11 @@ stream_heartbeat(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	evbuffer_add(streams.out, ":\n", 2);
-	TAILQ_FOREACH(g, &streams.groups, entry)
+	TAILQ_FOREACH(g, &streams.groups, entry) {
+		evbuffer_add(streams.out, ":\n", 2);
 		stream_group_send(g);
-	evbuffer_drain(streams.out, evbuffer_get_length(streams.out));
+		evbuffer_drain(streams.out, evbuffer_get_length(streams.out));
+	}
 }
 
 /*
@@ -363,7 +427,8 @@ stream_open(struct http_request *req, const struct config *conf,
 	}
 	s->group = g;
 	s->req = req;
-	TAILQ_INSERT_TAIL(&g->members, s, entry);
+	/* Ahead of the cursor: the events on their way are in its snapshot. */
+	TAILQ_INSERT_HEAD(&g->members, s, entry);
 	if (streams.open++ == 0) {
 		streams.seen = stream_table_changes();
 		event_add(streams.ev_tick, &tick);
@@ -393,6 +458,7 @@ stream_free(void)
 		stream_group_free(TAILQ_FIRST(&streams.groups));
 	event_free(streams.ev_tick);
 	event_free(streams.ev_heartbeat);
+	event_free(streams.ev_fanout);
 	evbuffer_free(streams.out);
 	free(streams.now);
 	free(streams.next);
