@@ -159,6 +159,44 @@ def test_available_windows_lose_full_slots(pg, db, slotd):
     st.close()
 
 
+def test_streams_opened_amid_changes_see_each_change_once(start_slotd):
+    """Streams open while changes fan out to 300 others: each event changes
+    what its client has, and every client ends with GET /slots."""
+    s = start_slotd(workers=1, extra={"server": {"access_log": "off"}})
+    day = weekday_ahead(2)
+    query = f"date={day}"
+    ids = [x["id"] for x in read_view(s, query)[2]["slots"]]
+    crowd = [open_stream(s, query) for _ in range(300)]
+    done = threading.Event()
+
+    def change():
+        for i in range(40):
+            s.send_json("PATCH", f"/slots/{ids[i % len(ids)]}",
+                        {"capacity": 10 + i})
+            time.sleep(0.02)
+        done.set()
+    t = threading.Thread(target=change)
+    t.start()
+    late = []
+    while not done.is_set():
+        late.append(open_stream(s, query))
+        time.sleep(0.03)
+    t.join()
+    etag, _, want = read_view(s, query)
+    for st in crowd + late:
+        ev = st.next()
+        doc = json.loads(ev["data"])
+        # The events of one turn come in one chunk and share their id.
+        while ev.get("id") != etag or any(":" not in x for x in st.queue):
+            ev = st.next(timeout=5)
+            changed = apply_event(doc, ev)
+            assert changed != doc, ev
+            doc = changed
+        assert doc == want
+        st.close()
+    print(f"{len(late)} streams opened amid 40 changes")
+
+
 def test_last_event_id(pg, db, slotd):
     day = weekday_ahead(1)
     query = f"date={day}"
