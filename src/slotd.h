@@ -758,7 +758,6 @@ void	stream_init(struct event_base *, struct slot_table *);
 void	stream_open(struct http_request *, const struct config *,
 	    struct slot_table *, const struct slots_query *, int64_t from,
 	    int64_t to);
-int	stream_count(void);
 void	stream_free(void);
 
 /* route_slots.c */

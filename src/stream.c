@@ -104,13 +104,6 @@ stream_init(struct event_base *base, struct slot_table *table)
 	streams.out = evbuffer_new();
 }
 
-/* Streams open in this worker. */
-int
-stream_count(void)
-{
-	return streams.open;
-}
-
 /* A number that moves whenever anything in the table changes: its change
  * count, and its resets (an empty range's tag moves on those alone). */
 static uint64_t
@@ -188,8 +181,9 @@ stream_group_finish(struct stream_group *g)
 		stream_group_write(g, &all);
 }
 
-/* What was made in streams.out goes to every member of g, the first batch
- * now and the rest on the next turns of the loop. */
+/* What was made in streams.out goes to every member of g, in batches
+ * from the next turn of the loop on (what g still had on its way goes
+ * first, now). */
 static void
 stream_group_send(struct stream_group *g)
 {
@@ -376,7 +370,6 @@ stream_heartbeat(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH(g, &streams.groups, entry) {
 		evbuffer_add(streams.out, ":\n", 2);
 		stream_group_send(g);
-		evbuffer_drain(streams.out, evbuffer_get_length(streams.out));
 	}
 }
 
@@ -400,7 +393,11 @@ stream_open(struct http_request *req, const struct config *conf,
 	size_t n;
 	int rc, resumed;
 
-	if (streams.table != table || streams.open >= conf->max_streams) {
+	if (streams.table != table) {
+		http_problem(req, 503, "unavailable", "no streams here");
+		return;
+	}
+	if (streams.open >= conf->max_streams) {
 		http_problem(req, 503, "unavailable", "this worker serves as "
 		    "many streams as it may (%d); connect again",
 		    conf->max_streams);
