@@ -37,7 +37,7 @@
 
 #define STREAM_TICK_MS		50
 #define STREAM_HEARTBEAT_S	15
-#define STREAM_BATCH		128	/* writes in a turn of the loop */
+#define STREAM_BATCH		32	/* writes in a turn of the loop */
 #define STREAM_RETRY		"retry: 2000\n"
 
 struct stream_group;
