@@ -15,6 +15,8 @@ Scenarios:
   7  GET /slots with tz= each of 8 zones in turn vs one zone
   8  calendars at scale: 10,000 calendars and about 1,000,000 slots
      (bench/calendars.py)
+  9  live streams: an event's way to 1,000 streams on one worker, and
+     GET /slots with and without them open (bench/streams.py)
 """
 import argparse
 import datetime as dt
@@ -34,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from harness import PgCluster, Slotd, free_port, wait_for  # noqa: E402
 import calendars  # noqa: E402
+import streams  # noqa: E402
 
 WORKERS = 2
 CONNS = 64
@@ -234,7 +237,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9")
     args = ap.parse_args()
     only = {int(x) for x in args.only.split(",")}
     sec, rounds = args.seconds, args.rounds
@@ -430,6 +433,9 @@ def main():
             calendars.scenario(pg, sched, big, day, sec, rounds, work, table,
                                notes, wrk, median_runs, row, WORKERS,
                                BOOK_CONNS)
+        if 9 in only:
+            streams.scenario(pg, sched, big, day, sec, rounds, table, notes,
+                             wrk, median_runs, row)
     finally:
         pg.destroy()
         shutil.rmtree(work, ignore_errors=True)

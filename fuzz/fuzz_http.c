@@ -50,6 +50,7 @@ setup(void)
 	w.slots_cap = 64;
 	w.slots = xcalloc(w.slots_cap, sizeof(*w.slots));
 	w.commit = commit_new(base, w.conf, w.table);
+	stream_init(base, w.table);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

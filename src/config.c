@@ -59,6 +59,9 @@ static const struct config_param params[] = {
 	    "most header fields (431 above)"),
 	P("server", "max_body_bytes", CF_INT, "16384", 1, max_body_bytes,
 	    1024, 1 << 20, "largest request body (413 above)"),
+	P("server", "max_streams", CF_INT, "1024", 1, max_streams, 1,
+	    1 << 20, "live streams (GET /slots/stream) per worker (503 "
+	    "above)"),
 	P("database", "conninfo", CF_STRING, "", 0, conninfo, 0, 4096,
 	    "libpq connection string; empty uses PG* variables"),
 	P("database", "pool_size", CF_INT, "4", 1, pool_size, 1, 64,

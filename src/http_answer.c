@@ -1,6 +1,8 @@
 /*
  * http_answer: how routes answer a request.  The answer is written (see
- * http_reply.c) and the connection moves on to the next request.
+ * http_reply.c) and the connection moves on to the next request; or it
+ * is a stream, whose pieces follow until it ends, and the connection
+ * closes after it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,3 +67,33 @@ http_send_doc(struct http_request *r, int status, struct evbuffer *body,
 	    "application/json", body);
 }
 
+/* From a route's handler: answer 200 with a stream of type: 1, and its
+ * pieces follow (http_stream_send) until gone(arg) is told that it ended
+ * (the client left or fell too far behind, or the worker drains), and
+ * never after; the request stays valid until the handler returns.  A HEAD
+ * is answered with the head alone: 0, and gone is never told.  -1, and
+ * nothing is answered, while the worker drains. */
+int
+http_stream_start(struct http_request *r, const char *type, http_gone gone,
+    void *arg)
+{
+	if (r->answered || r->conn->srv->draining)
+		return -1;
+	http_reply_stream_head(r, type);
+	if (r->head) {
+		http_conn_answered(r->conn);
+		return 0;
+	}
+	http_conn_stream(r->conn, gone, arg);
+	return 1;
+}
+
+/* A piece of the stream, written at once as far as the socket takes it.
+ * A client that cannot keep up is let go: gone is told, maybe before this
+ * returns. */
+void
+http_stream_send(struct http_request *r, const void *data, size_t len)
+{
+	http_reply_chunk(r->conn, data, len);
+	http_conn_push(r->conn, len);
+}

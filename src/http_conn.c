@@ -8,10 +8,13 @@
  * answer is queued, so answers keep the order of requests.  A deadline
  * bounds each request from its first byte, and an idle connection is
  * closed after as long.  TLS runs on the same buffers through OpenSSL.
- * Draining answers every request that arrived (with Connection: close)
- * and closes the idle connections.
+ * A request may be answered with a stream (http_stream_start): its pieces
+ * follow as they come, outside the deadline, until the client leaves or
+ * the worker drains, and the connection closes after it.  Draining
+ * answers every request that arrived (with Connection: close), ends the
+ * streams and closes the idle connections.  The listener that accepts
+ * them is http_server.c's.
  */
-#include "config.h"		/* _GNU_SOURCE, for accept4 */
 
 #include <sys/socket.h>
 
@@ -34,7 +37,8 @@
 #define HTTP_LINGER_SECONDS	2
 #define HTTP_DRAIN_GRACE	1	/* seconds for a new connection's first
 					   request when draining */
-#define HTTP_ACCEPT_PAUSE_MS	100	/* a pause when out of descriptors */
+#define HTTP_STREAM_BEHIND	(256 * 1024)	/* a stream's client this far
+						   behind is let go */
 
 static int	http_requests_open;	/* dispatched, not yet answered */
 
@@ -94,7 +98,8 @@ http_conn_deadline(struct http_conn *c, int seconds)
 }
 
 /* Close and free the connection.  A request whose answer is awaited is
- * left to its pending: it learns that the client has gone. */
+ * left to its pending: it learns that the client has gone; a stream's
+ * owner is told. */
 static void
 http_conn_free(struct http_conn *c)
 {
@@ -106,6 +111,8 @@ http_conn_free(struct http_conn *c)
 		metrics_request(r->route, 499, 0);
 		http_requests_open--;
 	}
+	if (c->state == HTTP_STREAMING)
+		c->gone(c->gone_arg);
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
 	c->srv->nconns--;
 	event_free(c->ev);
@@ -233,8 +240,9 @@ http_conn_settle(struct http_conn *c)
 		return;
 	}
 	/* While an answer is awaited, pipelined requests are read ahead,
-	 * but only so far. */
-	if (c->state == HTTP_LINGERING || (c->out_len < HTTP_OUT_HIGH &&
+	 * but only so far.  A stream's client is heard out to its leaving. */
+	if (c->state == HTTP_LINGERING || c->state == HTTP_STREAMING ||
+	    (c->out_len < HTTP_OUT_HIGH &&
 	    (c->state == HTTP_IDLE || c->state == HTTP_READING ||
 	    (c->state == HTTP_HANDLING && c->in_len < HTTP_IN_HIGH))))
 		what |= EV_READ;
@@ -282,6 +290,66 @@ http_conn_answered(struct http_conn *c)
 		else
 			http_conn_settle(c);
 	}
+}
+
+/* The request is answered with a stream: its head is queued, and its
+ * pieces follow (http_conn_push) until the client leaves, the worker
+ * drains or the client falls too far behind, when gone(arg) is told.  The
+ * request no longer counts as in flight nor has a deadline; what the
+ * client sent after it is dropped, as is what it sends later, since the
+ * connection closes after the stream. */
+void
+http_conn_stream(struct http_conn *c, http_gone gone, void *arg)
+{
+	c->req.answered = 1;
+	c->served++;
+	http_requests_open--;
+	c->state = HTTP_STREAMING;
+	c->gone = gone;
+	c->gone_arg = arg;
+	evtimer_del(c->ev_timer);
+	c->in_len = c->parsed = 0;
+	http_conn_push(c, 0);
+}
+
+/* Write what a stream has queued, as far as the socket takes it; -1 when
+ * the connection is closed (or closes once its parse is over): its client
+ * is gone, or too slow, with more than HTTP_STREAM_BEHIND bytes still
+ * unsent before the last piece (of piece bytes). */
+int
+http_conn_push(struct http_conn *c, size_t piece)
+{
+	size_t unsent;
+
+	if (http_conn_flush(c) == 0) {
+		unsent = c->out_len - c->out_sent;
+		if (unsent <= piece || unsent - piece <= HTTP_STREAM_BEHIND) {
+			if (!c->in_parse)
+				http_conn_settle(c);
+			return 0;
+		}
+	}
+	if (c->in_parse)
+		c->closing = 1;
+	else
+		http_conn_free(c);
+	return -1;
+}
+
+/* Draining: the stream ends (its last chunk, then the close), and its
+ * owner is told. */
+static void
+http_conn_stream_end(struct http_conn *c)
+{
+	c->gone(c->gone_arg);
+	if (c->chunked)
+		http_reply_chunk(c, NULL, 0);
+	c->state = HTTP_CLOSING;
+	http_conn_deadline(c, c->srv->conf->request_timeout);
+	if (http_conn_flush(c) == -1)
+		http_conn_free(c);
+	else
+		http_conn_settle(c);
 }
 
 /* Answer a request refused while it was read (its problem is in the
@@ -352,7 +420,8 @@ http_conn_io(evutil_socket_t fd, short what, void *arg)
 	}
 	if ((what & EV_READ) || ((what & EV_WRITE) && c->tls_wants)) {
 		c->tls_wants = 0;
-		if (c->state == HTTP_LINGERING) {
+		if (c->state == HTTP_LINGERING ||
+		    c->state == HTTP_STREAMING) {
 			/* What still comes is read and dropped; the end (or
 			 * an error) closes. */
 			c->in_len = c->parsed = 0;
@@ -360,6 +429,8 @@ http_conn_io(evutil_socket_t fd, short what, void *arg)
 			c->in_len = 0;
 			if (n == 0 || n == -1)
 				http_conn_free(c);
+			else if (c->state == HTTP_STREAMING)
+				http_conn_settle(c);
 			return;
 		}
 		do {
@@ -400,9 +471,9 @@ http_conn_timeout(evutil_socket_t fd, short what, void *arg)
 	http_conn_free(c);
 }
 
-/* Take on the accepted socket fd from sa. */
-static void
-http_server_adopt(struct http_server *srv, int fd, struct sockaddr *sa)
+/* A connection on the socket fd, accepted from sa. */
+void
+http_conn_new(struct http_server *srv, int fd, struct sockaddr *sa)
 {
 	struct http_conn *c;
 	int one = 1;
@@ -447,142 +518,27 @@ http_server_adopt(struct http_server *srv, int fd, struct sockaddr *sa)
 	http_conn_deadline(c, srv->conf->request_timeout);
 }
 
-/* Accept on the listening socket, or stop and start again. */
-static void
-http_server_listen(struct http_server *srv, int on)
+/* Draining: a stream ends; an idle connection takes what it may have been
+ * sent as a request, or gets a moment for the first one if it was
+ * accepted just now, or goes. */
+void
+http_conn_drain(struct http_conn *c)
 {
-	if (srv->ev_accept == NULL)
+	if (c->state == HTTP_STREAMING) {
+		http_conn_stream_end(c);
 		return;
-	if (on)
-		event_add(srv->ev_accept, NULL);
+	}
+	if (c->state != HTTP_IDLE || c->out_len > 0)
+		return;
+	/* Bytes may be waiting unread: take them as a request. */
+	if (http_conn_recv(c) > 0) {
+		http_conn_parse(c);
+		return;
+	}
+	/* A connection accepted a moment ago has its request on the way: a
+	 * short while for it.  An idle keep-alive one goes. */
+	if (c->served == 0)
+		http_conn_deadline(c, HTTP_DRAIN_GRACE);
 	else
-		event_del(srv->ev_accept);
-}
-
-static void
-http_server_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct http_server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	if (!srv->draining)
-		http_server_listen(srv, 1);
-}
-
-/*
- * One connection per wakeup, as nginx does without multi_accept: the
- * workers sharing the socket are all woken, and each takes one, so that
- * connections arriving together spread over them.  accept(2) failing for
- * want of descriptors or memory leaves the connection queued and the
- * socket ready: accepting stops for a moment rather than spin.
- */
-static void
-http_server_accept(evutil_socket_t lfd, short what, void *arg)
-{
-	struct http_server *srv = arg;
-	struct timeval pause = { 0, HTTP_ACCEPT_PAUSE_MS * 1000 };
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd, err, starved;
-
-	(void)what;
-	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd != -1) {
-		http_server_adopt(srv, fd, (struct sockaddr *)&ss);
-		return;
-	}
-	err = errno;
-	if (err == EAGAIN || err == EINTR || err == ECONNABORTED)
-		return;
-	starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM;
-	if (starved && !evtimer_pending(srv->ev_resume, NULL)) {
-		http_server_listen(srv, 0);
-		evtimer_add(srv->ev_resume, &pause);
-	}
-	log_warnx_limited(&srv->accept_log, "%s: accept: %s%s", __func__,
-	    strerror(err), starved ? "; not accepting for a moment" : "");
-}
-
-/* Serve HTTP on the listening socket fd (a dup, closed with the server):
- * each complete request goes to handler; TLS when tls is given. */
-struct http_server *
-http_server_new(struct event_base *base, const struct config *conf, int fd,
-    struct ssl_ctx_st *tls, http_handler handler, void *arg)
-{
-	struct http_server *srv = xcalloc(1, sizeof(*srv));
-	struct timeval tv = { conf->request_timeout, 0 };
-
-	srv->base = base;
-	srv->conf = conf;
-	srv->tls = tls;
-	srv->handler = handler;
-	srv->arg = arg;
-	srv->timeout = event_base_init_common_timeout(base, &tv);
-	TAILQ_INIT(&srv->conns);
-	srv->ev_resume = evtimer_new(base, http_server_resume, srv);
-	srv->fd = fd;
-	evutil_make_socket_nonblocking(fd);
-	srv->ev_accept = event_new(base, fd, EV_READ | EV_PERSIST,
-	    http_server_accept, srv);
-	http_server_listen(srv, 1);
-	return srv;
-}
-
-/* Stop accepting (the listener is closed later, by
- * http_server_close_listener, once the loop has let go of it), answer
- * what arrived with Connection: close, close idle connections. */
-void
-http_server_drain(struct http_server *srv)
-{
-	struct http_conn *c, *next;
-
-	srv->draining = 1;
-	evtimer_del(srv->ev_resume);
-	http_server_listen(srv, 0);
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if (c->state != HTTP_IDLE || c->out_len > 0)
-			continue;
-		/* Bytes may be waiting unread: take them as a request. */
-		if (http_conn_recv(c) > 0) {
-			http_conn_parse(c);
-			continue;
-		}
-		/* A connection accepted a moment ago has its request on the
-		 * way: a short while for it.  An idle keep-alive one goes. */
-		if (c->served == 0)
-			http_conn_deadline(c, HTTP_DRAIN_GRACE);
-		else
-			http_conn_free(c);
-	}
-}
-
-void
-http_server_close_listener(struct http_server *srv)
-{
-	if (srv->ev_accept == NULL)
-		return;
-	event_free(srv->ev_accept);
-	srv->ev_accept = NULL;
-	close(srv->fd);
-}
-
-/* Connections still open. */
-int
-http_server_open(const struct http_server *srv)
-{
-	return srv->nconns;
-}
-
-void
-http_server_free(struct http_server *srv)
-{
-	while (!TAILQ_EMPTY(&srv->conns))
-		http_conn_free(TAILQ_FIRST(&srv->conns));
-	http_server_close_listener(srv);
-	event_free(srv->ev_resume);
-	free(srv);
+		http_conn_free(c);
 }

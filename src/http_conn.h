@@ -1,7 +1,8 @@
 /*
  * http_conn.h: the HTTP/1.1 layer's own structures, shared by its files
- * (http_conn.c, http_parse.c, http_reply.c) and nobody else; the rest of
- * slotd sees struct http_request through the functions in slotd.h.
+ * (http_server.c, http_conn.c, http_parse.c, http_reply.c, http.c,
+ * http_answer.c) and nobody else; the rest of slotd sees struct
+ * http_request through the functions in slotd.h.
  */
 #ifndef HTTP_CONN_H
 #define HTTP_CONN_H
@@ -64,12 +65,15 @@ enum http_conn_state {
 	HTTP_IDLE,		/* between requests */
 	HTTP_READING,		/* a request has begun */
 	HTTP_HANDLING,		/* dispatched; its answer is awaited */
+	HTTP_STREAMING,		/* answered with a stream, whose pieces
+				   follow until it ends (http_stream_*) */
 	HTTP_CLOSING,		/* the last answer is being written */
 	HTTP_LINGERING		/* written; reading what the client still
 				   sends so that closing resets nothing */
 };
 
 struct http_server;
+struct sockaddr;
 
 struct http_conn {
 	TAILQ_ENTRY(http_conn)	 entry;
@@ -84,6 +88,9 @@ struct http_conn {
 	int			 in_parse;	/* http_conn_parse() runs */
 	int			 closing;	/* close once written */
 	int			 served;	/* requests answered */
+	int			 chunked;	/* the stream's pieces are chunks */
+	http_gone		 gone;		/* told when the stream ends */
+	void			*gone_arg;
 	llhttp_t		 parser;
 	struct http_request	 req;
 	char			*in;		/* what arrived, not yet done */
@@ -122,8 +129,12 @@ int	http_parse_feed(struct http_conn *);
 int	http_parse_field(struct http_request *, const char *,
 	    const char **);
 /* http_conn.c */
+void	http_conn_new(struct http_server *, int fd, struct sockaddr *);
+void	http_conn_drain(struct http_conn *);
 void	http_conn_drop(struct http_conn *);
 void	http_conn_answered(struct http_conn *);
+void	http_conn_stream(struct http_conn *, http_gone, void *);
+int	http_conn_push(struct http_conn *, size_t);
 /* http_reply.c */
 void	http_reply_write(struct http_request *, int status, const char *,
 	    const void *, size_t);
@@ -131,5 +142,7 @@ void	http_reply_problem(struct http_request *, int status, const char *,
 	    const char *detail);
 void	http_reply_refusal(struct http_request *);
 void	http_reply_continue(struct http_conn *);
+void	http_reply_stream_head(struct http_request *, const char *type);
+void	http_reply_chunk(struct http_conn *, const void *, size_t);
 
 #endif

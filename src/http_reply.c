@@ -2,8 +2,9 @@
  * http_reply: answers.  The status line, the headers (a cached Date, the
  * route's own, Content-Length, Connection) and the body go into the
  * connection's output buffer in one piece; HEAD, 204 and 304 carry no
- * body.  Problem details (RFC 9457) are always valid UTF-8 JSON, whatever
- * bytes the request held.  Every answer is counted and logged here.  What
+ * body.  A stream's head has no length, and its body follows in chunks
+ * (in HTTP/1.0, until the close).  Problem details (RFC 9457) are always
+ * valid UTF-8 JSON, whatever bytes the request held.  Every answer is counted and logged here.  What
  * comes after an answer is the connection's business (http_answer.c).
  */
 #include <stdarg.h>
@@ -250,19 +251,23 @@ http_account(struct http_request *r, int status, size_t len)
 	    sizeof(query)) : "", status, len, (double)us / 1000);
 }
 
-/* Write the answer into the output: status line, headers, body (not for
- * HEAD, 204 and 304).  Every answer passes here. */
-void
-http_reply_write(struct http_request *r, int status, const char *type,
-    const void *body, size_t len)
+/* How an answer's body is delimited. */
+enum http_framing {
+	HTTP_NO_BODY,		/* 204, 304 */
+	HTTP_LENGTH,		/* Content-Length */
+	HTTP_CHUNKED,		/* a stream, in HTTP/1.1 */
+	HTTP_UNTIL_CLOSE	/* a stream, in HTTP/1.0 */
+};
+
+/* The status line and the headers of an answer. */
+static void
+http_reply_head(struct http_request *r, int status, const char *type,
+    enum http_framing framing, size_t len)
 {
 	struct http_conn *c = r->conn;
-	int bodyless = status == 204 || status == 304;
 	const char *date;
 	size_t n;
 
-	if (r->answered)
-		return;
 	if (c->srv->draining)
 		r->keep_alive = 0;
 	http_reply_queue(c, "HTTP/1.1 ", 9);
@@ -274,11 +279,12 @@ http_reply_write(struct http_request *r, int status, const char *type,
 	http_reply_queue(c, date, n);
 	if (type != NULL)
 		put_header(c, "Content-Type", type);
-	if (!bodyless) {
+	if (framing == HTTP_LENGTH) {
 		http_reply_queue(c, "Content-Length: ", 16);
 		put_number(c, len);
 		http_reply_queue(c, "\r\n", 2);
-	}
+	} else if (framing == HTTP_CHUNKED)
+		put_header(c, "Transfer-Encoding", "chunked");
 	if (r->vary[0] != '\0')
 		put_header(c, "Vary", r->vary);
 	if (r->extra_len > 0)
@@ -288,9 +294,57 @@ http_reply_write(struct http_request *r, int status, const char *type,
 	else if (r->minor == 0)
 		http_reply_queue(c, "Connection: keep-alive\r\n", 24);
 	http_reply_queue(c, "\r\n", 2);
+}
+
+/* Write the answer into the output: status line, headers, body (not for
+ * HEAD, 204 and 304).  Every answer but a stream's passes here. */
+void
+http_reply_write(struct http_request *r, int status, const char *type,
+    const void *body, size_t len)
+{
+	int bodyless = status == 204 || status == 304;
+
+	if (r->answered)
+		return;
+	http_reply_head(r, status, type, bodyless ? HTTP_NO_BODY :
+	    HTTP_LENGTH, len);
 	if (!bodyless && !r->head && len > 0)
-		http_reply_queue(c, body, len);
+		http_reply_queue(r->conn, body, len);
 	http_account(r, status, bodyless ? 0 : len);
+}
+
+/* The head of a 200 whose body comes in pieces (http_reply_chunk): chunked
+ * in HTTP/1.1, delimited by the close in HTTP/1.0.  The connection closes
+ * after it.  A HEAD's answer is the same head, and is complete. */
+void
+http_reply_stream_head(struct http_request *r, const char *type)
+{
+	struct http_conn *c = r->conn;
+
+	if (!r->head)
+		r->keep_alive = 0;
+	c->chunked = r->minor >= 1;
+	http_reply_head(r, 200, type, c->chunked ? HTTP_CHUNKED :
+	    HTTP_UNTIL_CLOSE, 0);
+	http_account(r, 200, 0);
+}
+
+/* A piece of a stream's body; len 0 ends the body. */
+void
+http_reply_chunk(struct http_conn *c, const void *data, size_t len)
+{
+	char size[24];
+
+	if (!c->chunked) {
+		if (len > 0)
+			http_reply_queue(c, data, len);
+		return;
+	}
+	http_reply_queue(c, size, (size_t)snprintf(size, sizeof(size),
+	    "%zx\r\n", len));
+	if (len > 0)
+		http_reply_queue(c, data, len);
+	http_reply_queue(c, "\r\n", 2);
 }
 
 static const char *

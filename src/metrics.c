@@ -19,7 +19,8 @@
 static const char *const route_names[METRICS_ROUTES] = {
 	"slots", "slot", "slots_admin", "appointments", "appointment",
 	"holds", "hold", "healthz", "readyz", "metrics", "calendars",
-	"calendars_admin", "events", "webhooks", "waitlist", "other"
+	"calendars_admin", "events", "webhooks", "waitlist", "slots_stream",
+	"other"
 };
 
 static const int status_codes[] = {
@@ -81,6 +82,8 @@ struct metrics_block {
 	uint64_t	latency_sum_us[METRICS_ROUTES];
 	uint64_t	bookings[METRICS_BOOKING_OUTCOMES];
 	struct db_pool_counters pool;
+	int64_t		streams;	/* open; added to, as workers of two
+					   generations may share a block */
 } __attribute__((aligned(64)));
 
 struct metrics {
@@ -214,6 +217,14 @@ metrics_events_backlog(double seconds)
 		    (int64_t)(seconds * 1000), __ATOMIC_RELAXED);
 }
 
+/* Streams opened (delta 1) or ended (-1) in this process. */
+void
+metrics_streams(int delta)
+{
+	if (mine != NULL)
+		ADD(&mine->streams, delta);
+}
+
 static void
 head(struct evbuffer *out, const char *name, const char *type,
     const char *help)
@@ -256,6 +267,7 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 			sum.bookings[k] += GET(&b->bookings[k]);
 		for (k = 0; k < NPOOL; k++)
 			*POOL_COUNTER(&sum.pool, k) += POOL_VALUE(&b->pool, k);
+		sum.streams += GET(&b->streams);
 	}
 
 	head(out, "slotd_http_requests_total", "counter",
@@ -301,6 +313,9 @@ metrics_render(struct evbuffer *out, struct slot_table *table)
 	for (k = 0; k < NPOOL; k++)
 		one(out, pool_counters[k].name, "counter", pool_counters[k].help,
 		    (double)POOL_VALUE(&sum.pool, k));
+	one(out, "slotd_streams_open", "gauge",
+	    "Live availability streams (GET /slots/stream) open.",
+	    (double)sum.streams);
 	slot_table_stats(table, &st);
 	one(out, "slotd_slot_table_slots", "gauge",
 	    "Slots in the shared table.", st.live);

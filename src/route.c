@@ -14,6 +14,8 @@ static const struct route routes[] = {
 	{ "/slots", GET_HEAD, ROUTE_SLOTS, ACCESS_READ, route_slots_list },
 	{ "/slots", HTTP_METHOD_POST, ROUTE_SLOTS_ADMIN, ACCESS_ADMIN,
 	    route_slots_create },
+	{ "/slots/stream", GET_HEAD, ROUTE_SLOTS_STREAM, ACCESS_READ,
+	    route_slots_stream },
 	{ "/slots/{id}", GET_HEAD, ROUTE_SLOT, ACCESS_READ, route_slot_get },
 	{ "/slots/{id}", HTTP_METHOD_PATCH, ROUTE_SLOTS_ADMIN, ACCESS_ADMIN,
 	    route_slot_patch },
@@ -89,7 +91,9 @@ route_match(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
 }
 
 /* The route that takes method on path, or NULL; *allowed is what the
- * routes of that path take together (0: no route has that path). */
+ * routes of that path take together (0: no route has that path).  A
+ * literal path hides the {id} patterns it would also fit:
+ * /slots/stream is not the slot "stream". */
 const struct route *
 route_find(const char *path, int method, char id[ROUTE_ID_MAX],
     int *allowed)
@@ -97,16 +101,21 @@ route_find(const char *path, int method, char id[ROUTE_ID_MAX],
 	const struct route *found = NULL;
 	char seg[ROUTE_ID_MAX];
 	size_t i;
+	int literal;
 
 	*allowed = 0;
 	id[0] = '\0';
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!route_match(routes[i].pattern, path, seg))
-			continue;
-		*allowed |= routes[i].methods;
-		if (found == NULL && (routes[i].methods & method)) {
-			found = &routes[i];
-			memcpy(id, seg, sizeof(seg));
+	for (literal = 1; literal >= 0 && *allowed == 0; literal--) {
+		for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+			if ((strchr(routes[i].pattern, '{') == NULL) !=
+			    literal ||
+			    !route_match(routes[i].pattern, path, seg))
+				continue;
+			*allowed |= routes[i].methods;
+			if (found == NULL && (routes[i].methods & method)) {
+				found = &routes[i];
+				memcpy(id, seg, sizeof(seg));
+			}
 		}
 	}
 	return found;

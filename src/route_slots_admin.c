@@ -46,7 +46,7 @@ send_slots(struct http_request *req, struct worker_ctx *w,
 	if (array)
 		emit_array(e, n);
 	for (i = 0; i < n; i++)
-		route_slots_emit(e, &slots[i]);
+		slots_doc_slot(e, &slots[i]);
 	if (array)
 		emit_end(e);
 	emit_free(e);

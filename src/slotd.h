@@ -165,6 +165,7 @@ struct config {
 	int		 max_header_bytes;
 	int		 max_headers;
 	int		 max_body_bytes;
+	int		 max_streams;
 	/* [database] */
 	char		*conninfo;
 	int		 pool_size;
@@ -597,8 +598,8 @@ enum metrics_route {
 	ROUTE_SLOTS, ROUTE_SLOT, ROUTE_SLOTS_ADMIN, ROUTE_APPOINTMENTS,
 	ROUTE_APPOINTMENT, ROUTE_HOLDS, ROUTE_HOLD, ROUTE_HEALTHZ,
 	ROUTE_READYZ, ROUTE_METRICS, ROUTE_CALENDARS, ROUTE_CALENDARS_ADMIN,
-	ROUTE_EVENTS, ROUTE_WEBHOOKS, ROUTE_WAITLIST, ROUTE_OTHER,
-	METRICS_ROUTES
+	ROUTE_EVENTS, ROUTE_WEBHOOKS, ROUTE_WAITLIST, ROUTE_SLOTS_STREAM,
+	ROUTE_OTHER, METRICS_ROUTES
 };
 enum metrics_booking {
 	BOOKING_BOOKED, BOOKING_REPLAYED, BOOKING_KEY_REUSED,
@@ -627,6 +628,7 @@ void	 metrics_log_applied(uint64_t changes);
 void	 metrics_event(enum metrics_event);
 void	 metrics_delivery(enum metrics_delivery);
 void	 metrics_events_backlog(double seconds);
+void	 metrics_streams(int delta);
 void	 metrics_render(struct evbuffer *, struct slot_table *);
 
 /* json.c: strict JSON request bodies */
@@ -701,6 +703,10 @@ void	 http_send(struct http_request *, int status,
 void	 http_reply(struct http_request *, int status, struct evbuffer *);
 void	 http_send_doc(struct http_request *, int status, struct evbuffer *,
 	    int msgpack, const char *location);
+typedef void (*http_gone)(void *);
+int	 http_stream_start(struct http_request *, const char *type,
+	    http_gone, void *);
+void	 http_stream_send(struct http_request *, const void *, size_t);
 
 /* http.c: what routes ask of a request */
 enum http_method_bit {
@@ -892,13 +898,31 @@ int	slots_query_check(const char *query, const char *zone,
 int	slots_query_etag(const struct slots_query *, uint64_t epoch,
 	    uint64_t changes, char *, size_t);
 
+/* slots_doc.c: the GET /slots document of a window */
+#define SLOTS_ETAG_MAX	256
+struct emit;
+void	 slots_doc_slot(struct emit *, const struct slot *);
+size_t	 slots_doc_fetch(struct slot_table *, const struct slots_query *,
+	    int64_t from, int64_t to, struct slot **, size_t *);
+uint64_t slots_doc_changes(struct slot_table *, const struct slots_query *,
+	    int64_t from, int64_t to);
+void	 slots_doc_emit(struct evbuffer *, const struct slots_query *,
+	    const struct slot *, size_t);
+
+/* stream.c: live streams of windows (GET /slots/stream) */
+void	stream_init(struct event_base *, struct slot_table *);
+void	stream_open(struct http_request *, const struct config *,
+	    struct slot_table *, const struct slots_query *, int64_t from,
+	    int64_t to);
+void	stream_free(void);
+
 /* route_slots.c */
 void	route_slots_list(struct http_request *, struct worker_ctx *,
 	    const char *);
+void	route_slots_stream(struct http_request *, struct worker_ctx *,
+	    const char *);
 void	route_slot_get(struct http_request *, struct worker_ctx *,
 	    const char *id);
-struct emit;
-void	route_slots_emit(struct emit *, const struct slot *);
 
 /* route_slots_admin.c */
 void	route_slots_create(struct http_request *, struct worker_ctx *,

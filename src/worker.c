@@ -190,7 +190,8 @@ worker_drain_check(evutil_socket_t fd, short what, void *arg)
 }
 
 /* SIGTERM: stop accepting (the next generation, if any, takes over the
- * socket), answer what is in flight, close connections as they answer. */
+ * socket), answer what is in flight, end the streams, close connections
+ * as they answer. */
 static void
 worker_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -248,6 +249,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	if (base == NULL)
 		fatalx("event_base_new failed");
 	w.commit = commit_new(base, conf, table);
+	stream_init(base, table);
 	memset(&drain, 0, sizeof(drain));
 	drain.base = base;
 	drain.w = &w;
@@ -273,6 +275,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	for (i = 0; i < 2; i++)
 		if (drain.srv[i] != NULL)
 			http_server_free(drain.srv[i]);
+	stream_free();
 	SSL_CTX_free(ctx);
 	commit_free(w.commit);
 	event_base_free(base);

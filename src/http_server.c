@@ -1,0 +1,148 @@
+/*
+ * http_server: the listening socket of slotd's HTTP/1.1 layer and the
+ * connections it accepted (http_conn.c serves each): accepting, pausing
+ * when out of descriptors, draining.
+ */
+#include "config.h"		/* _GNU_SOURCE, for accept4 */
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "http_conn.h"
+
+#define HTTP_ACCEPT_PAUSE_MS	100	/* a pause when out of descriptors */
+
+/* Accept on the listening socket, or stop and start again. */
+static void
+http_server_listen(struct http_server *srv, int on)
+{
+	if (srv->ev_accept == NULL)
+		return;
+	if (on)
+		event_add(srv->ev_accept, NULL);
+	else
+		event_del(srv->ev_accept);
+}
+
+static void
+http_server_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (!srv->draining)
+		http_server_listen(srv, 1);
+}
+
+/*
+ * One connection per wakeup, as nginx does without multi_accept: the
+ * workers sharing the socket are all woken, and each takes one, so that
+ * connections arriving together spread over them.  accept(2) failing for
+ * want of descriptors or memory leaves the connection queued and the
+ * socket ready: accepting stops for a moment rather than spin.
+ */
+static void
+http_server_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+	struct timeval pause = { 0, HTTP_ACCEPT_PAUSE_MS * 1000 };
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd, err, starved;
+
+	(void)what;
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd != -1) {
+		http_conn_new(srv, fd, (struct sockaddr *)&ss);
+		return;
+	}
+	err = errno;
+	if (err == EAGAIN || err == EINTR || err == ECONNABORTED)
+		return;
+	starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM;
+	if (starved && !evtimer_pending(srv->ev_resume, NULL)) {
+		http_server_listen(srv, 0);
+		evtimer_add(srv->ev_resume, &pause);
+	}
+	log_warnx_limited(&srv->accept_log, "%s: accept: %s%s", __func__,
+	    strerror(err), starved ? "; not accepting for a moment" : "");
+}
+
+/* Serve HTTP on the listening socket fd (a dup, closed with the server):
+ * each complete request goes to handler; TLS when tls is given. */
+struct http_server *
+http_server_new(struct event_base *base, const struct config *conf, int fd,
+    struct ssl_ctx_st *tls, http_handler handler, void *arg)
+{
+	struct http_server *srv = xcalloc(1, sizeof(*srv));
+	struct timeval tv = { conf->request_timeout, 0 };
+
+	srv->base = base;
+	srv->conf = conf;
+	srv->tls = tls;
+	srv->handler = handler;
+	srv->arg = arg;
+	srv->timeout = event_base_init_common_timeout(base, &tv);
+	TAILQ_INIT(&srv->conns);
+	srv->ev_resume = evtimer_new(base, http_server_resume, srv);
+	srv->fd = fd;
+	evutil_make_socket_nonblocking(fd);
+	srv->ev_accept = event_new(base, fd, EV_READ | EV_PERSIST,
+	    http_server_accept, srv);
+	http_server_listen(srv, 1);
+	return srv;
+}
+
+/* Stop accepting (the listener is closed later, by
+ * http_server_close_listener, once the loop has let go of it), answer
+ * what arrived with Connection: close, end the streams, close idle
+ * connections. */
+void
+http_server_drain(struct http_server *srv)
+{
+	struct http_conn *c, *next;
+
+	srv->draining = 1;
+	evtimer_del(srv->ev_resume);
+	http_server_listen(srv, 0);
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		http_conn_drain(c);
+	}
+}
+
+void
+http_server_close_listener(struct http_server *srv)
+{
+	if (srv->ev_accept == NULL)
+		return;
+	event_free(srv->ev_accept);
+	srv->ev_accept = NULL;
+	close(srv->fd);
+}
+
+/* Connections still open. */
+int
+http_server_open(const struct http_server *srv)
+{
+	return srv->nconns;
+}
+
+void
+http_server_free(struct http_server *srv)
+{
+	while (!TAILQ_EMPTY(&srv->conns))
+		http_conn_drop(TAILQ_FIRST(&srv->conns));
+	http_server_close_listener(srv);
+	event_free(srv->ev_resume);
+	free(srv);
+}
