@@ -2,7 +2,9 @@
  * appointment: the appointment document (API.md, "Appointments"), as the
  * booking, reading, listing, moving and cancelling routes answer it, and
  * the page of a listing (of appointments, of calendars).  Its times are in
- * the zone of its calendar.  And the appointment as an iCalendar event.
+ * the zone of its calendar.  And the appointment as an iCalendar event,
+ * and a waitlist entry's document (API.md, "Waitlist"), which its events
+ * carry too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@ emit_time(struct emit *e, int64_t t)
 }
 
 /* The document of a; cancelledAt and cancelReason once it is cancelled.
- * The caller has made the zone current (appointment_zone). */
+ * The caller has made the zone current (calendar_zone_use). */
 void
 appointment_emit(struct emit *e, const struct db_appointment *a)
 {
@@ -66,14 +68,15 @@ appointment_emit(struct emit *e, const struct db_appointment *a)
 	emit_end(e);
 }
 
-/* Make the zone of a's calendar current: its times are shown in it (in
- * the [schedule] zone while the calendars are not known yet). */
+/* Make the zone of a calendar current: the times of its appointments and
+ * entries are shown in it (in the [schedule] zone while the calendars are
+ * not known yet). */
 void
-appointment_zone(const struct config *conf, const struct db_appointment *a)
+calendar_zone_use(const struct config *conf, int64_t calendar_id)
 {
 	char zone[128];
 
-	if (caldir_get(a->calendar_id, zone, sizeof(zone)) &&
+	if (caldir_get(calendar_id, zone, sizeof(zone)) &&
 	    tz_use(zone) == 0)
 		return;
 	tz_use(conf->timezone);
@@ -89,7 +92,7 @@ appointment_send(struct http_request *req, const struct config *conf,
 	struct emit *e = emit_new(body, msgpack);
 	char location[64];
 
-	appointment_zone(conf, a);
+	calendar_zone_use(conf, a->calendar_id);
 	appointment_emit(e, a);
 	emit_free(e);
 	snprintf(location, sizeof(location), "/appointments/%lld",
@@ -225,4 +228,47 @@ appointment_page(struct http_request *req, const char *name,
 	emit_free(e);
 	http_send_doc(req, 200, body, msgpack, NULL);
 	evbuffer_free(body);
+}
+
+static void
+emit_time_or_null(struct emit *e, int64_t t)
+{
+	if (t == 0)
+		emit_null(e);
+	else
+		emit_time(e, t);
+}
+
+/* The entry's document; its times in its calendar's zone. */
+void
+waitlist_emit(struct emit *e, const struct config *conf,
+    const struct db_entry *en)
+{
+	size_t i;
+
+	calendar_zone_use(conf, en->calendar_id);
+	emit_map(e, 8);
+	emit_key(e, "id");
+	emit_str(e, en->id);
+	emit_key(e, "slotId");
+	emit_int(e, en->slot_ids[0]);
+	emit_key(e, "slotIds");
+	emit_array(e, en->nslot_ids);
+	for (i = 0; i < en->nslot_ids; i++)
+		emit_int(e, en->slot_ids[i]);
+	emit_end(e);
+	emit_key(e, "status");
+	emit_str(e, en->status);
+	emit_key(e, "position");
+	if (en->position > 0)
+		emit_int(e, en->position);
+	else
+		emit_null(e);
+	emit_key(e, "holdId");
+	emit_str_or_null(e, en->hold_id);
+	emit_key(e, "offerExpiresAt");
+	emit_time_or_null(e, en->offer_expires);
+	emit_key(e, "createdAt");
+	emit_time_or_null(e, en->created);
+	emit_end(e);
 }

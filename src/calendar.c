@@ -431,15 +431,6 @@ cal_prefix(struct json_error *e, const char *prefix)
 	memcpy(e->field, field, sizeof(field));
 }
 
-static int
-cal_name_ok(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < ' ' || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 /*
  * Read the calendar object at token obj onto c: a whole calendar (patch 0:
  * name and timezone required, the rest defaults) or a merge patch of one
@@ -456,7 +447,7 @@ calendar_read(const struct json_doc *d, int obj, struct calendar *c,
 	int sched = -1, rules = -1, rc = -1;
 	struct json_field f[] = {
 		{ "name", JSON_FIELD_STRING, 1, 200, &name, NULL, 0, NULL,
-		    cal_name_ok, "must be one line of text" },
+		    rules_single_line, "must be one line of text" },
 		{ "timezone", JSON_FIELD_STRING, 1, 127, &zone, NULL, 0, NULL,
 		    tz_valid_name, "must be an IANA time zone" },
 		{ "schedule", JSON_FIELD_ANY, 0, 0, &sched, NULL, 0, NULL, NULL,

@@ -59,8 +59,6 @@ struct delivery {
 	int			 retry_after;	/* seconds; -1: not said */
 	char			 error[CURL_ERROR_SIZE];
 };
-TAILQ_HEAD(delivery_list, delivery);
-
 struct courier {
 	struct config		*conf;
 	struct event_base	*base;
@@ -71,7 +69,7 @@ struct courier {
 	enum courier_stmt	 stmt;		/* in flight */
 	int			 stmt_failed;
 	int			 listening;	/* on this connection */
-	struct delivery_list	 sending;
+	TAILQ_HEAD(delivery_list, delivery) sending;
 	struct delivery_list	 finished;	/* to record */
 	int			 nsending;
 	int			 round_wanted;

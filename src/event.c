@@ -52,7 +52,7 @@ event_emit(struct emit *e, const struct config *conf, const PGresult *res,
 		en.calendar_id = a.calendar_id;
 		waitlist_emit(e, conf, &en);
 	} else {
-		appointment_zone(conf, &a);
+		calendar_zone_use(conf, a.calendar_id);
 		appointment_emit(e, &a);
 	}
 	emit_end(e);

@@ -366,7 +366,7 @@ utf8_clean(const char *s, char *out, size_t outlen)
 	size_t o = 0, n;
 
 	while (*s != '\0' && o + 4 < outlen) {
-		if ((n = json_utf8_char(s)) == 0) {
+		if ((n = utf8_char(s)) == 0) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
 			s++;

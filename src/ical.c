@@ -58,7 +58,7 @@ ical_piece(const char *s, int text, char piece[4], size_t *used)
 	}
 	if ((c < ' ' && c != '\t') || c == 0x7f)
 		return 0;
-	if ((n = json_utf8_char(s)) == 0) {
+	if ((n = utf8_char(s)) == 0) {
 		memcpy(piece, "\xef\xbf\xbd", 3);
 		return 3;
 	}

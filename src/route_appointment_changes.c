@@ -330,7 +330,7 @@ appointment_item(struct emit *e, const struct pg_result *res, int i,
 	struct db_appointment a;
 
 	db_appointment_row(res, i, &a);
-	appointment_zone(c->w->conf, &a);
+	calendar_zone_use(c->w->conf, a.calendar_id);
 	appointment_emit(e, &a);
 }
 

@@ -1,7 +1,6 @@
 /*
  * route_waitlist: POST /waitlist (wait for a full slot), GET and DELETE
- * /waitlist/{id} (API.md, "Waitlist"), and the waitlist entry's document,
- * which its events carry too.  The seats that free up are offered in the
+ * /waitlist/{id} (API.md, "Waitlist").  The seats that free up are offered in the
  * transactions that free them (migration 0012): nothing here waits for
  * them.
  */
@@ -20,54 +19,6 @@ struct entry_call {
 	int64_t			 count;
 	char			 id[40];	/* of the path */
 };
-
-static void
-emit_time_or_null(struct emit *e, int64_t t)
-{
-	char buf[40];
-
-	if (t == 0)
-		emit_null(e);
-	else
-		emit_strn(e, buf, tz_format_rfc3339(t, buf, sizeof(buf)));
-}
-
-/* The entry's document; its times in its calendar's zone. */
-void
-waitlist_emit(struct emit *e, const struct config *conf,
-    const struct db_entry *en)
-{
-	char zone[128];
-	size_t i;
-
-	if (!caldir_get(en->calendar_id, zone, sizeof(zone)) ||
-	    tz_use(zone) == -1)
-		tz_use(conf->timezone);
-	emit_map(e, 8);
-	emit_key(e, "id");
-	emit_str(e, en->id);
-	emit_key(e, "slotId");
-	emit_int(e, en->slot_ids[0]);
-	emit_key(e, "slotIds");
-	emit_array(e, en->nslot_ids);
-	for (i = 0; i < en->nslot_ids; i++)
-		emit_int(e, en->slot_ids[i]);
-	emit_end(e);
-	emit_key(e, "status");
-	emit_str(e, en->status);
-	emit_key(e, "position");
-	if (en->position > 0)
-		emit_int(e, en->position);
-	else
-		emit_null(e);
-	emit_key(e, "holdId");
-	emit_str_or_null(e, en->hold_id);
-	emit_key(e, "offerExpiresAt");
-	emit_time_or_null(e, en->offer_expires);
-	emit_key(e, "createdAt");
-	emit_time_or_null(e, en->created);
-	emit_end(e);
-}
 
 static void
 entry_send(struct http_request *req, const struct config *conf,

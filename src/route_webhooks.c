@@ -146,7 +146,7 @@ webhook_read(const struct json_doc *d, int patch, struct webhook_input *in,
 	}
 	in->description_given = 1;
 	in->description = json_string(d, description);
-	if (in->description == NULL || json_utf8_length(in->description) >
+	if (in->description == NULL || utf8_length(in->description) >
 	    WEBHOOK_DESCRIPTION_MAX)
 		return json_fail(e, "invalid-field", "description", "must be "
 		    "a string of at most 500 characters");

@@ -631,6 +631,11 @@ void	 metrics_events_backlog(double seconds);
 void	 metrics_streams(int delta);
 void	 metrics_render(struct evbuffer *, struct slot_table *);
 
+/* utf8.c: strict UTF-8 */
+int		 utf8_valid(const char *, size_t);
+size_t		 utf8_char(const char *);
+size_t		 utf8_length(const char *);
+
 /* json.c: strict JSON request bodies */
 enum { JSON_OBJECT, JSON_ARRAY, JSON_OTHER };
 enum json_field_kind {
@@ -657,9 +662,6 @@ struct json_error {
 	char		 detail[160];
 };
 struct json_doc;
-int		 json_utf8_valid(const char *, size_t);
-size_t		 json_utf8_length(const char *);
-size_t		 json_utf8_char(const char *);
 struct json_doc	*json_parse(const char *, size_t, char *err, size_t errlen);
 void		 json_free(struct json_doc *);
 int		 json_root_type(const struct json_doc *);
@@ -782,9 +784,8 @@ void	route_appointments_create(struct http_request *, struct worker_ctx *,
 void	route_appointment(struct http_request *, struct worker_ctx *,
 	    const char *id);
 
-/* appointment.c: the appointment document */
-void	appointment_zone(const struct config *,
-	    const struct db_appointment *);
+/* appointment.c: the appointment's and the waitlist entry's documents */
+void	calendar_zone_use(const struct config *, int64_t calendar_id);
 void	appointment_emit(struct emit *, const struct db_appointment *);
 void	appointment_send(struct http_request *, const struct config *,
 	    const struct db_appointment *, int status);
@@ -798,6 +799,8 @@ void	appointment_page(struct http_request *, const char *name,
 	    const struct pg_result *, int limit, int cursor_col,
 	    void (*)(struct emit *, const struct pg_result *, int, void *),
 	    void *);
+void	waitlist_emit(struct emit *, const struct config *,
+	    const struct db_entry *);
 
 /* route_appointment_changes.c */
 void	route_appointments_list(struct http_request *, struct worker_ctx *,
@@ -827,13 +830,11 @@ void	route_webhook_patch(struct http_request *, struct worker_ctx *,
 void	route_webhook_deliveries(struct http_request *, struct worker_ctx *,
 	    const char *id);
 
-/* route_waitlist.c: the waitlist and its entry's document */
+/* route_waitlist.c: the waitlist */
 void	route_waitlist_join(struct http_request *, struct worker_ctx *,
 	    const char *);
 void	route_waitlist_entry(struct http_request *, struct worker_ctx *,
 	    const char *id);
-void	waitlist_emit(struct emit *, const struct config *,
-	    const struct db_entry *);
 
 /* webhook.c: Standard Webhooks secrets and signatures */
 int	webhook_base64(const unsigned char *, size_t, const char *prefix,

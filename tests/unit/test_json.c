@@ -57,13 +57,13 @@ Test(json, nul_is_no_space)
 
 Test(json, utf8)
 {
-	cr_assert(json_utf8_valid("h\xc3\xa9llo \xe6\x97\xa5 \xf0\x9f\x98\x80",
+	cr_assert(utf8_valid("h\xc3\xa9llo \xe6\x97\xa5 \xf0\x9f\x98\x80",
 	    15));
-	cr_assert(!json_utf8_valid("\xc0\xaf", 2));		/* overlong */
-	cr_assert(!json_utf8_valid("\xed\xa0\x80", 3));		/* surrogate */
-	cr_assert(!json_utf8_valid("\xf4\x90\x80\x80", 4));	/* > U+10FFFF */
-	cr_assert(!json_utf8_valid("\xe6\x97", 2));		/* truncated */
-	cr_assert(!json_utf8_valid("\xff", 1));
+	cr_assert(!utf8_valid("\xc0\xaf", 2));		/* overlong */
+	cr_assert(!utf8_valid("\xed\xa0\x80", 3));		/* surrogate */
+	cr_assert(!utf8_valid("\xf4\x90\x80\x80", 4));	/* > U+10FFFF */
+	cr_assert(!utf8_valid("\xe6\x97", 2));		/* truncated */
+	cr_assert(!utf8_valid("\xff", 1));
 }
 
 struct sample {
