@@ -148,6 +148,56 @@ http_query_next(const char **cursor, char *key, size_t klen, char *value,
 	return 1;
 }
 
+/* Give each parameter of the query to take, which answers and returns -1
+ * when it refuses one; a malformed query is answered 400 here.  0, or -1
+ * once answered. */
+int
+http_query_walk(struct http_request *req, int (*take)(struct http_request *,
+    const char *key, const char *value, void *), void *arg)
+{
+	const char *q = http_query(req);
+	char key[32], value[256];
+	int rc;
+
+	while (q != NULL && (rc = http_query_next(&q, key, sizeof(key), value,
+	    sizeof(value))) != 0) {
+		if (rc == -1) {
+			http_problem(req, 400, "bad-request",
+			    "malformed query string");
+			return -1;
+		}
+		if (take(req, key, value, arg) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* A parameter no route of this path takes: 400, -1. */
+int
+http_query_unknown(struct http_request *req, const char *key)
+{
+	http_problem(req, 400, "bad-request", "unknown query parameter '%.64s'",
+	    key);
+	return -1;
+}
+
+/* The count value of parameter name (limit=, days=) in 1..max into *out;
+ * -1 once answered 400. */
+int
+http_query_count(struct http_request *req, const char *name,
+    const char *value, int max, int *out)
+{
+	int64_t v;
+
+	if (http_parse_id(value, &v) == -1 || v > max) {
+		http_problem(req, 400, "bad-request", "%s must be an integer in "
+		    "1..%d", name, max);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 /* The body (decoded from chunks if it came so); *len its length. */
 const char *
 http_body(struct http_request *r, size_t *len)

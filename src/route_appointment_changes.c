@@ -227,6 +227,8 @@ struct page_query {
 	char	calendar[24];
 	int64_t	from;
 	int64_t	to;
+	int64_t	day;
+	int	days;
 	int	dated;
 	char	status[16];
 	char	cursor[256];
@@ -235,11 +237,18 @@ struct page_query {
 
 /* One parameter of the listing; -1 once answered. */
 static int
-page_param(struct http_request *req, struct worker_ctx *w, const char *key,
-    const char *value, struct page_query *q, int64_t *day, int64_t *days)
+page_param(struct http_request *req, const char *key, const char *value,
+    void *arg)
 {
+	struct page_query *q = arg;
 	int64_t v;
 
+	if (strcmp(key, "limit") == 0)
+		return http_query_count(req, key, value,
+		    APPOINTMENTS_PAGE_MAX, &q->limit);
+	if (strcmp(key, "days") == 0)
+		return http_query_count(req, key, value,
+		    APPOINTMENTS_MAX_DAYS, &q->days);
 	if (strcmp(key, "calendar") == 0) {
 		if (http_parse_id(value, &v) == -1) {
 			http_problem(req, 400, "bad-request",
@@ -249,19 +258,12 @@ page_param(struct http_request *req, struct worker_ctx *w, const char *key,
 		snprintf(q->calendar, sizeof(q->calendar), "%lld",
 		    (long long)v);
 	} else if (strcmp(key, "date") == 0) {
-		if (tz_parse_date(value, strlen(value), day) == -1) {
+		if (tz_parse_date(value, strlen(value), &q->day) == -1) {
 			http_problem(req, 400, "invalid-date",
 			    "date must be a real date as YYYY-MM-DD");
 			return -1;
 		}
 		q->dated = 1;
-	} else if (strcmp(key, "days") == 0) {
-		if (http_parse_id(value, days) == -1 ||
-		    *days > APPOINTMENTS_MAX_DAYS) {
-			http_problem(req, 400, "bad-request", "days must be an "
-			    "integer in 1..%d", APPOINTMENTS_MAX_DAYS);
-			return -1;
-		}
 	} else if (strcmp(key, "status") == 0) {
 		if (strcmp(value, "booked") != 0 &&
 		    strcmp(value, "cancelled") != 0 &&
@@ -271,22 +273,10 @@ page_param(struct http_request *req, struct worker_ctx *w, const char *key,
 			return -1;
 		}
 		snprintf(q->status, sizeof(q->status), "%.15s", value);
-	} else if (strcmp(key, "limit") == 0) {
-		if (http_parse_id(value, &v) == -1 ||
-		    v > APPOINTMENTS_PAGE_MAX) {
-			http_problem(req, 400, "bad-request", "limit must be an "
-			    "integer in 1..%d", APPOINTMENTS_PAGE_MAX);
-			return -1;
-		}
-		q->limit = (int)v;
 	} else if (strcmp(key, "cursor") == 0)
 		snprintf(q->cursor, sizeof(q->cursor), "%s", value);
-	else {
-		http_problem(req, 400, "bad-request",
-		    "unknown query parameter '%.64s'", key);
-		return -1;
-	}
-	(void)w;
+	else
+		return http_query_unknown(req, key);
 	return 0;
 }
 
@@ -296,28 +286,16 @@ static int
 page_query(struct http_request *req, struct worker_ctx *w,
     struct page_query *q)
 {
-	const char *query = http_query(req);
-	char key[32], value[256];
-	int64_t day = 0, days = 1;
-	int rc;
-
 	memset(q, 0, sizeof(*q));
 	snprintf(q->status, sizeof(q->status), "booked");
 	q->limit = APPOINTMENTS_PAGE_DEFAULT;
-	while (query != NULL && (rc = http_query_next(&query, key, sizeof(key),
-	    value, sizeof(value))) != 0) {
-		if (rc == -1) {
-			http_problem(req, 400, "bad-request",
-			    "malformed query string");
-			return -1;
-		}
-		if (page_param(req, w, key, value, q, &day, &days) == -1)
-			return -1;
-	}
+	q->days = 1;
+	if (http_query_walk(req, page_param, q) == -1)
+		return -1;
 	if (q->dated) {
 		tz_use(w->conf->timezone);
-		q->from = tz_day_start(day);
-		q->to = tz_day_start(day + days);
+		q->from = tz_day_start(q->day);
+		q->to = tz_day_start(q->day + q->days);
 	}
 	return 0;
 }

@@ -93,30 +93,24 @@ done:
 	free(f);
 }
 
+static int
+feed_param(struct http_request *req, const char *key, const char *value,
+    void *token)
+{
+	if (strcmp(key, "token") != 0)
+		return http_query_unknown(req, key);
+	snprintf(token, FEED_TOKEN_MAX, "%s", value);
+	return 0;
+}
+
 /* The token of the query in token; -1 once answered (400 for a malformed
  * query or another parameter, 404 without a token). */
 static int
 feed_query(struct http_request *req, char token[FEED_TOKEN_MAX])
 {
-	const char *q = http_query(req);
-	char key[32], value[FEED_TOKEN_MAX];
-	int rc;
-
 	token[0] = '\0';
-	while (q != NULL && (rc = http_query_next(&q, key, sizeof(key), value,
-	    sizeof(value))) != 0) {
-		if (rc == -1) {
-			http_problem(req, 400, "bad-request",
-			    "malformed query string");
-			return -1;
-		}
-		if (strcmp(key, "token") != 0) {
-			http_problem(req, 400, "bad-request",
-			    "unknown query parameter '%.64s'", key);
-			return -1;
-		}
-		memcpy(token, value, sizeof(value));
-	}
+	if (http_query_walk(req, feed_param, token) == -1)
+		return -1;
 	if (token[0] == '\0') {
 		feed_not_found(req);
 		return -1;

@@ -398,40 +398,24 @@ route_calendar_patch(struct http_request *req, struct worker_ctx *w,
 		call_free(c);
 }
 
-/* The limit and cursor of a page; -1 once answered. */
-static int
-page_query(struct http_request *req, int *limit, char *cursor, size_t len)
-{
-	const char *q = http_query(req);
-	char key[32], value[256];
-	int64_t v;
-	int rc;
+struct page_query {
+	int	limit;
+	char	cursor[256];
+};
 
-	*limit = CALENDARS_PAGE_DEFAULT;
-	cursor[0] = '\0';
-	while (q != NULL && (rc = http_query_next(&q, key, sizeof(key), value,
-	    sizeof(value))) != 0) {
-		if (rc == -1) {
-			http_problem(req, 400, "bad-request",
-			    "malformed query string");
-			return -1;
-		}
-		if (strcmp(key, "limit") == 0) {
-			if (http_parse_id(value, &v) == -1 ||
-			    v > CALENDARS_PAGE_MAX) {
-				http_problem(req, 400, "bad-request", "limit must "
-				    "be an integer in 1..%d", CALENDARS_PAGE_MAX);
-				return -1;
-			}
-			*limit = (int)v;
-		} else if (strcmp(key, "cursor") == 0) {
-			snprintf(cursor, len, "%s", value);
-		} else {
-			http_problem(req, 400, "bad-request",
-			    "unknown query parameter '%.64s'", key);
-			return -1;
-		}
-	}
+/* limit= and cursor= of a page. */
+static int
+page_param(struct http_request *req, const char *key, const char *value,
+    void *arg)
+{
+	struct page_query *q = arg;
+
+	if (strcmp(key, "limit") == 0)
+		return http_query_count(req, key, value, CALENDARS_PAGE_MAX,
+		    &q->limit);
+	if (strcmp(key, "cursor") != 0)
+		return http_query_unknown(req, key);
+	snprintf(q->cursor, sizeof(q->cursor), "%s", value);
 	return 0;
 }
 
@@ -464,18 +448,17 @@ void
 route_calendars_list(struct http_request *req, struct worker_ctx *w,
     const char *unused)
 {
+	struct page_query q = { CALENDARS_PAGE_DEFAULT, "" };
 	struct calendar_call *c;
 	struct db_args args;
-	char cursor[256];
-	int limit;
 
 	(void)unused;
-	if (page_query(req, &limit, cursor, sizeof(cursor)) == -1)
+	if (http_query_walk(req, page_param, &q) == -1)
 		return;
 	c = call_new(req, w);
-	c->limit = limit;
+	c->limit = q.limit;
 	memset(&args, 0, sizeof(args));
-	db_arg(&args, DB_ARG_CURSOR, cursor);
-	db_arg_int(&args, DB_ARG_LIMIT, limit);
+	db_arg(&args, DB_ARG_CURSOR, q.cursor);
+	db_arg_int(&args, DB_ARG_LIMIT, q.limit);
 	(void)call_submit(req, c, DB_CALENDAR_PAGE, &args, calendars_page);
 }

@@ -21,44 +21,28 @@ struct events_call {
 	struct worker_ctx	*w;
 };
 
-/* after= and limit=; -1 once answered. */
-static int
-events_query(struct http_request *req, int64_t *after, int *limit)
-{
-	const char *q = http_query(req);
-	char key[32], value[32];
-	int64_t v;
-	int rc;
+struct events_query {
+	int64_t	after;
+	int	limit;
+};
 
-	*after = 0;
-	*limit = EVENTS_PAGE_DEFAULT;
-	while (q != NULL && (rc = http_query_next(&q, key, sizeof(key), value,
-	    sizeof(value))) != 0) {
-		if (rc == -1) {
-			http_problem(req, 400, "bad-request",
-			    "malformed query string");
-			return -1;
-		}
-		if (strcmp(key, "after") == 0) {
-			if (strcmp(value, "0") != 0 &&
-			    http_parse_id(value, after) == -1) {
-				http_problem(req, 400, "bad-request", "after must "
-				    "be an event id (a non-negative integer)");
-				return -1;
-			}
-		} else if (strcmp(key, "limit") == 0) {
-			if (http_parse_id(value, &v) == -1 ||
-			    v > EVENTS_PAGE_MAX) {
-				http_problem(req, 400, "bad-request", "limit must "
-				    "be an integer in 1..%d", EVENTS_PAGE_MAX);
-				return -1;
-			}
-			*limit = (int)v;
-		} else {
-			http_problem(req, 400, "bad-request",
-			    "unknown query parameter '%.64s'", key);
-			return -1;
-		}
+static int
+events_param(struct http_request *req, const char *key, const char *value,
+    void *arg)
+{
+	struct events_query *q = arg;
+
+	if (strcmp(key, "limit") == 0)
+		return http_query_count(req, key, value, EVENTS_PAGE_MAX,
+		    &q->limit);
+	if (strcmp(key, "after") != 0)
+		return http_query_unknown(req, key);
+	if (strcmp(value, "0") == 0)
+		q->after = 0;
+	else if (http_parse_id(value, &q->after) == -1) {
+		http_problem(req, 400, "bad-request", "after must be an event "
+		    "id (a non-negative integer)");
+		return -1;
 	}
 	return 0;
 }
@@ -103,19 +87,18 @@ void
 route_events_list(struct http_request *req, struct worker_ctx *w,
     const char *unused)
 {
+	struct events_query q = { 0, EVENTS_PAGE_DEFAULT };
 	struct events_call *c;
 	struct db_args args;
-	int64_t after;
-	int limit;
 
 	(void)unused;
-	if (events_query(req, &after, &limit) == -1)
+	if (http_query_walk(req, events_param, &q) == -1)
 		return;
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
 	memset(&args, 0, sizeof(args));
-	db_arg_int(&args, DB_ARG_AFTER, after);
-	db_arg_int(&args, DB_ARG_LIMIT, limit);
+	db_arg_int(&args, DB_ARG_AFTER, q.after);
+	db_arg_int(&args, DB_ARG_LIMIT, q.limit);
 	if (commit_submit(w->commit, req, &c->pending, DB_EVENTS_PAGE, &args,
 	    events_done, c) == -1)
 		free(c);

@@ -436,33 +436,29 @@ route_webhook_patch(struct http_request *req, struct worker_ctx *w,
 	input_free(&in);
 }
 
+static int
+attempts_param(struct http_request *req, const char *key, const char *value,
+    void *limit)
+{
+	if (strcmp(key, "limit") != 0)
+		return http_query_unknown(req, key);
+	return http_query_count(req, key, value, WEBHOOK_ATTEMPTS_MAX, limit);
+}
+
 /* GET /webhooks/{id}/deliveries?limit= */
 void
 route_webhook_deliveries(struct http_request *req, struct worker_ctx *w,
     const char *idstr)
 {
-	const char *q = http_query(req);
-	char key[32], value[32];
 	struct db_args args;
-	int64_t id, limit = WEBHOOK_ATTEMPTS_DEFAULT;
-	int rc;
+	int64_t id;
+	int limit = WEBHOOK_ATTEMPTS_DEFAULT;
 
-	if (webhook_id(req, idstr, &id) == -1)
+	if (webhook_id(req, idstr, &id) == -1 ||
+	    http_query_walk(req, attempts_param, &limit) == -1)
 		return;
-	while (q != NULL && (rc = http_query_next(&q, key, sizeof(key), value,
-	    sizeof(value))) != 0) {
-		if (rc == -1 || strcmp(key, "limit") != 0 ||
-		    http_parse_id(value, &limit) == -1 ||
-		    limit > WEBHOOK_ATTEMPTS_MAX) {
-			http_problem(req, 400, "bad-request", rc == -1 ?
-			    "malformed query string" : strcmp(key, "limit") ?
-			    "unknown query parameter" : "limit must be an "
-			    "integer in 1..1000");
-			return;
-		}
-	}
 	memset(&args, 0, sizeof(args));
 	db_arg_int(&args, DB_ARG_WEBHOOK, id);
 	db_arg_int(&args, DB_ARG_LIMIT, limit);
-	webhook_submit(req, w, id, (int)limit, DB_WEBHOOK_ATTEMPTS, &args);
+	webhook_submit(req, w, id, limit, DB_WEBHOOK_ATTEMPTS, &args);
 }

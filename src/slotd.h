@@ -726,6 +726,11 @@ const char *http_header(struct http_request *, const char *name);
 const char *http_body(struct http_request *, size_t *len);
 int	 http_query_next(const char **, char *key, size_t, char *value,
 	    size_t);
+int	 http_query_walk(struct http_request *, int (*)(struct http_request *,
+	    const char *, const char *, void *), void *);
+int	 http_query_unknown(struct http_request *, const char *key);
+int	 http_query_count(struct http_request *, const char *name,
+	    const char *value, int max, int *);
 /* The formats of answers: JSON, and those a route may offer besides. */
 enum http_format {
 	HTTP_FORMAT_JSON, HTTP_FORMAT_MSGPACK, HTTP_FORMAT_CALENDAR,
