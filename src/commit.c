@@ -223,3 +223,22 @@ commit_free(struct commit *c)
 	evbuffer_free(c->announce);
 	free(c);
 }
+
+/* The request waiting for a read's rows, or NULL when its client left or
+ * it is answered here: 503 when the statement did not run. */
+struct http_request *
+commit_rows(struct http_pending *pending, const PGresult *res,
+    enum db_outcome outcome)
+{
+	struct http_request *req = http_pending_finish(pending);
+
+	if (req == NULL)
+		return NULL;
+	if (outcome == DB_DONE && PQresultStatus(res) == PGRES_TUPLES_OK)
+		return req;
+	if (outcome == DB_DONE)
+		log_warnx("%s: %s", __func__, PQresultErrorMessage(res));
+	http_problem(req, 503, "unavailable",
+	    "the database cannot take this request now");
+	return NULL;
+}

@@ -316,14 +316,11 @@ static void
 appointments_page(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct change *c = arg;
-	struct http_request *req = http_pending_finish(&c->pending);
+	struct http_request *req = commit_rows(&c->pending, res, outcome);
 
 	if (req == NULL)
 		goto done;
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-	else if (PQntuples(res) == 1 && PQgetisnull(res, 0, DB_COL_A_ID))
+	if (PQntuples(res) == 1 && PQgetisnull(res, 0, DB_COL_A_ID))
 		http_problem(req, 400, "invalid-cursor",
 		    "this cursor was not issued by this service");
 	else

@@ -78,14 +78,11 @@ static void
 feed_read(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct feed *f = arg;
-	struct http_request *req = http_pending_finish(&f->pending);
+	struct http_request *req = commit_rows(&f->pending, res, outcome);
 
 	if (req == NULL)
 		goto done;
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK)
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-	else if (PQntuples(res) == 0)
+	if (PQntuples(res) == 0)
 		feed_not_found(req);
 	else
 		feed_send(req, res);

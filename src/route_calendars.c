@@ -95,18 +95,11 @@ static struct http_request *
 calendar_answer(struct calendar_call *c, PGresult *res,
     enum db_outcome outcome, const char **what)
 {
-	struct http_request *req = http_pending_finish(&c->pending);
+	struct http_request *req = commit_rows(&c->pending, res, outcome);
 
 	*what = "";
 	if (req == NULL)
 		return NULL;
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		if (outcome == DB_DONE)
-			log_warnx("%s: %s", __func__, PQresultErrorMessage(res));
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-		return NULL;
-	}
 	*what = PQntuples(res) > 0 ? PQgetvalue(res, 0, DB_COL_C_OUTCOME) :
 	    "ok";
 	if (strcmp(*what, "not-found") == 0)

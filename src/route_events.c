@@ -51,20 +51,13 @@ static void
 events_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct events_call *c = arg;
-	struct http_request *req = http_pending_finish(&c->pending);
+	struct http_request *req = commit_rows(&c->pending, res, outcome);
 	struct evbuffer *body;
 	struct emit *e;
 	int i, msgpack;
 
 	if (req == NULL)
 		goto done;
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		if (outcome == DB_DONE)
-			log_warnx("%s: %s", __func__, PQresultErrorMessage(res));
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-		goto done;
-	}
 	msgpack = http_wants_msgpack(req);
 	body = evbuffer_new();
 	e = emit_new(body, msgpack);

@@ -39,25 +39,6 @@ entry_send(struct http_request *req, const struct config *conf,
 	evbuffer_free(body);
 }
 
-/* The request of an entry statement's answer, or NULL when it is
- * answered (503) or its client left. */
-static struct http_request *
-entry_answer(struct entry_call *c, const PGresult *res,
-    enum db_outcome outcome)
-{
-	struct http_request *req = http_pending_finish(&c->pending);
-
-	if (req == NULL)
-		return NULL;
-	if (outcome == DB_DONE && PQresultStatus(res) == PGRES_TUPLES_OK)
-		return req;
-	if (outcome == DB_DONE && PQresultStatus(res) != PGRES_TUPLES_OK)
-		log_warnx("%s: %s", __func__, PQresultErrorMessage(res));
-	http_problem(req, 503, "unavailable",
-	    "the database cannot take this request now");
-	return NULL;
-}
-
 static void
 entry_joined(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
@@ -65,7 +46,7 @@ entry_joined(struct pg_result *res, enum db_outcome outcome, void *arg)
 	struct http_request *req;
 	struct db_row r;
 
-	if ((req = entry_answer(c, res, outcome)) == NULL)
+	if ((req = commit_rows(&c->pending, res, outcome)) == NULL)
 		goto done;
 	memset(&r, 0, sizeof(r));
 	r.outcome = PQgetvalue(res, 0, DB_COL_L_OUTCOME);
@@ -151,7 +132,7 @@ entry_found(struct pg_result *res, enum db_outcome outcome, void *arg)
 	struct entry_call *c = arg;
 	struct http_request *req;
 
-	if ((req = entry_answer(c, res, outcome)) != NULL &&
+	if ((req = commit_rows(&c->pending, res, outcome)) != NULL &&
 	    PQntuples(res) == 0)
 		http_problem(req, 404, "waitlist-not-found", "no waitlist entry "
 		    "%s", c->id);

@@ -245,7 +245,7 @@ static void
 webhook_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 {
 	struct webhook_call *c = arg;
-	struct http_request *req = http_pending_finish(&c->pending);
+	struct http_request *req = commit_rows(&c->pending, res, outcome);
 	struct evbuffer *body;
 	struct emit *e;
 	char location[48];
@@ -254,13 +254,6 @@ webhook_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 	if (req == NULL)
 		goto done;
 	method = http_method(req);
-	if (outcome != DB_DONE || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		if (outcome == DB_DONE)
-			log_warnx("%s: %s", __func__, PQresultErrorMessage(res));
-		http_problem(req, 503, "unavailable",
-		    "the database cannot take this request now");
-		goto done;
-	}
 	n = PQntuples(res);
 	if (n == 0 && c->id != 0) {
 		http_problem(req, 404, "webhook-not-found", "no webhook %lld",

@@ -767,6 +767,8 @@ int		 commit_submit(struct commit *, struct http_request *,
 struct http_request *commit_answer(struct commit *, struct http_pending *,
 		    struct pg_result *, enum db_outcome, int flags,
 		    struct db_row *, const char **failure);
+struct http_request *commit_rows(struct http_pending *,
+		    const struct pg_result *, enum db_outcome);
 void		 commit_deleted(struct commit *, int64_t slot_id);
 int		 commit_settled(const struct commit *);
 
