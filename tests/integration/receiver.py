@@ -40,8 +40,8 @@ class Delivery:
 
 
 class Receiver:
-    def __init__(self, answer=None):
-        self.port = free_port()
+    def __init__(self, answer=None, port=None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/hooks"
         self.answer = answer or (lambda d: (204, {}, 0))
         self.secret = None          # set it to check signatures

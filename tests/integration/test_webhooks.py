@@ -351,3 +351,58 @@ def test_exactly_once_across_instances_and_failures(pg, db, start_slotd):
         assert len(doubled) <= 8, doubled
     finally:
         r.close()
+
+
+def test_a_backlog_of_10000_drains(pg, db, start_slotd):
+    """10,000 bookings while the receiver is down: once it is up, each
+    event arrives once, and the backlog gauge goes back to 0."""
+    r = Receiver()
+    port = r.port
+    r.close()                       # down: connections are refused
+    s = start_slotd(schedule={"capacity": "1000"}, extra={
+        "webhooks": {"retry_schedule": "2s, 2s, 2s, 2s, 2s, 2s, 2s, 2s, 2s",
+                     "concurrency": "32"},
+        "rate_limit": {"writes_per_second": "100000",
+                       "writes_burst": "10000"}})
+    status, _, hook = s.post("/webhooks", {"url": r.url,
+                                           "events": ["appointment.booked"]})
+    assert status == 201
+    slots = []
+    for day in (weekday_ahead(1), weekday_ahead(2)):
+        slots += [x["id"] for x in s.get_json(f"/slots?date={day}")[2]
+                  ["slots"]]
+    assert len(slots) >= 10
+
+    def book(i):
+        status, _, doc = s.post("/appointments", {"slotId": slots[i % 10]})
+        assert status == 201, doc
+        return doc["id"]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        booked = set(ex.map(book, range(10000)))
+    assert len(booked) == 10000
+    wait_for(lambda: metric_value(s, "slotd_events_oldest_undelivered_"
+                                  "seconds") > 0, timeout=10,
+             what="the backlog seen")
+    accepted = collections.Counter()
+
+    def answer(d):
+        accepted[d.id] += 1
+        return (204, {}, 0)
+
+    up = Receiver(answer, port=port)
+    up.secret = hook["secret"]
+    try:
+        wait_for(lambda: len(accepted) == 10000, timeout=120,
+                 interval=0.5, what="the backlog delivered")
+        assert max(accepted.values()) == 1
+        assert up.bad_signatures == []
+        assert {int(i) for i in accepted} == set(range(1, 10001))
+        assert {d.doc["data"]["id"] for d in up.deliveries} == booked
+        wait_for(lambda: metric_value(s, "slotd_events_oldest_undelivered"
+                                      "_seconds") == 0, timeout=10,
+                 what="the backlog gauge back to 0")
+        assert pg.psql(db, "SELECT count(*) FROM slotd_deliveries WHERE "
+                       "state <> 'delivered'")[0][0] == "0"
+    finally:
+        up.close()
