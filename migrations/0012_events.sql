@@ -149,6 +149,7 @@ CREATE TABLE slotd_deliveries (
 );
 CREATE INDEX slotd_deliveries_due ON slotd_deliveries (next_at)
     WHERE state = 'pending';
+CREATE INDEX slotd_deliveries_event ON slotd_deliveries (event_id);
 
 CREATE TABLE slotd_delivery_attempts (
     webhook_id  bigint      NOT NULL REFERENCES slotd_webhooks ON DELETE CASCADE,
@@ -160,6 +161,8 @@ CREATE TABLE slotd_delivery_attempts (
     next_at     timestamptz,
     PRIMARY KEY (webhook_id, event_id, attempt)
 );
+CREATE INDEX slotd_delivery_attempts_event
+    ON slotd_delivery_attempts (event_id);
 CREATE INDEX slotd_delivery_attempts_latest
     ON slotd_delivery_attempts (webhook_id, at DESC, event_id DESC,
                                 attempt DESC);
@@ -317,6 +320,27 @@ LANGUAGE sql STABLE AS $$
              WHERE d.state = 'pending'
             UNION ALL
             SELECT min(at) FROM slotd_events WHERE id IS NULL) x
+$$;
+
+-- Delete what is older than p_days: numbered events no webhook still
+-- waits for, their deliveries and attempts; oldest first, at most 10,000
+-- events a call.  Returns how many events went.
+CREATE FUNCTION slotd_events_prune(p_days integer) RETURNS bigint
+LANGUAGE sql AS $$
+    WITH oldest AS (SELECT id, at FROM slotd_events WHERE id IS NOT NULL
+                     ORDER BY id LIMIT 10000),
+    old AS (SELECT o.id FROM oldest o
+             WHERE o.at < now() - make_interval(days => p_days)
+               AND NOT EXISTS (SELECT 1 FROM slotd_deliveries d
+                                WHERE d.event_id = o.id
+                                  AND d.state = 'pending')),
+    attempts AS (DELETE FROM slotd_delivery_attempts x USING old
+                  WHERE x.event_id = old.id),
+    deliveries AS (DELETE FROM slotd_deliveries x USING old
+                    WHERE x.event_id = old.id),
+    events AS (DELETE FROM slotd_events x USING old WHERE x.id = old.id
+               RETURNING 1)
+    SELECT count(*) FROM events
 $$;
 
 -- ---- webhooks as the API shows them ----

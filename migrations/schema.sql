@@ -1146,6 +1146,25 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_events_prune(p_days integer) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+    WITH oldest AS (SELECT id, at FROM slotd_events WHERE id IS NOT NULL
+                     ORDER BY id LIMIT 10000),
+    old AS (SELECT o.id FROM oldest o
+             WHERE o.at < now() - make_interval(days => p_days)
+               AND NOT EXISTS (SELECT 1 FROM slotd_deliveries d
+                                WHERE d.event_id = o.id
+                                  AND d.state = 'pending')),
+    attempts AS (DELETE FROM slotd_delivery_attempts x USING old
+                  WHERE x.event_id = old.id),
+    deliveries AS (DELETE FROM slotd_deliveries x USING old
+                    WHERE x.event_id = old.id),
+    events AS (DELETE FROM slotd_events x USING old WHERE x.id = old.id
+               RETURNING 1)
+    SELECT count(*) FROM events
+$$;
+
 CREATE FUNCTION public.slotd_hold(p_slot bigint, p_count integer, p_owner text, p_ttl integer) RETURNS SETOF public.slotd_result
     LANGUAGE plpgsql
     AS $$
@@ -1972,6 +1991,10 @@ CREATE INDEX holds_expiry ON public.holds USING btree (expires_at);
 CREATE INDEX slot_changes_xid ON public.slot_changes USING btree (xid);
 
 CREATE INDEX slotd_deliveries_due ON public.slotd_deliveries USING btree (next_at) WHERE (state = 'pending'::text);
+
+CREATE INDEX slotd_deliveries_event ON public.slotd_deliveries USING btree (event_id);
+
+CREATE INDEX slotd_delivery_attempts_event ON public.slotd_delivery_attempts USING btree (event_id);
 
 CREATE INDEX slotd_delivery_attempts_latest ON public.slotd_delivery_attempts USING btree (webhook_id, at DESC, event_id DESC, attempt DESC);
 

@@ -121,6 +121,8 @@ static const struct config_param params[] = {
 	    "private key, PEM"),
 	P("cors", "allow_origins", CF_STRING, "", 1, cors_origins, 0, 4096,
 	    "origins browsers may call from (comma separated)"),
+	P("events", "keep_days", CF_INT, "30", 1, events_keep_days, 0, 3650,
+	    "days events (and their deliveries) are kept; 0: for ever"),
 	P("webhooks", "retry_schedule", CF_DURATIONS,
 	    "5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h", 1, retry_schedule, 0, 0,
 	    "delays before each new attempt of a failed delivery"),

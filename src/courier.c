@@ -13,8 +13,9 @@
  * answer's Retry-After), until the schedule runs out.  Rounds start when
  * the workers announce slot changes (every event comes with one), on a
  * one-second tick (retries, and changes whose announcement was lost), and
- * when a delivery ends.  On SIGTERM it claims nothing more, records what
- * is in flight, and leaves.
+ * when a delivery ends.  Hourly it deletes events older than [events]
+ * keep_days that no webhook still waits for.  On SIGTERM it claims
+ * nothing more, records what is in flight, and leaves.
  */
 #include "config.h"		/* _GNU_SOURCE, for strptime and timegm */
 
@@ -37,11 +38,14 @@
 #define COURIER_CHANNEL		"slotd_slots"	/* the workers' announcements */
 #define COURIER_TICK_MS		1000
 #define COURIER_BACKLOG_TICKS	5		/* the backlog gauge, anew */
+#define COURIER_PRUNE_TICKS	3600		/* old events deleted */
+#define COURIER_PRUNE_BATCH	10000		/* events a prune deletes */
 #define COURIER_LEASE_SLACK	5		/* seconds past the timeout */
 #define COURIER_RETRY_AFTER_MAX	86400
 
 enum courier_stmt {
-	STMT_NONE, STMT_LISTEN, STMT_CLAIM, STMT_RECORD, STMT_BACKLOG
+	STMT_NONE, STMT_LISTEN, STMT_CLAIM, STMT_RECORD, STMT_BACKLOG,
+	STMT_PRUNE
 };
 
 struct courier;
@@ -74,6 +78,7 @@ struct courier {
 	int			 nsending;
 	int			 round_wanted;
 	int			 backlog_wanted;
+	int			 prune_wanted;
 	int			 ticks;
 	int			 draining;
 };
@@ -356,6 +361,20 @@ courier_send_claim(struct courier *c)
 	    2, NULL, values, NULL, NULL, 0));
 }
 
+/* Events older than [events] keep_days go, a batch at a time. */
+static void
+courier_send_prune(struct courier *c)
+{
+	char days[12];
+	const char *values[1] = { days };
+
+	c->prune_wanted = 0;
+	snprintf(days, sizeof(days), "%d", c->conf->events_keep_days);
+	courier_sent(c, STMT_PRUNE, PQsendQueryParams(c->link.conn,
+	    "SELECT slotd_events_prune($1::integer)", 1, NULL, values, NULL,
+	    NULL, 0));
+}
+
 /* The next statement, if none is in flight: LISTEN on a new connection,
  * then records of finished deliveries first, a round, the backlog gauge;
  * a draining courier leaves once nothing is in flight or unrecorded. */
@@ -381,7 +400,8 @@ courier_next(struct courier *c)
 		c->backlog_wanted = 0;
 		courier_sent(c, STMT_BACKLOG, PQsendQuery(c->link.conn,
 		    "SELECT slotd_events_backlog()"));
-	}
+	} else if (c->prune_wanted && !c->draining)
+		courier_send_prune(c);
 }
 
 static void
@@ -417,6 +437,9 @@ courier_result(PGresult *res, void *arg)
 			c->round_wanted = 1;
 	} else if (c->stmt == STMT_BACKLOG && PQntuples(res) == 1)
 		metrics_events_backlog(strtod(PQgetvalue(res, 0, 0), NULL));
+	else if (c->stmt == STMT_PRUNE && PQntuples(res) == 1 &&
+	    atoi(PQgetvalue(res, 0, 0)) == COURIER_PRUNE_BATCH)
+		c->prune_wanted = 1;	/* more are left */
 	PQclear(res);
 }
 
@@ -485,6 +508,10 @@ courier_tick(evutil_socket_t fd, short what, void *arg)
 	c->round_wanted = 1;
 	if (++c->ticks % COURIER_BACKLOG_TICKS == 1)
 		c->backlog_wanted = 1;
+	/* A minute after start, then hourly. */
+	if (c->ticks % COURIER_PRUNE_TICKS == 60 &&
+	    c->conf->events_keep_days > 0)
+		c->prune_wanted = 1;
 	courier_next(c);
 }
 

@@ -204,6 +204,8 @@ struct config {
 	char		 tls_port[8];
 	char		*tls_cert_file;
 	char		*tls_key_file;
+	/* [events] */
+	int		 events_keep_days;
 	/* [webhooks] */
 	struct durations retry_schedule;
 	int		 webhook_timeout;

@@ -406,3 +406,23 @@ def test_a_backlog_of_10000_drains(pg, db, start_slotd):
                        "state <> 'delivered'")[0][0] == "0"
     finally:
         up.close()
+
+
+def test_old_events_are_pruned_unless_awaited(pg, db, start_slotd,
+                                              receiver):
+    s = start_slotd(extra=FAST)
+    hook = subscribe(s, receiver, ["appointment.booked"])
+    book(s, weekday_ahead(2), 3)
+    wait_for(lambda: len(receiver.deliveries) == 3, timeout=5)
+    wait_for(lambda: len(attempts(s, hook)) == 3, timeout=5)
+    # Event 1 is old and delivered, event 2 old and still awaited by a
+    # webhook, event 3 recent.
+    pg.psql(db, "UPDATE slotd_events SET at = now() - interval '31 days' "
+            "WHERE id IN (1, 2)")
+    pg.psql(db, "UPDATE slotd_deliveries SET state = 'pending', "
+            "next_at = now() + interval '1 hour' WHERE event_id = 2")
+    assert pg.psql(db, "SELECT slotd_events_prune(30)")[0][0] == "1"
+    assert [e["id"] for e in s.get_json("/events")[2]["events"]] == \
+        ["2", "3"]
+    assert {a["eventId"] for a in attempts(s, hook)} == {"2", "3"}
+    assert pg.psql(db, "SELECT slotd_events_prune(30)")[0][0] == "0"
