@@ -17,6 +17,8 @@ Scenarios:
      (bench/calendars.py)
   9  live streams: an event's way to 1,000 streams on one worker, and
      GET /slots with and without them open (bench/streams.py)
+ 10  bookings with their events and a webhook subscribed vs bookings
+     without events (bench/events.py)
 """
 import argparse
 import datetime as dt
@@ -36,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from harness import PgCluster, Slotd, free_port, wait_for  # noqa: E402
 import calendars  # noqa: E402
+import events  # noqa: E402
 import streams  # noqa: E402
 
 WORKERS = 2
@@ -237,7 +240,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10")
     args = ap.parse_args()
     only = {int(x) for x in args.only.split(",")}
     sec, rounds = args.seconds, args.rounds
@@ -436,6 +439,9 @@ def main():
         if 9 in only:
             streams.scenario(pg, sched, big, day, sec, rounds, table, notes,
                              wrk, median_runs, row)
+        if 10 in only:
+            events.scenario(pg, sched, big, sec, rounds, work, table, notes,
+                            wrk, median_runs, row, WORKERS, BOOK_CONNS)
     finally:
         pg.destroy()
         shutil.rmtree(work, ignore_errors=True)

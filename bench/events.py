@@ -1,0 +1,117 @@
+"""bench scenario 10: bookings with their events and a webhook subscribed,
+and with their events alone, against bookings without events (the
+outbox's trigger disabled, no webhook), alternately on one instance, on
+its own database.  The webhook's
+receiver is an nginx answering 204; the courier delivers while the
+bookings run.  Also: how long the backlog took to drain after the last
+round, and the deliveries made.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+
+from harness import Slotd, free_port, wait_for
+
+BOOK_LUA = """
+math.randomseed(os.time())
+request = function()
+  local id = math.random(%(lo)d, %(hi)d)
+  return wrk.format("POST", "/appointments",
+    {["Content-Type"] = "application/json"},
+    '{"slotId":' .. id .. '}')
+end
+"""
+
+
+class Receiver:
+    """nginx answering every request 204, as a webhook receiver would."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="slotd-receiver-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent(f"""\
+                worker_processes 1;
+                pid {self.dir}/nginx.pid;
+                error_log {self.dir}/error.log;
+                events {{ worker_connections 1024; }}
+                http {{
+                    access_log off;
+                    keepalive_requests 1000000;
+                    server {{
+                        listen 127.0.0.1:{self.port};
+                        location / {{ return 204; }}
+                    }}
+                }}
+                """))
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-g",
+                                      "daemon off;"])
+        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port)),
+                 what="nginx")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        self.proc.wait(timeout=20)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def outbox(pg, db, on):
+    pg.psql(db, "ALTER TABLE appointments %s TRIGGER appointments_booked"
+            % ("ENABLE" if on else "DISABLE"))
+
+
+def scenario(pg, sched, big, sec, rounds, work, table, notes, wrk,
+             median_runs, row, workers, book_conns):
+    db = pg.create_db("slotd_events")
+    s = Slotd(pg, db, schedule=sched, workers=workers, extra=big)
+    lo, hi = (int(x) for x in pg.psql(
+        db, "WITH ins AS (INSERT INTO slots (start_at, end_at, capacity) "
+        "SELECT t, t + interval '1 minute', 100000 FROM generate_series("
+        "timestamptz '2045-01-01', timestamptz '2045-01-01' + 9999 * "
+        "interval '1 minute', interval '1 minute') t RETURNING id) "
+        "SELECT min(id), max(id) FROM ins")[0])
+    wait_for(lambda: s.get(f"/slots/{hi}")[0] == 200, timeout=60)
+    script = os.path.join(work, "book_events.lua")
+    with open(script, "w") as f:
+        f.write(BOOK_LUA % {"lo": lo, "hi": hi})
+    receiver = Receiver()
+    status, _, hook = s.post("/webhooks", {
+        "url": f"http://127.0.0.1:{receiver.port}/hooks",
+        "events": ["appointment.booked"]})
+    assert status == 201, hook
+    url = f"http://127.0.0.1:{s.port}/appointments"
+    runs = {"none": [], "events": [], "webhook": []}
+    try:
+        for _ in range(rounds):
+            for kind in runs:
+                outbox(pg, db, kind != "none")
+                s.send_json("PATCH", f"/webhooks/{hook['id']}",
+                            {"enabled": kind == "webhook"})
+                runs[kind].append(wrk(url, sec, conns=book_conns,
+                                      script=script))
+        t0 = time.monotonic()
+        wait_for(lambda: pg.psql(db, "SELECT count(*) FROM "
+                                 "slotd_deliveries WHERE state = "
+                                 "'pending'")[0][0] == "0" and
+                 pg.psql(db, "SELECT count(*) FROM slotd_events WHERE id "
+                         "IS NULL")[0][0] == "0",
+                 timeout=600, interval=0.5, what="the backlog drained")
+        drained = time.monotonic() - t0
+    finally:
+        receiver.stop()
+        s.stop()
+    delivered = int(pg.psql(db, "SELECT count(*) FROM slotd_deliveries "
+                            "WHERE state = 'delivered'")[0][0])
+    none = median_runs(runs["none"])[0]
+    row(table, "10 bookings/s, events / none", median_runs(runs["events"])[0],
+        none, "")
+    row(table, "10 bookings/s, events + webhook / none",
+        median_runs(runs["webhook"])[0], none, ">= 0.9")
+    notes.append(f"scenario 10: {delivered} deliveries made; the backlog "
+                 f"left after the last round drained in {drained:.1f} s")
