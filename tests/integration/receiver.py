@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import ssl
 import threading
 import time
 
@@ -40,9 +41,10 @@ class Delivery:
 
 
 class Receiver:
-    def __init__(self, answer=None, port=None):
+    def __init__(self, answer=None, port=None, tls=None):
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        self.url = (f"{'https' if tls else 'http'}://127.0.0.1:"
+                    f"{self.port}/hooks")
         self.answer = answer or (lambda d: (204, {}, 0))
         self.secret = None          # set it to check signatures
         self.deliveries = []
@@ -80,6 +82,11 @@ class Receiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1",
                                                        self.port), Handler)
         self.server.daemon_threads = True
+        if tls:                         # (certificate, key)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket,
+                                                 server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
         self.thread.start()

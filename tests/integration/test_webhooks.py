@@ -426,3 +426,38 @@ def test_old_events_are_pruned_unless_awaited(pg, db, start_slotd,
         ["2", "3"]
     assert {a["eventId"] for a in attempts(s, hook)} == {"2", "3"}
     assert pg.psql(db, "SELECT slotd_events_prune(30)")[0][0] == "0"
+
+
+def test_https_receivers_and_redirects(pg, db, start_slotd, tmp_path):
+    """Certificates are checked (the system's CAs, or [webhooks] ca_file),
+    and a redirect is an answer like any other: not followed."""
+    from test_tls import make_ca, make_cert
+    make_ca(tmp_path)
+    cert = make_cert(tmp_path, "receiver")
+    r = Receiver(tls=cert)
+    moved = Receiver(lambda d: (302, {"Location": r.url}, 0))
+    try:
+        s = start_slotd(extra=FAST)
+        hook = subscribe(s, r, ["appointment.booked"])
+        book(s, weekday_ahead(2))
+        wait_for(lambda: attempts(s, hook), timeout=5)
+        first = attempts(s, hook)[-1]
+        assert first["status"] is None and "certificate" in \
+            first["error"].lower(), first
+        assert r.deliveries == []
+        s.rewrite({"webhooks": {"ca_file": str(tmp_path / "ca.pem")}})
+        s.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(r.deliveries) == 1, timeout=10,
+                 what="the delivery over verified TLS")
+        assert r.bad_signatures == []
+        wait_for(lambda: attempts(s, hook)[0]["status"] == 204, timeout=5)
+        # A receiver that redirects: 302 is recorded and retried, never
+        # followed to the place it names.
+        s.send_json("PATCH", f"/webhooks/{hook['id']}", {"url": moved.url})
+        book(s, weekday_ahead(3))
+        wait_for(lambda: len(moved.deliveries) >= 2, timeout=10)
+        assert len(r.deliveries) == 1
+        assert attempts(s, hook)[0]["status"] == 302
+    finally:
+        r.close()
+        moved.close()
