@@ -1,8 +1,9 @@
 """Every document of API.md that negotiates MessagePack (`Accept:
 application/msgpack`) decodes to the JSON answer of the same request, field
 for field and type for type: the slots day (full and simple), one slot,
-appointments (created, replayed, read, cancelled), holds, and the admin
-answers to POST and PATCH /slots.  The bodies that do not negotiate
+appointments (created, replayed, read, cancelled), holds, the admin
+answers to POST and PATCH /slots, calendars, listings, events, webhooks and
+waitlist entries.  The bodies that do not negotiate
 (problems, /healthz, /readyz) stay JSON whatever the Accept."""
 import datetime as dt
 import http.client
@@ -194,6 +195,37 @@ def test_admin_slot_documents(s):
     same(got, want)
     same(got, as_json(send(s, "GET", f"/slots/{sid}"))[2])
     assert got["capacity"] == 4
+
+
+def test_second_wave_documents(start_slotd):
+    """Calendars, listings, events, webhooks and waitlist entries."""
+    s = start_slotd(schedule={"capacity": "1"})
+    slots = both(s, f"/slots?date={weekday_ahead(2, after=2)}")["slots"]
+    assert send(s, "POST", "/appointments", {"slotId": slots[0]["id"]})[0] \
+        == 201
+    status, hdrs, entry = as_msgpack(send(s, "POST", "/waitlist",
+                                          {"slotId": slots[0]["id"]},
+                                          MSGPACK))
+    assert status == 201, entry
+    same(both(s, hdrs["location"]), entry)
+    assert entry["holdId"] is None and entry["position"] == 1
+    status, hdrs, hook = as_msgpack(send(s, "POST", "/webhooks", {
+        "url": "http://127.0.0.1:9/x", "events": ["appointment.booked"]},
+        MSGPACK))
+    assert status == 201 and hook["enabled"] is True, hook
+    want = dict(hook)
+    del want["secret"]
+    same(both(s, hdrs["location"]), want)
+    both(s, "/webhooks")
+    assert both(s, "/calendars/1")["id"] == 1
+    both(s, "/calendars?limit=5")
+    assert both(s, "/appointments?status=all")["appointments"]
+    # The cancel offers the seat: events of both kinds.
+    assert s.delete("/appointments/1")[0] == 204
+    events = both(s, "/events")["events"]
+    assert [e["type"] for e in events] == [
+        "appointment.booked", "appointment.cancelled", "waitlist.offered"]
+    assert both(s, f"/waitlist/{entry['id']}")["status"] == "offered"
 
 
 def test_problems_and_probes_stay_json(s):
