@@ -17,8 +17,8 @@
 -- An event and its appointment, or its waitlist entry (entry_id), as the
 -- change left it.
 CREATE TABLE slotd_events (
-    seq              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id               bigint      UNIQUE,
+    seq              bigint      GENERATED ALWAYS AS IDENTITY,
+    id               bigint,
     type             text        NOT NULL,
     at               timestamptz NOT NULL DEFAULT now(),
     appointment_id   bigint,
@@ -39,7 +39,10 @@ CREATE TABLE slotd_events (
     offer_expires_at timestamptz,
     CHECK ((appointment_id IS NULL) <> (entry_id IS NULL))
 );
+-- A booking's event costs one index entry: the partial index of those not
+-- numbered yet.  Numbering moves it to the index of ids.
 CREATE INDEX slotd_events_unnumbered ON slotd_events (seq) WHERE id IS NULL;
+CREATE UNIQUE INDEX slotd_events_id ON slotd_events (id) WHERE id IS NOT NULL;
 
 CREATE FUNCTION slotd_appointments_booked() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -140,7 +143,7 @@ CREATE TABLE slotd_webhooks (
 -- mid-delivery leaves it due again then.
 CREATE TABLE slotd_deliveries (
     webhook_id bigint      NOT NULL REFERENCES slotd_webhooks ON DELETE CASCADE,
-    event_id   bigint      NOT NULL REFERENCES slotd_events (id),
+    event_id   bigint      NOT NULL,         -- slotd_events.id
     state      text        NOT NULL DEFAULT 'pending'
                            CHECK (state IN ('pending', 'delivered', 'failed')),
     attempts   integer     NOT NULL DEFAULT 0,
@@ -244,10 +247,15 @@ CREATE TYPE slotd_delivery_result AS (
 -- Number what is new, then claim at most p_limit due deliveries of
 -- enabled webhooks for p_lease seconds: no other courier takes them
 -- meanwhile, and they are due again when the lease ends unresolved.
+-- Without an enabled webhook there is nothing to do: events are numbered
+-- when GET /events reads them.
 CREATE FUNCTION slotd_deliveries_claim(p_limit integer, p_lease integer)
 RETURNS SETOF slotd_delivery_result
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled) THEN
+        RETURN;
+    END IF;
     PERFORM slotd_events_number();
     RETURN QUERY
     WITH due AS (SELECT d.webhook_id, d.event_id
@@ -273,44 +281,52 @@ BEGIN
 END
 $$;
 
--- What attempt p_attempt of a delivery came to: an HTTP status, or an
--- error; p_retry seconds until the next attempt (NULL: none, it was
--- delivered or has no attempt left); p_gone disables the webhook (410).
--- An attempt whose lease ran out, and that another courier has claimed
--- again since, is only recorded.
-CREATE FUNCTION slotd_delivery_done(p_webhook bigint, p_event bigint,
-                                    p_attempt integer, p_status integer,
-                                    p_error text, p_retry integer,
-                                    p_gone boolean)
-RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    next timestamptz := now() + p_retry * interval '1 second';
-BEGIN
-    PERFORM 1 FROM slotd_webhooks WHERE id = p_webhook FOR KEY SHARE;
-    IF NOT FOUND THEN
-        RETURN;		-- deleted meanwhile, with its deliveries
-    END IF;
-    INSERT INTO slotd_delivery_attempts (webhook_id, event_id, attempt,
-                                         status_code, error, next_at)
-    VALUES (p_webhook, p_event, p_attempt, p_status, p_error, next)
-    ON CONFLICT DO NOTHING;
-    UPDATE slotd_deliveries
-       SET state = CASE WHEN p_status BETWEEN 200 AND 299 THEN 'delivered'
-                        WHEN next IS NULL THEN 'failed'
-                        ELSE 'pending' END,
-           next_at = coalesce(next, now())
-     WHERE webhook_id = p_webhook AND event_id = p_event
-       AND attempts = p_attempt AND state = 'pending';
-    IF p_gone THEN
-        UPDATE slotd_webhooks SET enabled = false, updated_at = now()
-         WHERE id = p_webhook;
-    END IF;
-END
+-- What attempts of deliveries came to, one array element each: the
+-- webhook, the event, which attempt, an HTTP status or an error; p_retry
+-- seconds until the next attempt (NULL: none, it was delivered or has no
+-- attempt left); p_gone disables the webhook (410).  An attempt whose
+-- lease ran out, and that another courier has claimed again since, is
+-- only recorded; one of a webhook deleted meanwhile is forgotten.
+CREATE FUNCTION slotd_deliveries_done(p_webhooks bigint[], p_events bigint[],
+                                      p_attempts integer[],
+                                      p_statuses integer[], p_errors text[],
+                                      p_retries integer[], p_gone boolean[])
+RETURNS integer
+LANGUAGE sql AS $$
+    WITH r AS (SELECT r.w AS webhook_id, r.e AS event_id, r.a AS attempt,
+                      r.s AS status, r.err AS error,
+                      now() + r.retry * interval '1 second' AS next_at,
+                      r.gone
+                 FROM unnest(p_webhooks, p_events, p_attempts, p_statuses,
+                             p_errors, p_retries, p_gone)
+                      AS r(w, e, a, s, err, retry, gone)
+                 JOIN slotd_webhooks w ON w.id = r.w
+                  FOR KEY SHARE OF w),
+    recorded AS (INSERT INTO slotd_delivery_attempts (webhook_id, event_id,
+                                                      attempt, status_code,
+                                                      error, next_at)
+                 SELECT webhook_id, event_id, attempt, status, error, next_at
+                   FROM r
+                 ON CONFLICT DO NOTHING),
+    settled AS (UPDATE slotd_deliveries d
+                   SET state = CASE WHEN r.status BETWEEN 200 AND 299
+                                    THEN 'delivered'
+                                    WHEN r.next_at IS NULL THEN 'failed'
+                                    ELSE 'pending' END,
+                       next_at = coalesce(r.next_at, now())
+                  FROM r
+                 WHERE d.webhook_id = r.webhook_id
+                   AND d.event_id = r.event_id
+                   AND d.attempts = r.attempt AND d.state = 'pending'),
+    disabled AS (UPDATE slotd_webhooks w
+                    SET enabled = false, updated_at = now()
+                  WHERE w.id IN (SELECT webhook_id FROM r WHERE gone))
+    SELECT count(*)::integer FROM r
 $$;
 
 -- The age in seconds of the oldest committed event not yet delivered to
--- every webhook that wants it (0: none).
+-- every webhook that wants it (0: none; events not numbered yet count
+-- while some webhook is enabled).
 CREATE FUNCTION slotd_events_backlog() RETURNS double precision
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(extract(epoch FROM now() - min(at))::float8, 0)
@@ -319,7 +335,9 @@ LANGUAGE sql STABLE AS $$
                 ON e.id = d.event_id
              WHERE d.state = 'pending'
             UNION ALL
-            SELECT min(at) FROM slotd_events WHERE id IS NULL) x
+            SELECT min(at) FROM slotd_events
+             WHERE id IS NULL
+               AND EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled)) x
 $$;
 
 -- Delete what is older than p_days: numbered events no webhook still

@@ -963,6 +963,9 @@ CREATE FUNCTION public.slotd_deliveries_claim(p_limit integer, p_lease integer) 
     LANGUAGE plpgsql
     AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled) THEN
+        RETURN;
+    END IF;
     PERFORM slotd_events_number();
     RETURN QUERY
     WITH due AS (SELECT d.webhook_id, d.event_id
@@ -988,32 +991,38 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION public.slotd_delivery_done(p_webhook bigint, p_event bigint, p_attempt integer, p_status integer, p_error text, p_retry integer, p_gone boolean) RETURNS void
-    LANGUAGE plpgsql
+CREATE FUNCTION public.slotd_deliveries_done(p_webhooks bigint[], p_events bigint[], p_attempts integer[], p_statuses integer[], p_errors text[], p_retries integer[], p_gone boolean[]) RETURNS integer
+    LANGUAGE sql
     AS $$
-DECLARE
-    next timestamptz := now() + p_retry * interval '1 second';
-BEGIN
-    PERFORM 1 FROM slotd_webhooks WHERE id = p_webhook FOR KEY SHARE;
-    IF NOT FOUND THEN
-        RETURN;		-- deleted meanwhile, with its deliveries
-    END IF;
-    INSERT INTO slotd_delivery_attempts (webhook_id, event_id, attempt,
-                                         status_code, error, next_at)
-    VALUES (p_webhook, p_event, p_attempt, p_status, p_error, next)
-    ON CONFLICT DO NOTHING;
-    UPDATE slotd_deliveries
-       SET state = CASE WHEN p_status BETWEEN 200 AND 299 THEN 'delivered'
-                        WHEN next IS NULL THEN 'failed'
-                        ELSE 'pending' END,
-           next_at = coalesce(next, now())
-     WHERE webhook_id = p_webhook AND event_id = p_event
-       AND attempts = p_attempt AND state = 'pending';
-    IF p_gone THEN
-        UPDATE slotd_webhooks SET enabled = false, updated_at = now()
-         WHERE id = p_webhook;
-    END IF;
-END
+    WITH r AS (SELECT r.w AS webhook_id, r.e AS event_id, r.a AS attempt,
+                      r.s AS status, r.err AS error,
+                      now() + r.retry * interval '1 second' AS next_at,
+                      r.gone
+                 FROM unnest(p_webhooks, p_events, p_attempts, p_statuses,
+                             p_errors, p_retries, p_gone)
+                      AS r(w, e, a, s, err, retry, gone)
+                 JOIN slotd_webhooks w ON w.id = r.w
+                  FOR KEY SHARE OF w),
+    recorded AS (INSERT INTO slotd_delivery_attempts (webhook_id, event_id,
+                                                      attempt, status_code,
+                                                      error, next_at)
+                 SELECT webhook_id, event_id, attempt, status, error, next_at
+                   FROM r
+                 ON CONFLICT DO NOTHING),
+    settled AS (UPDATE slotd_deliveries d
+                   SET state = CASE WHEN r.status BETWEEN 200 AND 299
+                                    THEN 'delivered'
+                                    WHEN r.next_at IS NULL THEN 'failed'
+                                    ELSE 'pending' END,
+                       next_at = coalesce(r.next_at, now())
+                  FROM r
+                 WHERE d.webhook_id = r.webhook_id
+                   AND d.event_id = r.event_id
+                   AND d.attempts = r.attempt AND d.state = 'pending'),
+    disabled AS (UPDATE slotd_webhooks w
+                    SET enabled = false, updated_at = now()
+                  WHERE w.id IN (SELECT webhook_id FROM r WHERE gone))
+    SELECT count(*)::integer FROM r
 $$;
 
 CREATE FUNCTION public.slotd_entry_refused(p_outcome text) RETURNS SETOF public.slotd_entry_result
@@ -1107,7 +1116,9 @@ CREATE FUNCTION public.slotd_events_backlog() RETURNS double precision
                 ON e.id = d.event_id
              WHERE d.state = 'pending'
             UNION ALL
-            SELECT min(at) FROM slotd_events WHERE id IS NULL) x
+            SELECT min(at) FROM slotd_events
+             WHERE id IS NULL
+               AND EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled)) x
 $$;
 
 CREATE FUNCTION public.slotd_events_number() RETURNS integer
@@ -1952,12 +1963,6 @@ ALTER TABLE ONLY public.slotd_delivery_attempts
 ALTER TABLE ONLY public.slotd_event_domain
     ADD CONSTRAINT slotd_event_domain_pkey PRIMARY KEY (one);
 
-ALTER TABLE ONLY public.slotd_events
-    ADD CONSTRAINT slotd_events_id_key UNIQUE (id);
-
-ALTER TABLE ONLY public.slotd_events
-    ADD CONSTRAINT slotd_events_pkey PRIMARY KEY (seq);
-
 ALTER TABLE ONLY public.slotd_move_keys
     ADD CONSTRAINT slotd_move_keys_pkey PRIMARY KEY (owner, idempotency_key);
 
@@ -1998,6 +2003,8 @@ CREATE INDEX slotd_delivery_attempts_event ON public.slotd_delivery_attempts USI
 
 CREATE INDEX slotd_delivery_attempts_latest ON public.slotd_delivery_attempts USING btree (webhook_id, at DESC, event_id DESC, attempt DESC);
 
+CREATE UNIQUE INDEX slotd_events_id ON public.slotd_events USING btree (id) WHERE (id IS NOT NULL);
+
 CREATE INDEX slotd_events_unnumbered ON public.slotd_events USING btree (seq) WHERE (id IS NULL);
 
 CREATE INDEX slotd_waitlist_hold ON public.slotd_waitlist USING btree (hold_id) WHERE (status = 'offered'::text);
@@ -2037,9 +2044,6 @@ CREATE TRIGGER slots_remember_deletion AFTER DELETE ON public.slots FOR EACH ROW
 CREATE TRIGGER slots_truncate_remakes AFTER TRUNCATE ON public.slots FOR EACH STATEMENT EXECUTE FUNCTION public.calendars_remake();
 
 CREATE TRIGGER waitlist_changed AFTER UPDATE ON public.slotd_waitlist REFERENCING OLD TABLE AS changed_from NEW TABLE AS changed_to FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_waitlist_changed();
-
-ALTER TABLE ONLY public.slotd_deliveries
-    ADD CONSTRAINT slotd_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.slotd_events(id);
 
 ALTER TABLE ONLY public.slotd_deliveries
     ADD CONSTRAINT slotd_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES public.slotd_webhooks(id) ON DELETE CASCADE;

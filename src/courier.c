@@ -37,11 +37,13 @@
 
 #define COURIER_CHANNEL		"slotd_slots"	/* the workers' announcements */
 #define COURIER_TICK_MS		1000
+#define COURIER_ROUND_MS	50		/* between two claims at least */
 #define COURIER_BACKLOG_TICKS	5		/* the backlog gauge, anew */
 #define COURIER_PRUNE_TICKS	3600		/* old events deleted */
 #define COURIER_PRUNE_BATCH	10000		/* events a prune deletes */
 #define COURIER_LEASE_SLACK	5		/* seconds past the timeout */
 #define COURIER_RETRY_AFTER_MAX	86400
+#define COURIER_RECORD_BATCH	256		/* records in one statement */
 
 enum courier_stmt {
 	STMT_NONE, STMT_LISTEN, STMT_CLAIM, STMT_RECORD, STMT_BACKLOG,
@@ -61,6 +63,7 @@ struct delivery {
 	char			 attempt[12];
 	long			 status;	/* 0: no answer */
 	int			 retry_after;	/* seconds; -1: not said */
+	int			 delay;		/* to the next attempt; -1: none */
 	char			 error[CURL_ERROR_SIZE];
 };
 struct courier {
@@ -70,12 +73,15 @@ struct courier {
 	CURLM			*multi;
 	struct event		*ev_curl;	/* libcurl's timeout */
 	struct event		*ev_tick;
+	struct event		*ev_round;	/* the next claim allowed */
+	struct timeval		 claimed;	/* the last claim sent */
 	enum courier_stmt	 stmt;		/* in flight */
 	int			 stmt_failed;
 	int			 listening;	/* on this connection */
 	TAILQ_HEAD(delivery_list, delivery) sending;
 	struct delivery_list	 finished;	/* to record */
 	int			 nsending;
+	int			 recording;	/* records in flight */
 	int			 round_wanted;
 	int			 backlog_wanted;
 	int			 prune_wanted;
@@ -84,6 +90,7 @@ struct courier {
 };
 
 static void	courier_next(struct courier *);
+static void	delivery_settle(struct courier *, struct delivery *);
 
 static void
 delivery_free(struct delivery *d)
@@ -161,6 +168,7 @@ delivery_start(struct courier *c, const PGresult *res, int i)
 	if (webhook_sign(PQgetvalue(res, i, DB_COL_D_SECRET), d->event, now,
 	    d->body, len, sig, sizeof(sig)) == -1) {
 		snprintf(d->error, sizeof(d->error), "the secret cannot sign");
+		delivery_settle(c, d);
 		TAILQ_INSERT_TAIL(&c->finished, d, entry);
 		return -1;
 	}
@@ -202,6 +210,31 @@ delivery_start(struct courier *c, const PGresult *res, int i)
 	return 0;
 }
 
+/* What a finished delivery came to: counted, logged unless delivered, and
+ * when to try again (the schedule's next delay, or Retry-After). */
+static void
+delivery_settle(struct courier *c, struct delivery *d)
+{
+	const struct durations *sched = &c->conf->retry_schedule;
+	int attempt = atoi(d->attempt), ok = d->status >= 200 &&
+	    d->status <= 299, gone = d->status == 410;
+	char status[16];
+
+	d->delay = -1;
+	if (!ok && !gone && attempt <= sched->n)
+		d->delay = d->retry_after >= 0 ? d->retry_after :
+		    sched->seconds[attempt - 1];
+	metrics_delivery(ok ? DELIVERY_DELIVERED : gone ? DELIVERY_GONE :
+	    d->delay >= 0 ? DELIVERY_RETRY : DELIVERY_FAILED);
+	if (ok)
+		return;
+	snprintf(status, sizeof(status), "HTTP %ld", d->status);
+	log_info("webhook %s: event %s, attempt %s: %s%s", d->webhook,
+	    d->event, d->attempt, d->status != 0 ? status : d->error,
+	    gone ? "; webhook disabled" : d->delay < 0 ? "; no attempt left" :
+	    "");
+}
+
 /* Move the transfers libcurl has finished to the records to write. */
 static void
 courier_reap(struct courier *c)
@@ -226,6 +259,7 @@ courier_reap(struct courier *c)
 		curl_multi_remove_handle(c->multi, d->easy);
 		curl_easy_cleanup(d->easy);
 		d->easy = NULL;
+		delivery_settle(c, d);
 		TAILQ_REMOVE(&c->sending, d, entry);
 		c->nsending--;
 		TAILQ_INSERT_TAIL(&c->finished, d, entry);
@@ -309,40 +343,69 @@ courier_sent(struct courier *c, enum courier_stmt stmt, int ok)
 		db_link_fail(&c->link, "send");
 }
 
-/* What the first finished delivery came to, and when to try again. */
+/* Send what the finished deliveries came to, at most a batch of them in
+ * one statement (migration 0012's slotd_deliveries_done). */
 static void
-courier_send_record(struct courier *c, struct delivery *d)
+courier_send_records(struct courier *c)
 {
-	const struct durations *sched = &c->conf->retry_schedule;
-	char status[12], retry[12];
+	struct evbuffer *a[7];
 	const char *values[7];
-	int attempt = atoi(d->attempt), ok = d->status >= 200 &&
-	    d->status <= 299, gone = d->status == 410, delay = -1;
+	struct delivery *d;
+	char n[12];
+	int i;
 
-	if (!ok && !gone && attempt <= sched->n)
-		delay = d->retry_after >= 0 ? d->retry_after :
-		    sched->seconds[attempt - 1];
-	metrics_delivery(ok ? DELIVERY_DELIVERED : gone ? DELIVERY_GONE :
-	    delay >= 0 ? DELIVERY_RETRY : DELIVERY_FAILED);
-	if (!ok)
-		log_info("webhook %s: event %s, attempt %s: %s%s%s", d->webhook,
-		    d->event, d->attempt, d->status != 0 ? "HTTP " : "",
-		    d->status != 0 ? (snprintf(status, sizeof(status), "%ld",
-		    d->status), status) : d->error, gone ? "; webhook disabled" :
-		    delay < 0 ? "; no attempt left" : "");
-	snprintf(status, sizeof(status), "%ld", d->status);
-	snprintf(retry, sizeof(retry), "%d", delay);
-	values[0] = d->webhook;
-	values[1] = d->event;
-	values[2] = d->attempt;
-	values[3] = d->status != 0 ? status : NULL;
-	values[4] = d->status != 0 ? NULL : d->error;
-	values[5] = delay >= 0 ? retry : NULL;
-	values[6] = gone ? "true" : "false";
+	for (i = 0; i < 7; i++)
+		a[i] = evbuffer_new();
+	c->recording = 0;
+	TAILQ_FOREACH(d, &c->finished, entry) {
+		if (c->recording++ == COURIER_RECORD_BATCH)
+			break;
+		db_array_append_text(a[0], d->webhook);
+		db_array_append_text(a[1], d->event);
+		db_array_append_text(a[2], d->attempt);
+		snprintf(n, sizeof(n), "%ld", d->status);
+		db_array_append_text(a[3], d->status != 0 ? n : NULL);
+		db_array_append_text(a[4], d->status != 0 ? NULL : d->error);
+		snprintf(n, sizeof(n), "%d", d->delay);
+		db_array_append_text(a[5], d->delay >= 0 ? n : NULL);
+		db_array_append_text(a[6], d->status == 410 ? "t" : "f");
+	}
+	for (i = 0; i < 7; i++)
+		values[i] = db_array_finish(a[i]);
 	courier_sent(c, STMT_RECORD, PQsendQueryParams(c->link.conn,
-	    "SELECT slotd_delivery_done($1::bigint, $2::bigint, $3::integer, "
-	    "$4::integer, $5, $6::integer, $7::boolean)", 7, NULL, values,
-	    NULL, NULL, 0));
+	    "SELECT slotd_deliveries_done($1::bigint[], $2::bigint[], "
+	    "$3::integer[], $4::integer[], $5::text[], $6::integer[], "
+	    "$7::boolean[])", 7, NULL, values, NULL, NULL, 0));
+	for (i = 0; i < 7; i++)
+		evbuffer_free(a[i]);
+}
+
+/* Claims follow each other at least COURIER_ROUND_MS apart, however often
+ * the workers announce changes: fewer, larger rounds.  1 when one may be
+ * sent now; else the round timer is set. */
+static int
+courier_may_claim(struct courier *c)
+{
+	struct timeval now, since, wait;
+
+	event_base_gettimeofday_cached(c->base, &now);
+	timersub(&now, &c->claimed, &since);
+	if (since.tv_sec > 0 || since.tv_usec >= COURIER_ROUND_MS * 1000)
+		return 1;
+	if (!evtimer_pending(c->ev_round, NULL)) {
+		wait.tv_sec = 0;
+		wait.tv_usec = COURIER_ROUND_MS * 1000 - since.tv_usec;
+		evtimer_add(c->ev_round, &wait);
+	}
+	return 0;
+}
+
+static void
+courier_round(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	courier_next(arg);
 }
 
 static void
@@ -352,6 +415,7 @@ courier_send_claim(struct courier *c)
 	const char *values[2] = { limit, lease };
 
 	c->round_wanted = 0;
+	event_base_gettimeofday_cached(c->base, &c->claimed);
 	snprintf(limit, sizeof(limit), "%d",
 	    c->conf->webhook_concurrency - c->nsending);
 	snprintf(lease, sizeof(lease), "%d",
@@ -392,9 +456,9 @@ courier_next(struct courier *c)
 		courier_sent(c, STMT_LISTEN, PQsendQuery(c->link.conn,
 		    "LISTEN " COURIER_CHANNEL));
 	else if (!TAILQ_EMPTY(&c->finished))
-		courier_send_record(c, TAILQ_FIRST(&c->finished));
+		courier_send_records(c);
 	else if (c->round_wanted && !c->draining &&
-	    c->nsending < c->conf->webhook_concurrency)
+	    c->nsending < c->conf->webhook_concurrency && courier_may_claim(c))
 		courier_send_claim(c);
 	else if (c->backlog_wanted) {
 		c->backlog_wanted = 0;
@@ -451,9 +515,10 @@ courier_done(void *arg)
 
 	if (c->stmt == STMT_LISTEN && !c->stmt_failed)
 		c->listening = 1;
-	/* A record that failed is dropped (logged): its lease runs out and
-	 * the delivery is made again, at least once as promised. */
-	if (c->stmt == STMT_RECORD && (d = TAILQ_FIRST(&c->finished))) {
+	/* Records that failed are dropped (logged): their leases run out
+	 * and the deliveries are made again, at least once as promised. */
+	while (c->stmt == STMT_RECORD && c->recording-- > 0 &&
+	    (d = TAILQ_FIRST(&c->finished)) != NULL) {
 		TAILQ_REMOVE(&c->finished, d, entry);
 		delivery_free(d);
 	}
@@ -490,6 +555,7 @@ courier_down(void *arg)
 
 	c->stmt = STMT_NONE;
 	c->listening = 0;
+	c->recording = 0;
 	if (c->draining && c->nsending == 0)
 		event_base_loopbreak(c->base);
 }
@@ -552,6 +618,7 @@ courier_main(struct config *conf)
 	    (c.multi = curl_multi_init()) == NULL)
 		fatalx("%s: out of memory", __func__);
 	c.ev_curl = evtimer_new(c.base, courier_curl_timeout, &c);
+	c.ev_round = evtimer_new(c.base, courier_round, &c);
 	curl_multi_setopt(c.multi, CURLMOPT_SOCKETFUNCTION,
 	    courier_curl_socket);
 	curl_multi_setopt(c.multi, CURLMOPT_SOCKETDATA, &c);
@@ -578,6 +645,7 @@ courier_main(struct config *conf)
 	db_link_free(&c.link);
 	curl_multi_cleanup(c.multi);
 	event_free(c.ev_curl);
+	event_free(c.ev_round);
 	event_free(c.ev_tick);
 	signals_unwatch(&signals);
 	event_base_free(c.base);
