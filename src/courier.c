@@ -38,6 +38,7 @@
 #define COURIER_CHANNEL		"slotd_slots"	/* the workers' announcements */
 #define COURIER_TICK_MS		1000
 #define COURIER_ROUND_MS	50		/* between two claims at least */
+#define COURIER_YIELD		3		/* rest: statement time times this */
 #define COURIER_BACKLOG_TICKS	5		/* the backlog gauge, anew */
 #define COURIER_PRUNE_TICKS	3600		/* old events deleted */
 #define COURIER_PRUNE_BATCH	10000		/* events a prune deletes */
@@ -75,6 +76,8 @@ struct courier {
 	struct event		*ev_tick;
 	struct event		*ev_round;	/* the next claim allowed */
 	struct timeval		 claimed;	/* the last claim sent */
+	struct timeval		 sent_at;	/* the statement in flight */
+	struct timeval		 rest_until;	/* no statement before */
 	enum courier_stmt	 stmt;		/* in flight */
 	int			 stmt_failed;
 	int			 listening;	/* on this connection */
@@ -82,6 +85,8 @@ struct courier {
 	struct delivery_list	 finished;	/* to record */
 	int			 nsending;
 	int			 recording;	/* records in flight */
+	int			 backlogged;	/* the last claim got its fill */
+	int			 claim_limit;	/* of the claim in flight */
 	int			 round_wanted;
 	int			 backlog_wanted;
 	int			 prune_wanted;
@@ -339,6 +344,7 @@ courier_sent(struct courier *c, enum courier_stmt stmt, int ok)
 {
 	c->stmt = stmt;
 	c->stmt_failed = 0;
+	gettimeofday(&c->sent_at, NULL);
 	if (db_link_sent(&c->link, ok) == -1)
 		db_link_fail(&c->link, "send");
 }
@@ -358,8 +364,9 @@ courier_send_records(struct courier *c)
 		a[i] = evbuffer_new();
 	c->recording = 0;
 	TAILQ_FOREACH(d, &c->finished, entry) {
-		if (c->recording++ == COURIER_RECORD_BATCH)
+		if (c->recording == COURIER_RECORD_BATCH)
 			break;
+		c->recording++;
 		db_array_append_text(a[0], d->webhook);
 		db_array_append_text(a[1], d->event);
 		db_array_append_text(a[2], d->attempt);
@@ -380,14 +387,32 @@ courier_send_records(struct courier *c)
 		evbuffer_free(a[i]);
 }
 
-/* Claims follow each other at least COURIER_ROUND_MS apart, however often
- * the workers announce changes: fewer, larger rounds.  1 when one may be
- * sent now; else the round timer is set. */
+/* Whether the courier rests now; the round timer ends the rest. */
+static int
+courier_resting(struct courier *c)
+{
+	struct timeval now, left;
+
+	gettimeofday(&now, NULL);
+	if (!timercmp(&now, &c->rest_until, <))
+		return 0;
+	timersub(&c->rest_until, &now, &left);
+	if (!evtimer_pending(c->ev_round, NULL))
+		evtimer_add(c->ev_round, &left);
+	return 1;
+}
+
+/* While deliveries are due, each claim follows the last.  Otherwise claims
+ * are at least COURIER_ROUND_MS apart, however often the workers announce
+ * changes: fewer, larger rounds.  1 when one may be sent now; else the
+ * round timer is set. */
 static int
 courier_may_claim(struct courier *c)
 {
 	struct timeval now, since, wait;
 
+	if (c->backlogged)
+		return 1;
 	event_base_gettimeofday_cached(c->base, &now);
 	timersub(&now, &c->claimed, &since);
 	if (since.tv_sec > 0 || since.tv_usec >= COURIER_ROUND_MS * 1000)
@@ -416,8 +441,8 @@ courier_send_claim(struct courier *c)
 
 	c->round_wanted = 0;
 	event_base_gettimeofday_cached(c->base, &c->claimed);
-	snprintf(limit, sizeof(limit), "%d",
-	    c->conf->webhook_concurrency - c->nsending);
+	c->claim_limit = c->conf->webhook_concurrency - c->nsending;
+	snprintf(limit, sizeof(limit), "%d", c->claim_limit);
 	snprintf(lease, sizeof(lease), "%d",
 	    c->conf->webhook_timeout + COURIER_LEASE_SLACK);
 	courier_sent(c, STMT_CLAIM, PQsendQueryParams(c->link.conn,
@@ -440,7 +465,8 @@ courier_send_prune(struct courier *c)
 }
 
 /* The next statement, if none is in flight: LISTEN on a new connection,
- * then records of finished deliveries first, a round, the backlog gauge;
+ * then records of finished deliveries first, the backlog gauge and the
+ * pruning when their time has come, a round;
  * a draining courier leaves once nothing is in flight or unrecorded. */
 static void
 courier_next(struct courier *c)
@@ -450,22 +476,23 @@ courier_next(struct courier *c)
 		event_base_loopbreak(c->base);
 		return;
 	}
-	if (c->link.conn == NULL || c->link.connecting || c->link.busy)
+	if (c->link.conn == NULL || c->link.connecting || c->link.busy ||
+	    courier_resting(c))
 		return;
 	if (!c->listening)
 		courier_sent(c, STMT_LISTEN, PQsendQuery(c->link.conn,
 		    "LISTEN " COURIER_CHANNEL));
 	else if (!TAILQ_EMPTY(&c->finished))
 		courier_send_records(c);
-	else if (c->round_wanted && !c->draining &&
-	    c->nsending < c->conf->webhook_concurrency && courier_may_claim(c))
-		courier_send_claim(c);
 	else if (c->backlog_wanted) {
 		c->backlog_wanted = 0;
 		courier_sent(c, STMT_BACKLOG, PQsendQuery(c->link.conn,
 		    "SELECT slotd_events_backlog()"));
 	} else if (c->prune_wanted && !c->draining)
 		courier_send_prune(c);
+	else if (c->round_wanted && !c->draining &&
+	    c->nsending < c->conf->webhook_concurrency && courier_may_claim(c))
+		courier_send_claim(c);
 }
 
 static void
@@ -496,8 +523,9 @@ courier_result(PGresult *res, void *arg)
 			for (i = 0; i < PQntuples(res); i++)
 				(void)delivery_start(c, res, i);
 		/* A full claim may have left more due. */
-		if (PQntuples(res) > 0 && c->nsending <
-		    c->conf->webhook_concurrency)
+		c->backlogged = PQntuples(res) > 0 &&
+		    PQntuples(res) == c->claim_limit;
+		if (c->backlogged)
 			c->round_wanted = 1;
 	} else if (c->stmt == STMT_BACKLOG && PQntuples(res) == 1)
 		metrics_events_backlog(strtod(PQgetvalue(res, 0, 0), NULL));
@@ -505,6 +533,27 @@ courier_result(PGresult *res, void *arg)
 	    atoi(PQgetvalue(res, 0, 0)) == COURIER_PRUNE_BATCH)
 		c->prune_wanted = 1;	/* more are left */
 	PQclear(res);
+}
+
+/* The courier yields the database to the bookings: after a statement it
+ * rests COURIER_YIELD times as long as the statement took.  A quiet
+ * database answers in a fraction of a millisecond, and the rest is as
+ * short; a busy one answers slowly, and the courier takes a smaller share
+ * of it (a quarter of one connection at most) while its backlog waits. */
+static void
+courier_rest(struct courier *c)
+{
+	struct timeval now, took;
+	int64_t us;
+
+	if (c->stmt != STMT_CLAIM && c->stmt != STMT_RECORD)
+		return;
+	gettimeofday(&now, NULL);
+	timersub(&now, &c->sent_at, &took);
+	us = ((int64_t)took.tv_sec * 1000000 + took.tv_usec) * COURIER_YIELD;
+	took.tv_sec = (time_t)(us / 1000000);
+	took.tv_usec = (suseconds_t)(us % 1000000);
+	timeradd(&now, &took, &c->rest_until);
 }
 
 static void
@@ -517,13 +566,14 @@ courier_done(void *arg)
 		c->listening = 1;
 	/* Records that failed are dropped (logged): their leases run out
 	 * and the deliveries are made again, at least once as promised. */
-	while (c->stmt == STMT_RECORD && c->recording-- > 0 &&
-	    (d = TAILQ_FIRST(&c->finished)) != NULL) {
+	for (; c->stmt == STMT_RECORD && c->recording > 0; c->recording--) {
+		d = TAILQ_FIRST(&c->finished);
 		TAILQ_REMOVE(&c->finished, d, entry);
 		delivery_free(d);
 	}
 	if (!c->stmt_failed)
 		db_link_healthy(&c->link);
+	courier_rest(c);
 	c->stmt = STMT_NONE;
 	courier_next(c);
 }
