@@ -961,6 +961,7 @@ $$;
 
 CREATE FUNCTION public.slotd_deliveries_claim(p_limit integer, p_lease integer) RETURNS SETOF public.slotd_delivery_result
     LANGUAGE plpgsql
+    SET enable_bitmapscan TO 'off'
     AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled) THEN
@@ -970,9 +971,9 @@ BEGIN
     RETURN QUERY
     WITH due AS (SELECT d.webhook_id, d.event_id
                    FROM slotd_deliveries d
-                   JOIN slotd_webhooks w ON w.id = d.webhook_id
                   WHERE d.state = 'pending' AND d.next_at <= now()
-                    AND w.enabled
+                    AND d.webhook_id = ANY (ARRAY(
+                            SELECT id FROM slotd_webhooks WHERE enabled))
                   ORDER BY d.next_at, d.event_id
                   LIMIT p_limit
                     FOR UPDATE OF d SKIP LOCKED),
@@ -983,10 +984,11 @@ BEGIN
                  WHERE d.webhook_id = due.webhook_id
                    AND d.event_id = due.event_id
                 RETURNING d.webhook_id, d.event_id, d.attempts)
-    SELECT (slotd_event_row(e)).*, w.id, w.url, w.secret, c.attempts
+    SELECT r.*, w.id, w.url, w.secret, c.attempts
       FROM claimed c
       JOIN slotd_events e ON e.id = c.event_id
-      JOIN slotd_webhooks w ON w.id = c.webhook_id
+      JOIN slotd_webhooks w ON w.id = c.webhook_id,
+           LATERAL slotd_event_row(e) r
      ORDER BY e.id;
 END
 $$;
@@ -1152,7 +1154,8 @@ CREATE FUNCTION public.slotd_events_page(p_after bigint, p_limit integer) RETURN
     AS $$
 BEGIN
     PERFORM slotd_events_number();
-    RETURN QUERY SELECT (slotd_event_row(e)).* FROM slotd_events e
+    RETURN QUERY SELECT r.* FROM slotd_events e,
+                         LATERAL slotd_event_row(e) r
                   WHERE e.id > p_after ORDER BY e.id LIMIT p_limit;
 END
 $$;
@@ -1995,7 +1998,7 @@ CREATE INDEX holds_expiry ON public.holds USING btree (expires_at);
 
 CREATE INDEX slot_changes_xid ON public.slot_changes USING btree (xid);
 
-CREATE INDEX slotd_deliveries_due ON public.slotd_deliveries USING btree (next_at) WHERE (state = 'pending'::text);
+CREATE INDEX slotd_deliveries_due ON public.slotd_deliveries USING btree (next_at, event_id) WHERE (state = 'pending'::text);
 
 CREATE INDEX slotd_deliveries_event ON public.slotd_deliveries USING btree (event_id);
 

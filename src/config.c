@@ -128,7 +128,7 @@ static const struct config_param params[] = {
 	    "delays before each new attempt of a failed delivery"),
 	P("webhooks", "timeout", CF_INT, "15", 1, webhook_timeout, 1, 300,
 	    "seconds a receiver has to answer a delivery"),
-	P("webhooks", "concurrency", CF_INT, "16", 1, webhook_concurrency, 1,
+	P("webhooks", "concurrency", CF_INT, "32", 1, webhook_concurrency, 1,
 	    1024, "deliveries in flight per instance"),
 	P("webhooks", "ca_file", CF_STRING, "", 1, webhook_ca_file, 0, 4096,
 	    "CA certificates (PEM) receivers' certificates are checked "
