@@ -20,6 +20,7 @@
 #include "config.h"		/* _GNU_SOURCE, for strptime and timegm */
 
 #include <sys/queue.h>
+#include <sys/resource.h>
 
 #include <signal.h>
 #include <stdlib.h>
@@ -38,7 +39,8 @@
 #define COURIER_CHANNEL		"slotd_slots"	/* the workers' announcements */
 #define COURIER_TICK_MS		1000
 #define COURIER_ROUND_MS	50		/* between two claims at least */
-#define COURIER_YIELD		3		/* rest: statement time times this */
+#define COURIER_YIELD		4		/* rest: statement time times this */
+#define COURIER_NICE		10		/* below the workers for the CPU */
 #define COURIER_BACKLOG_TICKS	5		/* the backlog gauge, anew */
 #define COURIER_PRUNE_TICKS	3600		/* old events deleted */
 #define COURIER_PRUNE_BATCH	10000		/* events a prune deletes */
@@ -539,7 +541,7 @@ courier_result(PGresult *res, void *arg)
  * rests COURIER_YIELD times as long as the statement took.  A quiet
  * database answers in a fraction of a millisecond, and the rest is as
  * short; a busy one answers slowly, and the courier takes a smaller share
- * of it (a quarter of one connection at most) while its backlog waits. */
+ * of it (a fifth of one connection at most) while its backlog waits. */
 static void
 courier_rest(struct courier *c)
 {
@@ -657,6 +659,9 @@ courier_main(struct config *conf)
 	struct delivery *d;
 
 	log_set_role("courier");
+	/* Deliveries wait; bookings do not: the workers come first. */
+	if (setpriority(PRIO_PROCESS, 0, COURIER_NICE) == -1)
+		log_warn("%s: setpriority", __func__);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
