@@ -27,6 +27,7 @@
 #define SYNCER_CHANNEL		"slotd_slots"
 #define SYNCER_CALENDARS	"slotd_calendars"
 #define SYNCER_TICK_MS		250	/* also the hold expiry delay */
+#define SYNCER_GENERATE_YIELD	4	/* rest: a calendar's time times this */
 
 enum syncer_state {
 	SYNCER_DOWN,		/* connecting, or waiting to reconnect */
@@ -50,6 +51,9 @@ struct syncer {
 	struct event		*ev_tick;
 	enum syncer_state	 state;
 	struct generation	 generation;
+	struct event		*ev_generate;	/* the next calendar, rested */
+	struct timeval		 generate_sent;
+	int			 generate_pending;
 	int			 query_failed;
 	int			 reload_wanted;
 	size_t			 loaded_rows;
@@ -66,6 +70,8 @@ syncer_down(void *arg)
 
 	slot_table_set_flag(s->table, SLOT_FLAG_DB_OK, 0);
 	s->state = SYNCER_DOWN;
+	s->generate_pending = 0;
+	evtimer_del(s->ev_generate);
 	s->query_failed = 0;
 }
 
@@ -126,6 +132,8 @@ syncer_send_mirror(struct syncer *s)
 static void
 syncer_send_due(struct syncer *s)
 {
+	s->generate_pending = 0;
+	evtimer_del(s->ev_generate);
 	s->state = SYNCER_FINDING;
 	syncer_sent(s, generate_send_due(&s->generation, s->link.conn) == 0,
 	    "calendars");
@@ -139,6 +147,7 @@ syncer_send_next(struct syncer *s)
 	switch (generate_send_next(&s->generation, s->link.conn)) {
 	case 1:
 		s->state = SYNCER_GENERATING;
+		gettimeofday(&s->generate_sent, NULL);
 		syncer_sent(s, 1, "calendar");
 		return;
 	case -1:
@@ -273,6 +282,47 @@ syncer_apply_row(struct syncer *s, PGresult *res)
 		s->dropped_rows++;
 }
 
+/* Once the table is loaded, the calendars of a round are made one at a
+ * time with a rest between them, SYNCER_GENERATE_YIELD times as long as
+ * the last took: a midnight at which thousands of horizons roll forward
+ * spreads over minutes instead of taking the database and the table's
+ * readers at once.  Meanwhile the syncer is idle: holds expire and the
+ * change log is read as usual. */
+static void
+syncer_generate_later(struct syncer *s)
+{
+	struct timeval now, rest;
+	int64_t us;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, &s->generate_sent, &rest);
+	us = ((int64_t)rest.tv_sec * 1000000 + rest.tv_usec) *
+	    SYNCER_GENERATE_YIELD;
+	rest.tv_sec = (time_t)(us / 1000000);
+	rest.tv_usec = (suseconds_t)(us % 1000000);
+	s->state = SYNCER_IDLE;
+	s->generate_pending = 1;
+	evtimer_add(s->ev_generate, &rest);
+}
+
+static void
+syncer_generate_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct syncer *s = arg;
+	struct timeval soon = { 0, 10000 };
+
+	(void)fd;
+	(void)what;
+	if (!s->generate_pending)
+		return;
+	if (s->state != SYNCER_IDLE) {
+		evtimer_add(s->ev_generate, &soon);	/* after the tick's */
+		return;
+	}
+	s->generate_pending = 0;
+	syncer_send_next(s);
+}
+
 /* The current query finished; start whatever comes next. */
 static void
 syncer_query_done(struct syncer *s)
@@ -356,7 +406,10 @@ syncer_query_done(struct syncer *s)
 		if (failed)
 			generate_failed(&s->generation);
 		syncer_drain_notifies(s);
-		syncer_send_next(s);
+		if (slot_table_flag(s->table, SLOT_FLAG_LOADED))
+			syncer_generate_later(s);
+		else
+			syncer_send_next(s);	/* ready first */
 		break;
 	default:
 		break;
@@ -448,7 +501,7 @@ syncer_tick(evutil_socket_t fd, short what, void *arg)
 		syncer_send_snapshot(s);
 		return;
 	}
-	if (generate_time(&s->generation)) {
+	if (!s->generate_pending && generate_time(&s->generation)) {
 		syncer_send_due(s);
 		return;
 	}
@@ -495,6 +548,7 @@ syncer_main(struct config *conf, struct slot_table *table)
 	db_link_init(&s.link, s.base, "database", &params, &syncer_link_ops,
 	    &s);
 	s.ev_tick = event_new(s.base, -1, EV_PERSIST, syncer_tick, &s);
+	s.ev_generate = evtimer_new(s.base, syncer_generate_resume, &s);
 	event_add(s.ev_tick, &tick);
 	signals_watch(&signals, s.base, sigs, 2, syncer_signal, s.base);
 
@@ -505,6 +559,7 @@ syncer_main(struct config *conf, struct slot_table *table)
 	changelog_clear(&s.changes);
 	generate_clear(&s.generation);
 	event_free(s.ev_tick);
+	event_free(s.ev_generate);
 	signals_unwatch(&signals);
 	event_base_free(s.base);
 	return 0;
