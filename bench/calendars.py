@@ -124,29 +124,28 @@ def due(pg, db):
 
 
 def roll(pg, db, s, url, sec, rounds, table, notes, wrk, median_runs, row):
-    """Reads while every calendar but 1 makes the last day of its horizon,
-    alternately with reads while nothing rolls."""
-    last = (dt.datetime.now(dt.timezone.utc).date() +
-            dt.timedelta(days=HORIZON - 1))
-    rolling, still, took = [], [], []
-    for _ in range(rounds):
-        # The day to make again: its slots gone, and the table settled.
-        pg.psql(db, f"DELETE FROM slots WHERE calendar_id >= 2 AND "
-                f"start_at >= timestamptz '{last} 00:00Z'")
-        wait_for(lambda: not s.get_json(f"/slots?date={last}&calendar=2")
-                 [2]["slots"], timeout=60, what="the last day gone")
+    """Reads while every calendar but 1 makes one more day of its horizon
+    (its horizon a day longer each round), alternately with reads while
+    nothing rolls."""
+    today = dt.datetime.now(dt.timezone.utc).date()
+    rolling, still, took, made = [], [], [], []
+    for k in range(rounds):
         still.append(wrk(url, sec))
+        last = today + dt.timedelta(days=HORIZON + k)
         t0 = time.monotonic()
-        pg.psql(db, f"UPDATE calendars SET applied_through = '{last}' "
-                "WHERE id >= 2")
+        pg.psql(db, "UPDATE calendars SET schedule = jsonb_set(schedule, "
+                f"'{{horizonDays}}', '{HORIZON + k + 1}') WHERE id >= 2")
         rolling.append(wrk(url, sec))
-        wait_for(lambda: due(pg, db) == 0, timeout=600, interval=0.2,
+        wait_for(lambda: due(pg, db) == 0, timeout=900, interval=0.5,
                  what="the roll done")
         took.append(time.monotonic() - t0)
-    made = int(pg.psql(db, f"SELECT count(*) FROM slots WHERE "
-                       f"start_at >= timestamptz '{last} 00:00Z'")[0][0])
+        made.append(int(pg.psql(db, "SELECT count(*) FROM slots WHERE "
+                                f"start_at >= timestamptz '{last} 00:00Z' "
+                                f"AND start_at < timestamptz '{last} "
+                                "00:00Z' + interval '1 day'")[0][0]))
     row(table, "8 GET /slots while 10k calendars roll / not",
         median_runs(rolling)[0], median_runs(still)[0], ">= 0.9")
     notes.append("scenario 8: a roll of every horizon made {} slots in "
-                 "{:.1f} s (median; the reads ran {} s from its start)"
-                 .format(made, sorted(took)[len(took) // 2], sec))
+                 "{:.1f} s (medians; the reads ran {} s from its start)"
+                 .format(sorted(made)[len(made) // 2],
+                         sorted(took)[len(took) // 2], sec))
