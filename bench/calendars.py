@@ -134,7 +134,8 @@ def roll(pg, db, s, url, sec, rounds, table, notes, wrk, median_runs, row):
         last = today + dt.timedelta(days=HORIZON + k)
         t0 = time.monotonic()
         pg.psql(db, "UPDATE calendars SET schedule = jsonb_set(schedule, "
-                f"'{{horizonDays}}', '{HORIZON + k + 1}') WHERE id >= 2")
+                f"'{{horizonDays}}', '{HORIZON + k + 1}'), applied_through "
+                f"= '{last}' WHERE id >= 2")
         rolling.append(wrk(url, sec))
         wait_for(lambda: due(pg, db) == 0, timeout=900, interval=0.5,
                  what="the roll done")
