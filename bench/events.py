@@ -7,15 +7,9 @@ bookings run.  Also: how long the backlog took to drain after the last
 round, and the deliveries made.
 """
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import textwrap
 import time
 
-from harness import Slotd, free_port, wait_for
+from harness import NginxServer, Slotd, wait_for
 
 BOOK_LUA = """
 math.randomseed(os.time())
@@ -28,37 +22,10 @@ end
 """
 
 
-class Receiver:
+def nginx_receiver():
     """nginx answering every request 204, as a webhook receiver would."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="slotd-receiver-")
-        self.port = free_port()
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(textwrap.dedent(f"""\
-                worker_processes 1;
-                pid {self.dir}/nginx.pid;
-                error_log {self.dir}/error.log;
-                events {{ worker_connections 1024; }}
-                http {{
-                    access_log off;
-                    keepalive_requests 1000000;
-                    server {{
-                        listen 127.0.0.1:{self.port};
-                        location / {{ return 204; }}
-                    }}
-                }}
-                """))
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-g",
-                                      "daemon off;"])
-        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port)),
-                 what="nginx")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        self.proc.wait(timeout=20)
-        shutil.rmtree(self.dir, ignore_errors=True)
+    return NginxServer("location / { return 204; }",
+                       http="keepalive_requests 1000000;")
 
 
 def outbox(pg, db, on):
@@ -80,7 +47,7 @@ def scenario(pg, sched, big, sec, rounds, work, table, notes, wrk,
     script = os.path.join(work, "book_events.lua")
     with open(script, "w") as f:
         f.write(BOOK_LUA % {"lo": lo, "hi": hi})
-    receiver = Receiver()
+    receiver = nginx_receiver()
     status, _, hook = s.post("/webhooks", {
         "url": f"http://127.0.0.1:{receiver.port}/hooks",
         "events": ["appointment.booked"]})

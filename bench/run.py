@@ -36,7 +36,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from harness import PgCluster, Slotd, free_port, wait_for  # noqa: E402
+from harness import NginxServer, PgCluster, Slotd, free_port, wait_for  # noqa: E402
 import calendars  # noqa: E402
 import events  # noqa: E402
 import streams  # noqa: E402
@@ -78,42 +78,25 @@ def pgbench(pg, db, script, seconds, clients=BOOK_CONNS):
     return tps, lat
 
 
-class Nginx:
+class Nginx(NginxServer):
     """nginx serving body as a static file at every path."""
 
     def __init__(self, body, workers=WORKERS):
-        self.dir = tempfile.mkdtemp(prefix="slotd-nginx-")
-        self.port = free_port()
-        with open(os.path.join(self.dir, "slots.json"), "wb") as f:
+        root = tempfile.mkdtemp(prefix="slotd-static-")
+        os.chmod(root, 0o755)
+        with open(os.path.join(root, "slots.json"), "wb") as f:
             f.write(body)
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(textwrap.dedent(f"""\
-                worker_processes {workers};
-                pid {self.dir}/nginx.pid;
-                error_log {self.dir}/error.log;
-                events {{ worker_connections 4096; }}
-                http {{
-                    access_log off;
-                    keepalive_requests 1000000;
-                    default_type application/json;
-                    server {{
-                        listen 127.0.0.1:{self.port};
-                        root {self.dir};
-                        location / {{ try_files /slots.json =404; }}
-                    }}
-                }}
-                """))
-        os.chmod(self.dir, 0o755)
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-g",
-                                      "daemon off;"])
-        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port)),
-                 what="nginx")
+        os.chmod(os.path.join(root, "slots.json"), 0o644)
+        self.root = root
+        super().__init__(f"root {root};\n"
+                         "location / { try_files /slots.json =404; }",
+                         http="keepalive_requests 1000000;\n"
+                         "default_type application/json;",
+                         workers=workers, connections=4096)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        self.proc.wait(timeout=20)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class H2o:

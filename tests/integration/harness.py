@@ -306,6 +306,41 @@ class Slotd:
         assert "runtime error" not in log and "Sanitizer" not in log, log
 
 
+class NginxServer:
+    """A private nginx (no daemon, its files in a folder of its own) on a
+    free port: `server` is the body of its one server block, `http` more
+    directives of its http block."""
+
+    def __init__(self, server, http="", workers=1, connections=1024):
+        self.dir = tempfile.mkdtemp(prefix="slotd-nginx-")
+        os.chmod(self.dir, 0o777)       # workers run as nobody when root
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        temp = "".join(f"{k}_temp_path {self.dir}/{k};\n" for k in (
+            "client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        with open(conf, "w") as f:
+            f.write(f"worker_processes {workers};\n"
+                    f"pid {self.dir}/nginx.pid;\n"
+                    f"error_log {self.dir}/error.log;\n"
+                    f"events {{ worker_connections {connections}; }}\n"
+                    f"http {{\naccess_log off;\n{temp}{http}\n"
+                    f"server {{\nlisten 127.0.0.1:{self.port};\n"
+                    f"{server}\n}}\n}}\n")
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-g",
+                                      "daemon off;"])
+        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port)),
+                 what="nginx")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def metric(s, name):
     """A metric's value in an instance's /metrics (first sample)."""
     for line in s.get("/metrics")[2].decode().splitlines():

@@ -11,15 +11,12 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
-import tempfile
-import textwrap
 import threading
 import time
 
 import pytest
 
-from harness import (SLOTD_BIN, free_port, metric, problem, wait_for,
+from harness import (SLOTD_BIN, NginxServer, metric, problem, wait_for,
                      weekday_ahead)
 from sse import Stream, wait_all
 
@@ -356,54 +353,18 @@ def test_a_client_that_does_not_read_is_let_go(pg, db, start_slotd):
     slow.close()
 
 
-class Nginx:
+class Nginx(NginxServer):
     """nginx as a reverse proxy in front of slotd, as shipped: buffering
     on, HTTP/1.0 to the upstream.  /deaf/ ignores X-Accel-Buffering, to show
     what the header is for."""
 
     def __init__(self, upstream):
-        self.dir = tempfile.mkdtemp(prefix="slotd-nginx-")
-        os.chmod(self.dir, 0o777)
-        self.port = free_port()
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(textwrap.dedent(f"""\
-                worker_processes 1;
-                pid {self.dir}/nginx.pid;
-                error_log {self.dir}/error.log;
-                events {{ worker_connections 256; }}
-                http {{
-                    access_log off;
-                    client_body_temp_path {self.dir}/body;
-                    proxy_temp_path {self.dir}/proxy;
-                    fastcgi_temp_path {self.dir}/fastcgi;
-                    uwsgi_temp_path {self.dir}/uwsgi;
-                    scgi_temp_path {self.dir}/scgi;
-                    server {{
-                        listen 127.0.0.1:{self.port};
-                        location / {{
-                            proxy_pass http://127.0.0.1:{upstream};
-                        }}
-                        location /deaf/ {{
-                            proxy_pass http://127.0.0.1:{upstream}/;
-                            proxy_ignore_headers X-Accel-Buffering;
-                        }}
-                    }}
-                }}
-                """))
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-g",
-                                      "daemon off;"])
-        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port)),
-                 what="nginx")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().__init__(f"""
+            location / {{ proxy_pass http://127.0.0.1:{upstream}; }}
+            location /deaf/ {{
+                proxy_pass http://127.0.0.1:{upstream}/;
+                proxy_ignore_headers X-Accel-Buffering;
+            }}""", connections=256)
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx")
