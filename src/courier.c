@@ -279,17 +279,13 @@ courier_result(PGresult *res, void *arg)
 static void
 courier_rest(struct courier *c)
 {
-	struct timeval now, took;
-	int64_t us;
+	struct timeval now, rest;
 
 	if (c->stmt != STMT_CLAIM && c->stmt != STMT_RECORD)
 		return;
+	db_link_rest(&c->sent_at, COURIER_YIELD, &rest);
 	gettimeofday(&now, NULL);
-	timersub(&now, &c->sent_at, &took);
-	us = ((int64_t)took.tv_sec * 1000000 + took.tv_usec) * COURIER_YIELD;
-	took.tv_sec = (time_t)(us / 1000000);
-	took.tv_usec = (suseconds_t)(us % 1000000);
-	timeradd(&now, &took, &c->rest_until);
+	timeradd(&now, &rest, &c->rest_until);
 }
 
 static void

@@ -280,6 +280,23 @@ db_link_init(struct db_link *l, struct event_base *base, const char *name,
 	l->ev_retry = evtimer_new(base, db_link_retry, l);
 }
 
+/* How long an owner pacing its statements rests after one sent at sent:
+ * times as long as it took until now.  A quiet database answers at once
+ * and the rest is as short; a busy one answers slowly, and the owner
+ * takes a smaller share of it. */
+void
+db_link_rest(const struct timeval *sent, int times, struct timeval *rest)
+{
+	struct timeval now;
+	int64_t us;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, sent, rest);
+	us = ((int64_t)rest->tv_sec * 1000000 + rest->tv_usec) * times;
+	rest->tv_sec = (time_t)(us / 1000000);
+	rest->tv_usec = (suseconds_t)(us % 1000000);
+}
+
 /* Close and release the link for good. */
 void
 db_link_free(struct db_link *l)

@@ -410,6 +410,9 @@ void		 db_link_fail(struct db_link *, const char *what);
 void		 db_link_healthy(struct db_link *);
 int		 db_link_usable(const struct db_link *);
 void		 db_link_free(struct db_link *);
+struct timeval;
+void		 db_link_rest(const struct timeval *sent, int times,
+		    struct timeval *rest);
 
 /* db_statements.c: the workers' statements, their parameters and columns */
 enum db_stmt {

@@ -291,15 +291,9 @@ syncer_apply_row(struct syncer *s, PGresult *res)
 static void
 syncer_generate_later(struct syncer *s)
 {
-	struct timeval now, rest;
-	int64_t us;
+	struct timeval rest;
 
-	gettimeofday(&now, NULL);
-	timersub(&now, &s->generate_sent, &rest);
-	us = ((int64_t)rest.tv_sec * 1000000 + rest.tv_usec) *
-	    SYNCER_GENERATE_YIELD;
-	rest.tv_sec = (time_t)(us / 1000000);
-	rest.tv_usec = (suseconds_t)(us % 1000000);
+	db_link_rest(&s->generate_sent, SYNCER_GENERATE_YIELD, &rest);
 	s->state = SYNCER_IDLE;
 	s->generate_pending = 1;
 	evtimer_add(s->ev_generate, &rest);
