@@ -185,6 +185,8 @@ DECLARE
     first    date;
     cap      integer;
     whole    boolean;
+    starts   timestamptz[] := '{}';
+    ends     timestamptz[] := '{}';
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('slotd_calendar'), p_cal::integer);
     SELECT * INTO c FROM calendars WHERE id = p_cal FOR UPDATE;
@@ -208,15 +210,14 @@ BEGIN
         RETURN;
     END IF;
 
-    CREATE TEMP TABLE IF NOT EXISTS slotd_wanted
-        (s timestamptz, e timestamptz) ON COMMIT DROP;
-    TRUNCATE slotd_wanted;
     IF first < horizon THEN
-        INSERT INTO slotd_wanted
-        SELECT w.start_at, w.end_at
+        SELECT coalesce(array_agg(w.start_at), '{}'),
+               coalesce(array_agg(w.end_at), '{}')
+          INTO starts, ends
           FROM slotd_calendar_spans(p_cal, first, horizon) AS w;
         INSERT INTO slots (calendar_id, start_at, end_at, capacity, origin)
-        SELECT p_cal, w.s, w.e, cap, 'schedule' FROM slotd_wanted w
+        SELECT p_cal, w.s, w.e, cap, 'schedule'
+          FROM unnest(starts, ends) AS w(s, e)
          WHERE NOT EXISTS (SELECT 1 FROM slotd_schedule_exclusions x
                             WHERE x.calendar_id = p_cal AND x.start_at = w.s)
         ON CONFLICT DO NOTHING;
@@ -227,14 +228,14 @@ BEGIN
         DELETE FROM slots x
          WHERE x.origin = 'schedule' AND x.calendar_id = p_cal
            AND x.start_at >= p_now AND x.booked = 0
-           AND NOT EXISTS (SELECT 1 FROM slotd_wanted w
+           AND NOT EXISTS (SELECT 1 FROM unnest(starts, ends) AS w(s, e)
                             WHERE w.s = x.start_at AND w.e = x.end_at);
         GET DIAGNOSTICS removed = ROW_COUNT;
 
         SELECT count(*) INTO kept FROM slots x
          WHERE x.origin = 'schedule' AND x.calendar_id = p_cal
            AND x.start_at >= p_now
-           AND NOT EXISTS (SELECT 1 FROM slotd_wanted w
+           AND NOT EXISTS (SELECT 1 FROM unnest(starts, ends) AS w(s, e)
                             WHERE w.s = x.start_at AND w.e = x.end_at);
 
         IF c.applied_capacity IS DISTINCT FROM cap THEN

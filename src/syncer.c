@@ -27,7 +27,7 @@
 #define SYNCER_CHANNEL		"slotd_slots"
 #define SYNCER_CALENDARS	"slotd_calendars"
 #define SYNCER_TICK_MS		250	/* also the hold expiry delay */
-#define SYNCER_GENERATE_YIELD	4	/* rest: a calendar's time times this */
+#define SYNCER_GENERATE_YIELD	8	/* rest: a calendar's time times this */
 
 enum syncer_state {
 	SYNCER_DOWN,		/* connecting, or waiting to reconnect */
