@@ -1140,11 +1140,12 @@ BEGIN
                    FROM slotd_events WHERE id IS NULL),
     numbered AS (UPDATE slotd_events e SET id = due.id
                    FROM due WHERE e.seq = due.seq
-                 RETURNING e.id, e.type),
+                 RETURNING e.id, e.type, e.at),
     queued AS (INSERT INTO slotd_deliveries (webhook_id, event_id)
                SELECT w.id, numbered.id
                  FROM numbered JOIN slotd_webhooks w
-                   ON w.enabled AND numbered.type = ANY (w.events))
+                   ON w.enabled AND numbered.type = ANY (w.events)
+                  AND numbered.at >= w.listening_since)
     SELECT count(*) INTO n FROM numbered;
     RETURN n;
 END
@@ -1709,7 +1710,8 @@ CREATE TABLE public.slotd_webhooks (
     secret text NOT NULL,
     enabled boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    listening_since timestamp with time zone DEFAULT now() NOT NULL
 );
 
 CREATE FUNCTION public.slotd_webhook_row(w public.slotd_webhooks, p_secret boolean) RETURNS public.slotd_webhook_result
@@ -1729,6 +1731,8 @@ CREATE FUNCTION public.slotd_webhook_update(p_id bigint, p_url text, p_events te
            description = CASE WHEN p_set_description THEN p_description
                               ELSE w.description END,
            enabled = coalesce(p_enabled, w.enabled),
+           listening_since = CASE WHEN p_enabled AND NOT w.enabled
+                                  THEN now() ELSE w.listening_since END,
            updated_at = now()
      WHERE w.id = p_id
     RETURNING (slotd_webhook_row(w, false)).*

@@ -241,6 +241,40 @@ def test_410_disables_the_webhook(pg, db, start_slotd):
         r.close()
 
 
+def test_a_webhook_hears_what_happens_after_it_listens(pg, db, start_slotd,
+                                                     receiver):
+    """Events of changes made before a webhook was created, or while it
+    was disabled, are not queued for it, even when nothing had numbered
+    them yet; GET /events still has them."""
+    s = start_slotd(extra=FAST)
+    day = weekday_ahead(2)
+    (before,) = book(s, day)
+    hook = subscribe(s, receiver, ["appointment.booked"])
+    (after,) = book(s, day)
+    wait_for(lambda: receiver.ids(), timeout=5)
+    # Both were numbered by the courier's claim that queued the second.
+    events = s.get_json("/events")[2]["events"]
+    assert [e["data"]["id"] for e in events] == [before["id"], after["id"]]
+    assert receiver.ids() == [events[1]["id"]]
+    wait_for(lambda: attempts(s, hook), timeout=5)
+    assert [a["eventId"] for a in attempts(s, hook)] == [events[1]["id"]]
+    assert pg.psql(db, "SELECT count(*) FROM slotd_deliveries")[0][0] == "1"
+    # Off, then on again: what was booked meanwhile is not sent.
+    for enabled in (False, True):
+        status, _, doc = s.send_json("PATCH", f"/webhooks/{hook['id']}",
+                                     {"enabled": enabled})
+        assert status == 200 and doc["enabled"] is enabled
+        if not enabled:
+            (meanwhile,) = book(s, day)
+    (again,) = book(s, day)
+    wait_for(lambda: len(receiver.ids()) == 2, timeout=5)
+    events = s.get_json("/events")[2]["events"]
+    assert [e["data"]["id"] for e in events][2:] == [meanwhile["id"],
+                                                    again["id"]]
+    assert receiver.ids() == [events[1]["id"], events[3]["id"]]
+    assert pg.psql(db, "SELECT count(*) FROM slotd_deliveries")[0][0] == "2"
+
+
 def test_timeouts_and_refused_connections_are_retried(pg, db, start_slotd):
     slow = {"n": 0}
 
