@@ -7,6 +7,13 @@
 -- wanted slots are now two arrays, and the roll, which only adds the days
 -- the horizon gained, skips the comparison with the slots already made.
 -- The function's contract is unchanged (0010).
+--
+-- Making a calendar's slots also wrote its applied_* columns, and every
+-- update of a calendar told every syncer to look for due calendars again:
+-- a roll of thousands of calendars made as many looks, so syncers held
+-- them back until their round ended, and with them the news of a calendar
+-- created or changed meanwhile.  Only a change a syncer has to act on is
+-- told now, and a syncer acts on it at once, whatever round is under way.
 CREATE OR REPLACE FUNCTION slotd_apply_calendar(p_cal bigint,
                                                 p_now timestamptz)
 RETURNS TABLE (created integer, removed integer, kept integer,
@@ -87,5 +94,20 @@ BEGIN
          WHERE id = p_cal;
     END IF;
     RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION calendars_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    applied CONSTANT text[] := ARRAY['applied_version', 'applied_through',
+                                     'applied_capacity'];
+BEGIN
+    IF TG_OP = 'UPDATE' AND to_jsonb(OLD) - applied = to_jsonb(NEW) - applied
+    THEN
+        RETURN NULL;		-- only its slots made: nothing to look at
+    END IF;
+    PERFORM pg_notify('slotd_calendars', NEW.id::text);
+    RETURN NULL;
 END
 $$;

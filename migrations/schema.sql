@@ -150,7 +150,14 @@ $$;
 CREATE FUNCTION public.calendars_notify() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    applied CONSTANT text[] := ARRAY['applied_version', 'applied_through',
+                                     'applied_capacity'];
 BEGIN
+    IF TG_OP = 'UPDATE' AND to_jsonb(OLD) - applied = to_jsonb(NEW) - applied
+    THEN
+        RETURN NULL;		-- only its slots made: nothing to look at
+    END IF;
     PERFORM pg_notify('slotd_calendars', NEW.id::text);
     RETURN NULL;
 END

@@ -495,7 +495,10 @@ syncer_tick(evutil_socket_t fd, short what, void *arg)
 		syncer_send_snapshot(s);
 		return;
 	}
-	if (!s->generate_pending && generate_time(&s->generation)) {
+	/* A calendar created or changed is looked at even in the rest
+	 * between two calendars of a round. */
+	if ((!s->generate_pending || s->generation.wanted) &&
+	    generate_time(&s->generation)) {
 		syncer_send_due(s);
 		return;
 	}

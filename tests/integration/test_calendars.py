@@ -176,6 +176,34 @@ def test_a_new_calendar_reaches_every_instance(pg, db, start_slotd):
     print(f"seen on the other instance after {dt.datetime.now() - t0}")
 
 
+def test_a_new_calendar_is_known_at_once_during_a_roll(pg, db, start_slotd):
+    """While the syncers make a round of many due calendars, resting
+    between them (as at a midnight they share), a calendar created meanwhile
+    reaches the other instance's workers within 2 s, not at the round's
+    end."""
+    a = start_slotd()
+    b = start_slotd()
+    for s in (a, b):    # its first round done: it makes the next at its pace
+        wait_for(lambda: "]: ready" in s.log_text(), timeout=10,
+                 what="the instance ready")
+    pg.psql(db, """
+        INSERT INTO calendars (name, timezone, schedule, rules)
+        SELECT 'tour ' || g, 'UTC',
+               '{"hours":["mon-sun 09:00-10:00"],"slotMinutes":30,
+                 "capacity":5,"horizonDays":1}', '{}'
+          FROM generate_series(1, 2000) g""")
+    due = "SELECT count(*) FROM slotd_calendars_due(now()) WHERE due"
+    wait_for(lambda: "2 slots made" in b.log_text(), timeout=10,
+             what="b's round under way")
+    got = create(a, TAN)
+    day = today(TAN["timezone"]).isoformat()
+    t0 = time.monotonic()
+    wait_for(lambda: b.get(f"/slots?date={day}&calendar={got['id']}")[0]
+             == 200, timeout=2, what="the new calendar known to b")
+    print(f"known to b after {time.monotonic() - t0:.3f} s")
+    assert int(pg.psql(db, due)[0][0]) > 0, "the round ended first"
+
+
 def test_merge_patch(pg, db, slotd):
     got = create(slotd, TAN)
     cid = got["id"]
