@@ -11,7 +11,17 @@
 ALTER TABLE slotd_webhooks
     ADD COLUMN listening_since timestamptz NOT NULL DEFAULT now();
 
-CREATE OR REPLACE FUNCTION slotd_events_number() RETURNS integer
+-- Numbering also takes at most p_limit events now, the oldest first
+-- (NULL: all of them).  A courier numbers only as many as it claims: while
+-- bookings pour in and it rests between statements, each claim wrote a
+-- delivery row for every event committed since the last one, thousands of
+-- rows in one statement beside the bookings.  Ids still follow the order
+-- of commits: what is left unnumbered is numbered later, with larger ids.
+-- The events are found through the index of unnumbered ones, not by a
+-- scan of every event kept.
+DROP FUNCTION slotd_events_number();
+CREATE FUNCTION slotd_events_number(p_limit integer DEFAULT NULL)
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     last bigint;
@@ -23,9 +33,10 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('slotd_events', 0));
     SELECT coalesce(max(id), 0) INTO last FROM slotd_events;
     WITH due AS (SELECT seq, last + row_number() OVER (ORDER BY seq) AS id
-                   FROM slotd_events WHERE id IS NULL),
+                   FROM (SELECT seq FROM slotd_events WHERE id IS NULL
+                          ORDER BY seq LIMIT p_limit) oldest),
     numbered AS (UPDATE slotd_events e SET id = due.id
-                   FROM due WHERE e.seq = due.seq
+                   FROM due WHERE e.seq = due.seq AND e.id IS NULL
                  RETURNING e.id, e.type, e.at),
     queued AS (INSERT INTO slotd_deliveries (webhook_id, event_id)
                SELECT w.id, numbered.id
@@ -34,6 +45,44 @@ BEGIN
                   AND numbered.at >= w.listening_since)
     SELECT count(*) INTO n FROM numbered;
     RETURN n;
+END
+$$;
+
+-- A claim numbers as many events as it may claim.
+CREATE OR REPLACE FUNCTION slotd_deliveries_claim(p_limit integer, p_lease integer)
+RETURNS SETOF slotd_delivery_result
+LANGUAGE plpgsql
+-- The due index's order, read as far as the claim takes: a backlog that
+-- grew faster than the statistics must not be sorted whole each time.
+SET enable_bitmapscan = off
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled) THEN
+        RETURN;
+    END IF;
+    PERFORM slotd_events_number(p_limit);
+    RETURN QUERY
+    WITH due AS (SELECT d.webhook_id, d.event_id
+                   FROM slotd_deliveries d
+                  WHERE d.state = 'pending' AND d.next_at <= now()
+                    AND d.webhook_id = ANY (ARRAY(
+                            SELECT id FROM slotd_webhooks WHERE enabled))
+                  ORDER BY d.next_at, d.event_id
+                  LIMIT p_limit
+                    FOR UPDATE OF d SKIP LOCKED),
+    claimed AS (UPDATE slotd_deliveries d
+                   SET attempts = d.attempts + 1,
+                       next_at = now() + p_lease * interval '1 second'
+                  FROM due
+                 WHERE d.webhook_id = due.webhook_id
+                   AND d.event_id = due.event_id
+                RETURNING d.webhook_id, d.event_id, d.attempts)
+    SELECT r.*, w.id, w.url, w.secret, c.attempts
+      FROM claimed c
+      JOIN slotd_events e ON e.id = c.event_id
+      JOIN slotd_webhooks w ON w.id = c.webhook_id,
+           LATERAL slotd_event_row(e) r
+     ORDER BY e.id;
 END
 $$;
 

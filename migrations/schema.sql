@@ -975,7 +975,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled) THEN
         RETURN;
     END IF;
-    PERFORM slotd_events_number();
+    PERFORM slotd_events_number(p_limit);
     RETURN QUERY
     WITH due AS (SELECT d.webhook_id, d.event_id
                    FROM slotd_deliveries d
@@ -1131,7 +1131,7 @@ CREATE FUNCTION public.slotd_events_backlog() RETURNS double precision
                AND EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled)) x
 $$;
 
-CREATE FUNCTION public.slotd_events_number() RETURNS integer
+CREATE FUNCTION public.slotd_events_number(p_limit integer DEFAULT NULL::integer) RETURNS integer
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -1144,9 +1144,10 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('slotd_events', 0));
     SELECT coalesce(max(id), 0) INTO last FROM slotd_events;
     WITH due AS (SELECT seq, last + row_number() OVER (ORDER BY seq) AS id
-                   FROM slotd_events WHERE id IS NULL),
+                   FROM (SELECT seq FROM slotd_events WHERE id IS NULL
+                          ORDER BY seq LIMIT p_limit) oldest),
     numbered AS (UPDATE slotd_events e SET id = due.id
-                   FROM due WHERE e.seq = due.seq
+                   FROM due WHERE e.seq = due.seq AND e.id IS NULL
                  RETURNING e.id, e.type, e.at),
     queued AS (INSERT INTO slotd_deliveries (webhook_id, event_id)
                SELECT w.id, numbered.id
