@@ -37,7 +37,7 @@
 #define COURIER_CHANNEL		"slotd_slots"	/* the workers' announcements */
 #define COURIER_TICK_MS		1000
 #define COURIER_ROUND_MS	50		/* between two claims at least */
-#define COURIER_YIELD		4		/* rest: statement time times this */
+#define COURIER_YIELD		8		/* rest: statement time times this */
 #define COURIER_NICE		10		/* below the workers for the CPU */
 #define COURIER_BACKLOG_TICKS	5		/* the backlog gauge, anew */
 #define COURIER_PRUNE_TICKS	3600		/* old events deleted */
@@ -275,7 +275,7 @@ courier_result(PGresult *res, void *arg)
  * rests COURIER_YIELD times as long as the statement took.  A quiet
  * database answers in a fraction of a millisecond, and the rest is as
  * short; a busy one answers slowly, and the courier takes a smaller share
- * of it (a fifth of one connection at most) while its backlog waits. */
+ * of it (a ninth of one connection at most) while its backlog waits. */
 static void
 courier_rest(struct courier *c)
 {

@@ -377,7 +377,7 @@ def test_exactly_once_across_instances_and_failures(pg, db, start_slotd):
         wait_for(lambda: set(accepted) == {str(i) for i in range(1, 301)}
                  and pg.psql(db, "SELECT count(*) FROM slotd_deliveries "
                              "WHERE state <> 'delivered'")[0][0] == "0",
-                 timeout=60, what="every event delivered")
+                 timeout=180, what="every event delivered")
         assert r.bad_signatures == []
         # Each accepted once, but for what the killed courier had in
         # flight: sent again, under the same id.
@@ -427,7 +427,7 @@ def test_a_backlog_of_10000_drains(pg, db, start_slotd):
     up = Receiver(answer, port=port)
     up.secret = hook["secret"]
     try:
-        wait_for(lambda: len(accepted) == 10000, timeout=120,
+        wait_for(lambda: len(accepted) == 10000, timeout=240,
                  interval=0.5, what="the backlog delivered")
         assert max(accepted.values()) == 1
         assert up.bad_signatures == []
