@@ -8,27 +8,33 @@
 -- events of changes made from the time it was created, or last enabled;
 -- what happened before is for GET /events to tell.
 
+-- Webhooks subscribed before this migration keep every event they were
+-- owed: theirs listen since ever.
 ALTER TABLE slotd_webhooks
-    ADD COLUMN listening_since timestamptz NOT NULL DEFAULT now();
+    ADD COLUMN listening_since timestamptz NOT NULL DEFAULT '-infinity';
+ALTER TABLE slotd_webhooks ALTER COLUMN listening_since SET DEFAULT now();
 
 -- Numbering also takes at most p_limit events now, the oldest first
--- (NULL: all of them).  A courier numbers only as many as it claims: while
--- bookings pour in and it rests between statements, each claim wrote a
--- delivery row for every event committed since the last one, thousands of
--- rows in one statement beside the bookings.  Ids still follow the order
--- of commits: what is left unnumbered is numbered later, with larger ids.
--- The events are found through the index of unnumbered ones, not by a
--- scan of every event kept.
+-- (NULL: all of them), and says how many deliveries it queued.  A courier
+-- numbers about as many as it may claim: while bookings pour in and it
+-- rests between statements, each claim wrote a delivery row for every
+-- event committed since the last one, thousands of rows in one statement
+-- beside the bookings.  Ids still follow the order of commits: what is
+-- left unnumbered is numbered later, with larger ids.  The events are
+-- found through the index of unnumbered ones, not by a scan of every
+-- event kept.
 DROP FUNCTION slotd_events_number();
-CREATE FUNCTION slotd_events_number(p_limit integer DEFAULT NULL)
-RETURNS integer
+CREATE FUNCTION slotd_events_number_queued(p_limit integer,
+                                           OUT numbered integer,
+                                           OUT queued integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     last bigint;
-    n integer;
 BEGIN
+    numbered := 0;
+    queued := 0;
     IF NOT EXISTS (SELECT 1 FROM slotd_events WHERE id IS NULL) THEN
-        RETURN 0;
+        RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('slotd_events', 0));
     SELECT coalesce(max(id), 0) INTO last FROM slotd_events;
@@ -42,13 +48,46 @@ BEGIN
                SELECT w.id, numbered.id
                  FROM numbered JOIN slotd_webhooks w
                    ON w.enabled AND numbered.type = ANY (w.events)
-                  AND numbered.at >= w.listening_since)
-    SELECT count(*) INTO n FROM numbered;
-    RETURN n;
+                  AND numbered.at >= w.listening_since
+               RETURNING 1)
+    SELECT (SELECT count(*) FROM numbered), (SELECT count(*) FROM queued)
+      INTO numbered, queued;
 END
 $$;
 
--- A claim numbers as many events as it may claim.
+-- Number the committed events not numbered yet (at most p_limit, NULL:
+-- all), queue them for their webhooks; how many it numbered.
+CREATE FUNCTION slotd_events_number(p_limit integer DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql AS $$
+    SELECT numbered FROM slotd_events_number_queued(p_limit)
+$$;
+
+-- The age of the oldest event some webhook waits for: an unnumbered one
+-- counts only if an enabled webhook will be sent it (events before a
+-- webhook listened, or of types nobody takes, are not waited for).  The
+-- first such in writing order stands for the oldest.
+CREATE OR REPLACE FUNCTION slotd_events_backlog() RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(extract(epoch FROM now() - min(at))::float8, 0)
+      FROM (SELECT min(e.at) AS at
+              FROM slotd_deliveries d JOIN slotd_events e
+                ON e.id = d.event_id
+             WHERE d.state = 'pending'
+            UNION ALL
+            (SELECT e.at FROM slotd_events e
+              WHERE e.id IS NULL
+                AND EXISTS (SELECT 1 FROM slotd_webhooks w
+                             WHERE w.enabled AND e.type = ANY (w.events)
+                               AND e.at >= w.listening_since)
+              ORDER BY e.seq LIMIT 1)) x
+$$;
+
+-- A claim numbers events, p_limit at a time, until it has queued as many
+-- deliveries as it may claim, or none is left unnumbered, or it has
+-- numbered 4,096 of them: events no webhook takes
+-- (before a webhook listened, or of types nobody subscribed to) are
+-- numbered in bulk, and a statement stays short.
 CREATE OR REPLACE FUNCTION slotd_deliveries_claim(p_limit integer, p_lease integer)
 RETURNS SETOF slotd_delivery_result
 LANGUAGE plpgsql
@@ -56,11 +95,20 @@ LANGUAGE plpgsql
 -- grew faster than the statistics must not be sorted whole each time.
 SET enable_bitmapscan = off
 AS $$
+DECLARE
+    step record;
+    got  integer := 0;
+    seen integer := 0;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled) THEN
         RETURN;
     END IF;
-    PERFORM slotd_events_number(p_limit);
+    LOOP
+        SELECT * INTO step FROM slotd_events_number_queued(p_limit);
+        got := got + step.queued;
+        seen := seen + step.numbered;
+        EXIT WHEN step.numbered < p_limit OR got >= p_limit OR seen >= 4096;
+    END LOOP;
     RETURN QUERY
     WITH due AS (SELECT d.webhook_id, d.event_id
                    FROM slotd_deliveries d

@@ -971,11 +971,20 @@ CREATE FUNCTION public.slotd_deliveries_claim(p_limit integer, p_lease integer) 
     LANGUAGE plpgsql
     SET enable_bitmapscan TO 'off'
     AS $$
+DECLARE
+    step record;
+    got  integer := 0;
+    seen integer := 0;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled) THEN
         RETURN;
     END IF;
-    PERFORM slotd_events_number(p_limit);
+    LOOP
+        SELECT * INTO step FROM slotd_events_number_queued(p_limit);
+        got := got + step.queued;
+        seen := seen + step.numbered;
+        EXIT WHEN step.numbered < p_limit OR got >= p_limit OR seen >= 4096;
+    END LOOP;
     RETURN QUERY
     WITH due AS (SELECT d.webhook_id, d.event_id
                    FROM slotd_deliveries d
@@ -1126,20 +1135,30 @@ CREATE FUNCTION public.slotd_events_backlog() RETURNS double precision
                 ON e.id = d.event_id
              WHERE d.state = 'pending'
             UNION ALL
-            SELECT min(at) FROM slotd_events
-             WHERE id IS NULL
-               AND EXISTS (SELECT 1 FROM slotd_webhooks WHERE enabled)) x
+            (SELECT e.at FROM slotd_events e
+              WHERE e.id IS NULL
+                AND EXISTS (SELECT 1 FROM slotd_webhooks w
+                             WHERE w.enabled AND e.type = ANY (w.events)
+                               AND e.at >= w.listening_since)
+              ORDER BY e.seq LIMIT 1)) x
 $$;
 
 CREATE FUNCTION public.slotd_events_number(p_limit integer DEFAULT NULL::integer) RETURNS integer
+    LANGUAGE sql
+    AS $$
+    SELECT numbered FROM slotd_events_number_queued(p_limit)
+$$;
+
+CREATE FUNCTION public.slotd_events_number_queued(p_limit integer, OUT numbered integer, OUT queued integer) RETURNS record
     LANGUAGE plpgsql
     AS $$
 DECLARE
     last bigint;
-    n integer;
 BEGIN
+    numbered := 0;
+    queued := 0;
     IF NOT EXISTS (SELECT 1 FROM slotd_events WHERE id IS NULL) THEN
-        RETURN 0;
+        RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('slotd_events', 0));
     SELECT coalesce(max(id), 0) INTO last FROM slotd_events;
@@ -1153,9 +1172,10 @@ BEGIN
                SELECT w.id, numbered.id
                  FROM numbered JOIN slotd_webhooks w
                    ON w.enabled AND numbered.type = ANY (w.events)
-                  AND numbered.at >= w.listening_since)
-    SELECT count(*) INTO n FROM numbered;
-    RETURN n;
+                  AND numbered.at >= w.listening_since
+               RETURNING 1)
+    SELECT (SELECT count(*) FROM numbered), (SELECT count(*) FROM queued)
+      INTO numbered, queued;
 END
 $$;
 

@@ -249,13 +249,23 @@ def test_a_webhook_hears_what_happens_after_it_listens(pg, db, start_slotd,
     s = start_slotd(extra=FAST)
     day = weekday_ahead(2)
     (before,) = book(s, day)
+    # A long history nothing numbered (no webhook, no poller): copies of
+    # that event, written an hour ago.
+    pg.psql(db, "INSERT INTO slotd_events (type, at, appointment_id, "
+            "slot_ids, status, created_at, updated_at) SELECT type, "
+            "at - interval '1 hour', appointment_id, slot_ids, status, "
+            "created_at, updated_at FROM slotd_events, generate_series(1, "
+            "5000)")
     hook = subscribe(s, receiver, ["appointment.booked"])
     (after,) = book(s, day)
-    wait_for(lambda: receiver.ids(), timeout=5)
-    # Both were numbered by the courier's claim that queued the second.
-    events = s.get_json("/events")[2]["events"]
-    assert [e["data"]["id"] for e in events] == [before["id"], after["id"]]
-    assert receiver.ids() == [events[1]["id"]]
+    # The first claims number the history in bulk (4,096 events a claim,
+    # not one claim's 32): the new event is not kept waiting long behind it.
+    wait_for(lambda: receiver.ids(), timeout=15)
+    events = s.get_json("/events?after=5001")[2]["events"]
+    assert [e["data"]["id"] for e in events] == [after["id"]]
+    assert receiver.ids() == [events[0]["id"]]
+    events = [s.get_json("/events?limit=1")[2]["events"][0], events[0]]
+    assert events[0]["data"]["id"] == before["id"]
     wait_for(lambda: attempts(s, hook), timeout=5)
     assert [a["eventId"] for a in attempts(s, hook)] == [events[1]["id"]]
     assert pg.psql(db, "SELECT count(*) FROM slotd_deliveries")[0][0] == "1"
@@ -268,10 +278,10 @@ def test_a_webhook_hears_what_happens_after_it_listens(pg, db, start_slotd,
             (meanwhile,) = book(s, day)
     (again,) = book(s, day)
     wait_for(lambda: len(receiver.ids()) == 2, timeout=5)
-    events = s.get_json("/events")[2]["events"]
-    assert [e["data"]["id"] for e in events][2:] == [meanwhile["id"],
-                                                    again["id"]]
-    assert receiver.ids() == [events[1]["id"], events[3]["id"]]
+    events = s.get_json("/events?after=5002")[2]["events"]
+    assert [e["data"]["id"] for e in events] == [meanwhile["id"],
+                                                 again["id"]]
+    assert receiver.ids()[1:] == [events[1]["id"]]
     assert pg.psql(db, "SELECT count(*) FROM slotd_deliveries")[0][0] == "2"
 
 
@@ -380,8 +390,15 @@ def test_exactly_once_across_instances_and_failures(pg, db, start_slotd):
                  timeout=180, what="every event delivered")
         assert r.bad_signatures == []
         # Each accepted once, but for what the killed courier had in
-        # flight: sent again, under the same id.
-        doubled = [i for i, n in accepted.items() if n > 1]
+        # flight: sent again, under the same id.  (An answer that came
+        # after the courier's timeout, on a loaded machine, is a recorded
+        # failure and sent again too: that is at least once as well.)
+        failed = {row[0] for row in pg.psql(
+            db, "SELECT DISTINCT event_id FROM slotd_delivery_attempts "
+            "WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND "
+            "299")}
+        doubled = [i for i, n in accepted.items() if n > 1
+                   and i not in failed]
         assert len(doubled) <= 8, doubled
     finally:
         r.close()
