@@ -231,6 +231,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a smaller scenario 8 (1,100 calendars), so that a "
+                    "run only checks that the harness works")
     args = ap.parse_args()
     only = {int(x) for x in args.only.split(",")}
     sec, rounds = args.seconds, args.rounds
@@ -447,7 +450,8 @@ def main():
         if 8 in only:
             calendars.scenario(pg, sched, big, day, sec, rounds, work, table,
                                notes, wrk, median_runs, row, WORKERS,
-                               BOOK_CONNS)
+                               BOOK_CONNS,
+                               1100 if args.smoke else calendars.CALENDARS)
         if 9 in only:
             streams.scenario(pg, sched, big, day, sec, rounds, table, notes,
                              wrk, median_runs, row)
