@@ -257,26 +257,22 @@ def main():
 
         if only & {1, 4, 2}:
             ng, h2 = Nginx(body), H2o(body)
-            runs_s, runs_n, runs_h = [], [], []
-            for _ in range(rounds):
-                runs_s.append(wrk(url, sec))
-                runs_h.append(wrk(f"http://127.0.0.1:{h2.port}/slots?date="
-                                  f"{day}", sec))
-                runs_n.append(wrk(f"http://127.0.0.1:{ng.port}/slots?date="
-                                  f"{day}", sec))
-            # The same reads at a pace all three keep up with: each
-            # connection waits PACE_MS after every answer.  Below
-            # saturation the tail is the server's, not the run queue's.
+            # slotd, h2o and nginx in turn, flat out, then at a pace all
+            # three keep up with: each connection waits PACE_MS after every
+            # answer.  Below saturation the tail is the server's, not the
+            # run queue's.
             paced = os.path.join(work, "paced.lua")
             with open(paced, "w") as f:
                 f.write(PACE_LUA % {"ms": PACE_MS})
-            pace_s, pace_n, pace_h = [], [], []
-            for _ in range(rounds):
-                pace_s.append(wrk(url, sec, script=paced))
-                pace_h.append(wrk(f"http://127.0.0.1:{h2.port}/slots?date="
-                                  f"{day}", sec, script=paced))
-                pace_n.append(wrk(f"http://127.0.0.1:{ng.port}/slots?date="
-                                  f"{day}", sec, script=paced))
+            targets = (url, f"http://127.0.0.1:{h2.port}/slots?date={day}",
+                       f"http://127.0.0.1:{ng.port}/slots?date={day}")
+            runs = {script: [[] for _ in targets] for script in (None, paced)}
+            for script in runs:
+                for _ in range(rounds):     # alternately
+                    for out, target in zip(runs[script], targets):
+                        out.append(wrk(target, sec, script=script))
+            (runs_s, runs_h, runs_n), (pace_s, pace_h, pace_n) = \
+                runs[None], runs[paced]
             ng.stop()
             h2.stop()
             (rs, ps), (rn, pn) = median_runs(runs_s), median_runs(runs_n)

@@ -207,8 +207,8 @@ courier_send_prune(struct courier *c)
 static void
 courier_next(struct courier *c)
 {
-	if (c->draining && c->out.nsending == 0 && TAILQ_EMPTY(&c->out.finished) &&
-	    c->stmt == STMT_NONE) {
+	if (c->draining && c->out.nsending == 0 &&
+	    TAILQ_EMPTY(&c->out.finished) && c->stmt == STMT_NONE) {
 		event_base_loopbreak(c->base);
 		return;
 	}
@@ -227,7 +227,8 @@ courier_next(struct courier *c)
 	} else if (c->prune_wanted && !c->draining)
 		courier_send_prune(c);
 	else if (c->round_wanted && !c->draining &&
-	    c->out.nsending < c->conf->webhook_concurrency && courier_may_claim(c))
+	    c->out.nsending < c->conf->webhook_concurrency &&
+	    courier_may_claim(c))
 		courier_send_claim(c);
 }
 

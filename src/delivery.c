@@ -67,7 +67,8 @@ delivery_header(char *line, size_t size, size_t n, void *arg)
 	    strptime(value + strspn(value, " "), "%a, %d %b %Y %H:%M:%S GMT",
 	    &tm) != NULL) {
 		secs = (long)(timegm(&tm) - time(NULL));
-		d->retry_after = secs < 0 ? 0 : secs > DELIVERY_RETRY_AFTER_MAX ?
+		d->retry_after = secs < 0 ? 0 :
+		    secs > DELIVERY_RETRY_AFTER_MAX ?
 		    DELIVERY_RETRY_AFTER_MAX : (int)secs;
 	}
 	return len;
