@@ -6,7 +6,11 @@
 -- calling it once for every calendar when a local day begins).  The
 -- wanted slots are now two arrays, and the roll, which only adds the days
 -- the horizon gained, skips the comparison with the slots already made.
--- The function's contract is unchanged (0010).
+-- The slots that no longer fit a changed schedule are now deleted before
+-- the new ones are made: made first, every new slot that overlapped an old
+-- one (a new length or step) was refused by the overlap constraint, and
+-- the old ones then went, leaving the days without them.  Otherwise the
+-- function's contract is unchanged (0010).
 --
 -- Making a calendar's slots also wrote its applied_* columns, and every
 -- update of a calendar told every syncer to look for due calendars again:
@@ -56,15 +60,10 @@ BEGIN
                coalesce(array_agg(w.end_at), '{}')
           INTO starts, ends
           FROM slotd_calendar_spans(p_cal, first, horizon) AS w;
-        INSERT INTO slots (calendar_id, start_at, end_at, capacity, origin)
-        SELECT p_cal, w.s, w.e, cap, 'schedule'
-          FROM unnest(starts, ends) AS w(s, e)
-         WHERE NOT EXISTS (SELECT 1 FROM slotd_schedule_exclusions x
-                            WHERE x.calendar_id = p_cal AND x.start_at = w.s)
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS created = ROW_COUNT;
     END IF;
 
+    -- What no longer fits goes first: a new grid's slots overlap the old
+    -- one's, and would not be made while those stand.
     IF whole THEN
         DELETE FROM slots x
          WHERE x.origin = 'schedule' AND x.calendar_id = p_cal
@@ -87,6 +86,14 @@ BEGIN
             GET DIAGNOSTICS resized = ROW_COUNT;
         END IF;
     END IF;
+
+    INSERT INTO slots (calendar_id, start_at, end_at, capacity, origin)
+    SELECT p_cal, w.s, w.e, cap, 'schedule'
+      FROM unnest(starts, ends) AS w(s, e)
+     WHERE NOT EXISTS (SELECT 1 FROM slotd_schedule_exclusions x
+                        WHERE x.calendar_id = p_cal AND x.start_at = w.s)
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS created = ROW_COUNT;
     IF whole OR c.applied_through IS DISTINCT FROM horizon THEN
         UPDATE calendars SET applied_version = c.schedule_version,
                              applied_through = horizon,

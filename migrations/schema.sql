@@ -222,15 +222,10 @@ BEGIN
                coalesce(array_agg(w.end_at), '{}')
           INTO starts, ends
           FROM slotd_calendar_spans(p_cal, first, horizon) AS w;
-        INSERT INTO slots (calendar_id, start_at, end_at, capacity, origin)
-        SELECT p_cal, w.s, w.e, cap, 'schedule'
-          FROM unnest(starts, ends) AS w(s, e)
-         WHERE NOT EXISTS (SELECT 1 FROM slotd_schedule_exclusions x
-                            WHERE x.calendar_id = p_cal AND x.start_at = w.s)
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS created = ROW_COUNT;
     END IF;
 
+    -- What no longer fits goes first: a new grid's slots overlap the old
+    -- one's, and would not be made while those stand.
     IF whole THEN
         DELETE FROM slots x
          WHERE x.origin = 'schedule' AND x.calendar_id = p_cal
@@ -253,6 +248,14 @@ BEGIN
             GET DIAGNOSTICS resized = ROW_COUNT;
         END IF;
     END IF;
+
+    INSERT INTO slots (calendar_id, start_at, end_at, capacity, origin)
+    SELECT p_cal, w.s, w.e, cap, 'schedule'
+      FROM unnest(starts, ends) AS w(s, e)
+     WHERE NOT EXISTS (SELECT 1 FROM slotd_schedule_exclusions x
+                        WHERE x.calendar_id = p_cal AND x.start_at = w.s)
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS created = ROW_COUNT;
     IF whole OR c.applied_through IS DISTINCT FROM horizon THEN
         UPDATE calendars SET applied_version = c.schedule_version,
                              applied_through = horizon,

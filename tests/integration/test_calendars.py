@@ -252,6 +252,23 @@ def test_merge_patch(pg, db, slotd):
     assert status == 200 and doc["feedToken"] != got["feedToken"]
 
 
+def test_a_new_grid_replaces_the_old(pg, db, slotd):
+    """A schedule whose slots overlap the old ones' (another length, another
+    step) is made whole: the old slots go before the new ones are made."""
+    got = create(slotd, TAN)
+    cid = got["id"]
+    status, _, doc = slotd.send_json(
+        "PATCH", f"/calendars/{cid}",
+        {"schedule": {"slotMinutes": 15, "gapMinutes": 0}},
+        headers={"Content-Type": "application/merge-patch+json"})
+    assert status == 200, doc
+    assert doc["kept"] == 0
+    new = {**TAN, "schedule": {**TAN["schedule"], **doc["schedule"]}}
+    first = today("Asia/Singapore")
+    assert db_slots(pg, db, cid) == expected(
+        new, first, first + dt.timedelta(days=14))
+
+
 @pytest.mark.parametrize("body,field", [
     ({"schedule": {"hours": ["mon-fri 09:00-18:00", "fri 9-13"]}},
      "schedule.hours[1]"),
