@@ -115,6 +115,7 @@ http_conn_free(struct http_conn *c)
 		c->gone(c->gone_arg);
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
 	c->srv->nconns--;
+	balance_add(-1);
 	event_free(c->ev);
 	event_free(c->ev_timer);
 	if (c->ssl != NULL) {
@@ -515,6 +516,7 @@ http_conn_new(struct http_server *srv, int fd, struct sockaddr *sa)
 	http_parse_reset(c);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
+	balance_add(1);
 	http_conn_deadline(c, srv->conf->request_timeout);
 }
 

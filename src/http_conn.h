@@ -119,6 +119,7 @@ struct http_server {
 	void			*arg;
 	struct http_conns	 conns;
 	int			 nconns;
+	int			 passed;	/* let the last one pass */
 	int			 draining;
 };
 

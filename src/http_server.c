@@ -17,6 +17,7 @@
 #include "http_conn.h"
 
 #define HTTP_ACCEPT_PAUSE_MS	100	/* a pause when out of descriptors */
+#define HTTP_PASS_PAUSE_MS	5	/* letting a less loaded worker accept */
 
 /* Accept on the listening socket, or stop and start again. */
 static void
@@ -42,22 +43,33 @@ http_server_resume(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * One connection per wakeup, as nginx does without multi_accept: the
- * workers sharing the socket are all woken, and each takes one, so that
- * connections arriving together spread over them.  accept(2) failing for
- * want of descriptors or memory leaves the connection queued and the
- * socket ready: accepting stops for a moment rather than spin.
+ * One connection per wakeup, as nginx does without multi_accept.  The
+ * workers sharing the socket are all woken, but whichever runs first takes
+ * the connection, so a worker holding clearly more connections than
+ * another stops accepting for a moment and lets that one take it (see
+ * balance.c); if nobody has when it looks again, it takes it itself.
+ * accept(2) failing for want of descriptors or memory leaves the
+ * connection queued and the socket ready: accepting stops for a moment
+ * rather than spin.
  */
 static void
 http_server_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct http_server *srv = arg;
 	struct timeval pause = { 0, HTTP_ACCEPT_PAUSE_MS * 1000 };
+	struct timeval pass = { 0, HTTP_PASS_PAUSE_MS * 1000 };
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd, err, starved;
 
 	(void)what;
+	if (!srv->passed && balance_crowded(srv->conf->workers)) {
+		srv->passed = 1;
+		http_server_listen(srv, 0);
+		evtimer_add(srv->ev_resume, &pass);
+		return;
+	}
+	srv->passed = 0;
 	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd != -1) {

@@ -215,6 +215,7 @@ master_reaped(struct master *m, pid_t pid, int status)
 	if (c == NULL)
 		return;
 	c->pid = 0;
+	balance_gone(c->index, pid);
 	if (WIFSIGNALED(status))
 		log_warnx("%s (pid %d) killed by signal %d",
 		    child_name(c, name, sizeof(name)), (int)pid,
@@ -446,7 +447,8 @@ master_main(struct config *conf)
 			log_warn("shared memory %s", conf->shm_name);
 		goto fail_sockets;
 	}
-	if (metrics_init() == -1 || ratelimit_init(RATELIMIT_CLIENTS) == -1 ||
+	if (metrics_init() == -1 || balance_init() == -1 ||
+	    ratelimit_init(RATELIMIT_CLIENTS) == -1 ||
 	    caldir_init() == -1)
 		fatal("shared memory for counters");
 	if ((m.base = event_base_new()) == NULL)

@@ -284,6 +284,14 @@ int	config_value_long(const char *, long, long, long *);
 int	config_value_fail(char *, size_t, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/* balance.c: connections per worker, shared, to spread new ones */
+#define BALANCE_WORKERS	256		/* [server] workers at most */
+int	 balance_init(void);
+void	 balance_join(int index);
+void	 balance_gone(int index, pid_t);
+void	 balance_add(int delta);
+int	 balance_crowded(int workers);
+
 /* ratelimit.c: shared token buckets per client */
 #define RL_CLASSES	2
 enum { RL_READS, RL_WRITES };

@@ -204,6 +204,7 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	log_debug("signal %d: draining %d requests", (int)sig,
 	    http_in_flight());
+	balance_gone(d->w->index, getpid());
 	for (i = 0; i < 2; i++)
 		if (d->srv[i] != NULL)
 			http_server_drain(d->srv[i]);
@@ -229,6 +230,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 
 	log_set_role("worker %d", index);
 	metrics_use_block(index);
+	balance_join(index);
 	http_set_access_log(conf->access_log);
 	if (tz_use(conf->timezone) == -1)
 		fatalx("time zone %s cannot be loaded", conf->timezone);

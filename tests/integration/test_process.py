@@ -1,8 +1,11 @@
-"""Process life cycle: one segment per instance, clean stop, and crashed
-children restarted while the instance keeps serving."""
+"""Process life cycle: one segment per instance, clean stop, crashed
+children restarted while the instance keeps serving, and connections
+spread over the workers."""
 import os
 import signal
+import socket
 import subprocess
+import time
 
 from harness import SLOTD_BIN, free_port, wait_for
 
@@ -51,3 +54,75 @@ def test_crashed_children_are_restarted(pg, db, start_slotd):
     pg.psql(db, f"UPDATE slots SET capacity = 11 WHERE id = {sid}")
     wait_for(lambda: s.get_json(f"/slots/{sid}")[2]["capacity"] == 11,
              timeout=5)
+
+
+def connections_by_pid(port, pids):
+    """Established connections to port that each process holds."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                col = line.split()
+                if col[3] == "01" and int(col[1].rsplit(":", 1)[1],
+                                          16) == port:
+                    inodes.add(col[9])
+    held = {}
+    for pid in pids:
+        n = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except FileNotFoundError:
+                continue
+            n += link.startswith("socket:[") and link[8:-1] in inodes
+        held[pid] = n
+    return held
+
+
+def open_answered(port, count):
+    """count keep-alive connections opened at once, each answered once."""
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=10)
+             for _ in range(count)]
+    for c in conns:
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    for c in conns:
+        assert c.recv(4096).startswith(b"HTTP/1.1 200 ")
+    return conns
+
+
+def test_a_burst_of_connections_spreads_over_the_workers(start_slotd):
+    """Connections opened together (a load balancer filling its pool) do
+    not all land on the worker that happened to run first: each of two
+    workers holds close to half, in every one of several bursts."""
+    s = start_slotd(workers=2)
+    workers = children(s.proc.pid)
+    for _ in range(6):
+        conns = open_answered(s.port, 64)
+        held = sorted(connections_by_pid(s.port, workers).values())
+        assert sum(held) == 64
+        assert held[-2] >= 24, held     # the less loaded worker
+        for c in conns:
+            c.close()
+        wait_for(lambda: sum(connections_by_pid(s.port, workers)
+                             .values()) == 0, timeout=10,
+                 what="the connections closed")
+
+
+def test_a_stopped_worker_does_not_hold_connections_back(start_slotd):
+    """A worker that cannot run (stopped, here) has the fewest connections,
+    yet the others take new ones after a moment instead of leaving them
+    queued for it."""
+    s = start_slotd(workers=2)
+    everyone = set(children(s.proc.pid))
+    worker = max(everyone)      # a worker: the workers are forked last
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        conns = open_answered(s.port, 40)
+        assert time.monotonic() - started < 5
+        held = connections_by_pid(s.port, everyone - {worker})
+        assert sum(held.values()) == 40
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    for c in conns:
+        c.close()
