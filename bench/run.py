@@ -294,7 +294,6 @@ def main():
                 "<= 1.0")
             row(table, "1 GET /slots p99 ms paced (slotd / nginx)", pqs, pqn,
                 "<= 1.0")
-            read_rate = rs
 
         if 7 in only:
             # The zone changes at each read; each was read once before.
@@ -333,12 +332,17 @@ def main():
             script = os.path.join(work, "full.lua")
             with open(script, "w") as f:
                 f.write(FULL_LUA % {"id": lo})
-            runs = [wrk(url.replace(f"/slots?date={day}", "/appointments"),
-                        sec, script=script, refusals=True)
-                    for _ in range(rounds)]
-            r4, p4 = median_runs(runs)
-            row(table, "4 flash crowd 409/s (vs scenario 1)", r4, read_rate,
-                ">= 1.0")
+            # Alternately with scenario 1's reads, so that both see the
+            # same machine.
+            runs, reads = [], []
+            for _ in range(rounds):
+                runs.append(wrk(url.replace(f"/slots?date={day}",
+                                            "/appointments"),
+                                sec, script=script, refusals=True))
+                reads.append(wrk(url, sec))
+            r4, read_rate = median_runs(runs)[0], median_runs(reads)[0]
+            row(table, "4 flash crowd 409/s (vs scenario 1, alternately)",
+                r4, read_rate, ">= 1.0")
 
         if 2 in only:
             # One instance per table size, each on its own database, run

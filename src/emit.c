@@ -287,43 +287,51 @@ emit_null(struct emit *e)
 	emit_value_end(e);
 }
 
+/* How byte c is written inside a JSON string: its escape in esc (room for
+ * EMIT_ESCAPE_MAX) and the escape's length, or 0 when it stands as is. */
+size_t
+emit_json_escape(unsigned char c, char *esc)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+		return 0;
+	esc[0] = '\\';
+	switch (c) {
+	case '"': case '\\':
+		esc[1] = (char)c;
+		return 2;
+	case '\n':
+		esc[1] = 'n';
+		return 2;
+	case '\r':
+		esc[1] = 'r';
+		return 2;
+	case '\t':
+		esc[1] = 't';
+		return 2;
+	default:
+		memcpy(esc + 1, "u00", 3);
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 15];
+		return 6;
+	}
+}
+
 /* A JSON string literal; the bytes are valid UTF-8 (checked on input). */
 void
 emit_json_string(struct evbuffer *out, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
-	char esc[6];
+	size_t i, n, run = 0;
+	char esc[EMIT_ESCAPE_MAX];
 
 	evbuffer_add(out, "\"", 1);
 	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+		if ((n = emit_json_escape((unsigned char)s[i], esc)) == 0)
 			continue;
 		evbuffer_add(out, s + run, i - run);
+		evbuffer_add(out, esc, n);
 		run = i + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': case '\\':
-			esc[1] = (char)c;
-			evbuffer_add(out, esc, 2);
-			break;
-		case '\n':
-			evbuffer_add(out, "\\n", 2);
-			break;
-		case '\r':
-			evbuffer_add(out, "\\r", 2);
-			break;
-		case '\t':
-			evbuffer_add(out, "\\t", 2);
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			evbuffer_add(out, esc, 6);
-		}
 	}
 	evbuffer_add(out, s + run, len - run);
 	evbuffer_add(out, "\"", 1);

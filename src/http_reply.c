@@ -380,28 +380,59 @@ utf8_clean(const char *s, char *out, size_t outlen)
 	return o;
 }
 
-/* Write an application/problem+json answer carrying a stable code. */
+/* Append s to out at *o, as it is or as a JSON string (quoted); out has
+ * the room (EMIT_ESCAPE_MAX bytes for each of a quoted string's). */
+static void
+cat(char *out, size_t *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(out + *o, s, n);
+	*o += n;
+}
+
+static void
+cat_quoted(char *out, size_t *o, const char *s, size_t len)
+{
+	size_t i, n;
+
+	out[(*o)++] = '"';
+	for (i = 0; i < len; i++) {
+		if ((n = emit_json_escape((unsigned char)s[i], out + *o)) == 0)
+			out[(*o)++] = s[i];
+		else
+			*o += n;
+	}
+	out[(*o)++] = '"';
+}
+
+/* Write an application/problem+json answer carrying a stable code (a
+ * word, like its title, of our own), without printf or the heap. */
 void
 http_reply_problem(struct http_request *r, int status, const char *code,
     const char *detail)
 {
-	char clean[1024], body[1024 * 6 + 256];
+	char clean[1024], body[(sizeof(clean) + 128) * EMIT_ESCAPE_MAX];
+	char digits[4] = { (char)('0' + status / 100 % 10),
+	    (char)('0' + status / 10 % 10), (char)('0' + status % 10), '\0' };
 	const char *title = problem_title(code);
-	struct evbuffer *b;
-	size_t n;
+	size_t n, o = 0;
 
 	n = utf8_clean(detail, clean, sizeof(clean));
-	b = evbuffer_new();
-	evbuffer_add_printf(b, "{\"type\":\"/problems/%s\",\"title\":", code);
-	emit_json_string(b, title, strlen(title));
-	evbuffer_add_printf(b, ",\"status\":%d,\"detail\":", status);
-	emit_json_string(b, clean, n);
-	evbuffer_add_printf(b, ",\"code\":\"%s\"}", code);
-	n = evbuffer_remove(b, body, sizeof(body));
-	evbuffer_free(b);
+	cat(body, &o, "{\"type\":\"/problems/");
+	cat(body, &o, code);
+	cat(body, &o, "\",\"title\":");
+	cat_quoted(body, &o, title, strlen(title));
+	cat(body, &o, ",\"status\":");
+	cat(body, &o, digits);
+	cat(body, &o, ",\"detail\":");
+	cat_quoted(body, &o, clean, n);
+	cat(body, &o, ",\"code\":\"");
+	cat(body, &o, code);
+	cat(body, &o, "\"}");
 	if (status == 503)
 		http_add_header(r, "Retry-After", "1");
-	http_reply_write(r, status, "application/problem+json", body, n);
+	http_reply_write(r, status, "application/problem+json", body, o);
 }
 
 /* A request refused while it was read: its problem, and the close. */

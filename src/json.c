@@ -167,11 +167,11 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "the body is not valid UTF-8");
 		return NULL;
 	}
-	d = xcalloc(1, sizeof(*d));
+	n = (int)(len / 2 + 2);
+	d = xcalloc(1, sizeof(*d) + (size_t)n * sizeof(*d->tok));	/* one */
+	d->tok = (jsmntok_t *)(d + 1);
 	d->text = text;
 	d->len = len;
-	n = (int)(len / 2 + 2);
-	d->tok = xcalloc((size_t)n, sizeof(*d->tok));
 	jsmn_init(&p);
 	d->ntok = jsmn_parse(&p, text, len, d->tok, (unsigned)n);
 	if (d->ntok < 1) {
@@ -218,7 +218,6 @@ json_free(struct json_doc *d)
 {
 	if (d == NULL)
 		return;
-	free(d->tok);
 	free(d);
 }
 

@@ -26,13 +26,12 @@ struct booking {
 };
 
 static void
-booking_free(struct booking *b)
+booking_clear(struct booking *b)
 {
 	free(b->name);
 	free(b->email);
 	free(b->note);
 	free(b->hold_id);
-	free(b);
 }
 
 /* Answers the request and returns -1 when the body is refused. */
@@ -152,7 +151,8 @@ booking_done(struct pg_result *res, enum db_outcome outcome, void *arg)
 	else if (!rules_refusal(req, &r, b->slot_id, b->count))
 		http_problem(req, 503, "unavailable", "unexpected outcome");
 done:
-	booking_free(b);
+	booking_clear(b);
+	free(b);
 }
 
 /* The request in one canonical line, stored with an idempotency key so
@@ -186,7 +186,7 @@ void
 route_appointments_create(struct http_request *req, struct worker_ctx *w,
     const char *id)
 {
-	struct booking *b = xcalloc(1, sizeof(*b));
+	struct booking parsed, *b = &parsed;
 	struct principal *who = http_principal(req);
 	const char *key, *no;
 	char *canonical = NULL;
@@ -194,7 +194,7 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 	enum db_stmt stmt;
 
 	(void)id;
-	b->w = w;
+	memset(&parsed, 0, sizeof(parsed));
 	if (rules_idempotency_key(req, &key) == -1 ||
 	    booking_parse(req, b, DB_MAX_RUN) == -1) {
 		booking_count("invalid");
@@ -207,6 +207,11 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 		booking_count(no);
 		goto refused;
 	}
+	/* Refused from memory without the heap, as a flash crowd is; what
+	 * goes to the database outlives this call. */
+	b = xcalloc(1, sizeof(*b));
+	*b = parsed;
+	b->w = w;
 	if (key != NULL)
 		canonical = booking_canonical(b);
 	memset(&args, 0, sizeof(args));
@@ -239,7 +244,9 @@ route_appointments_create(struct http_request *req, struct worker_ctx *w,
 	return;
 refused:
 	free(canonical);
-	booking_free(b);
+	booking_clear(b);
+	if (b != &parsed)
+		free(b);
 }
 
 struct lookup {

@@ -352,6 +352,8 @@ void		 emit_strn(struct emit *, const char *, size_t);
 void		 emit_int(struct emit *, int64_t);
 void		 emit_null(struct emit *);
 void		 emit_bool(struct emit *, int);
+#define EMIT_ESCAPE_MAX	6		/* \\u00XX */
+size_t		 emit_json_escape(unsigned char, char *);
 void		 emit_json_string(struct evbuffer *, const char *, size_t);
 
 /* ical.c: the iCalendar writer (RFC 5545) */
