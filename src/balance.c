@@ -60,20 +60,24 @@ balance_join(int index)
 	__atomic_store_n(mine, (uint64_t)my_pid << 32, __ATOMIC_RELAXED);
 }
 
-/* The worker whose pid the entry carries has gone: the master, on reaping
- * it, and a worker that starts draining, on itself.  A successor that has
- * already taken the entry keeps it. */
+/* A worker has gone: the master, on reaping any child, and a worker that
+ * starts draining, on itself.  The entry it held is freed, unless a
+ * successor has already taken it. */
 void
-balance_gone(int index, pid_t pid)
+balance_gone(pid_t pid)
 {
 	uint64_t e;
+	int i;
 
-	if (entries == NULL || index < 0 || index >= BALANCE_WORKERS)
+	if (entries == NULL)
 		return;
-	e = __atomic_load_n(&entries[index].word, __ATOMIC_RELAXED);
-	while (ENTRY_PID(e) == (uint32_t)pid && !__atomic_compare_exchange_n(
-	    &entries[index].word, &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
+	for (i = 0; i < BALANCE_WORKERS; i++) {
+		e = __atomic_load_n(&entries[i].word, __ATOMIC_RELAXED);
+		while (ENTRY_PID(e) == (uint32_t)pid &&
+		    !__atomic_compare_exchange_n(&entries[i].word, &e, 0, 0,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+	}
 }
 
 /* This worker's connections went up or down by delta. */

@@ -119,7 +119,8 @@ struct http_server {
 	void			*arg;
 	struct http_conns	 conns;
 	int			 nconns;
-	int			 passed;	/* let the last one pass */
+	int			 passing;	/* letting one pass */
+	int			 no_pass;	/* taken without looking */
 	int			 draining;
 };
 

@@ -18,6 +18,9 @@
 
 #define HTTP_ACCEPT_PAUSE_MS	100	/* a pause when out of descriptors */
 #define HTTP_PASS_PAUSE_MS	5	/* letting a less loaded worker accept */
+#define HTTP_PASS_SKIP		8	/* connections taken without a look at
+					   the others after one let pass went
+					   untaken (a busy or stuck worker) */
 
 /* Accept on the listening socket, or stop and start again. */
 static void
@@ -31,54 +34,28 @@ http_server_listen(struct http_server *srv, int on)
 		event_del(srv->ev_accept);
 }
 
-static void
-http_server_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct http_server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	if (!srv->draining)
-		http_server_listen(srv, 1);
-}
-
 /*
- * One connection per wakeup, as nginx does without multi_accept.  The
- * workers sharing the socket are all woken, but whichever runs first takes
- * the connection, so a worker holding clearly more connections than
- * another stops accepting for a moment and lets that one take it (see
- * balance.c); if nobody has when it looks again, it takes it itself.
- * accept(2) failing for want of descriptors or memory leaves the
- * connection queued and the socket ready: accepting stops for a moment
- * rather than spin.
+ * Take one connection, if one is queued: 1 when it was taken.  accept(2)
+ * failing for want of descriptors or memory leaves the connection queued
+ * and the socket ready: accepting stops for a moment rather than spin.
  */
-static void
-http_server_accept(evutil_socket_t lfd, short what, void *arg)
+static int
+http_server_take(struct http_server *srv)
 {
-	struct http_server *srv = arg;
 	struct timeval pause = { 0, HTTP_ACCEPT_PAUSE_MS * 1000 };
-	struct timeval pass = { 0, HTTP_PASS_PAUSE_MS * 1000 };
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd, err, starved;
 
-	(void)what;
-	if (!srv->passed && balance_crowded(srv->conf->workers)) {
-		srv->passed = 1;
-		http_server_listen(srv, 0);
-		evtimer_add(srv->ev_resume, &pass);
-		return;
-	}
-	srv->passed = 0;
-	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	fd = accept4(srv->fd, (struct sockaddr *)&ss, &len,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd != -1) {
 		http_conn_new(srv, fd, (struct sockaddr *)&ss);
-		return;
+		return 1;
 	}
 	err = errno;
 	if (err == EAGAIN || err == EINTR || err == ECONNABORTED)
-		return;
+		return 0;
 	starved = err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM;
 	if (starved && !evtimer_pending(srv->ev_resume, NULL)) {
@@ -87,6 +64,52 @@ http_server_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 	log_warnx_limited(&srv->accept_log, "%s: accept: %s%s", __func__,
 	    strerror(err), starved ? "; not accepting for a moment" : "");
+	return 0;
+}
+
+/* The end of a pause.  A connection let pass that is still queued was
+ * left by the others (busy, stopped): taken now, and the next few are
+ * taken without looking at them. */
+static void
+http_server_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (srv->draining)
+		return;
+	http_server_listen(srv, 1);
+	if (srv->passing) {
+		srv->passing = 0;
+		if (http_server_take(srv))
+			srv->no_pass = HTTP_PASS_SKIP;
+	}
+}
+
+/*
+ * One connection per wakeup, as nginx does without multi_accept.  The
+ * workers sharing the socket are all woken, but whichever runs first takes
+ * the connection, so a worker holding clearly more connections than
+ * another stops accepting for a moment and lets that one take it (see
+ * balance.c).
+ */
+static void
+http_server_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+	struct timeval pass = { 0, HTTP_PASS_PAUSE_MS * 1000 };
+
+	(void)lfd;
+	(void)what;
+	if (srv->no_pass == 0 && balance_crowded(srv->conf->workers)) {
+		srv->passing = 1;
+		http_server_listen(srv, 0);
+		evtimer_add(srv->ev_resume, &pass);
+		return;
+	}
+	if (http_server_take(srv) && srv->no_pass > 0)
+		srv->no_pass--;
 }
 
 /* Serve HTTP on the listening socket fd (a dup, closed with the server):

@@ -201,6 +201,7 @@ master_reaped(struct master *m, pid_t pid, int status)
 	if (slot_table_release_dead(m->table, pid))
 		log_warnx("pid %d held the slot table lock; table repaired",
 		    (int)pid);
+	balance_gone(pid);
 	for (i = 0; i < m->ndraining; i++) {
 		if (m->draining[i] == pid) {
 			m->draining[i] = m->draining[--m->ndraining];
@@ -215,7 +216,6 @@ master_reaped(struct master *m, pid_t pid, int status)
 	if (c == NULL)
 		return;
 	c->pid = 0;
-	balance_gone(c->index, pid);
 	if (WIFSIGNALED(status))
 		log_warnx("%s (pid %d) killed by signal %d",
 		    child_name(c, name, sizeof(name)), (int)pid,

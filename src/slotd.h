@@ -288,7 +288,7 @@ int	config_value_fail(char *, size_t, const char *, ...)
 #define BALANCE_WORKERS	256		/* [server] workers at most */
 int	 balance_init(void);
 void	 balance_join(int index);
-void	 balance_gone(int index, pid_t);
+void	 balance_gone(pid_t);
 void	 balance_add(int delta);
 int	 balance_crowded(int workers);
 

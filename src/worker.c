@@ -204,7 +204,7 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	log_debug("signal %d: draining %d requests", (int)sig,
 	    http_in_flight());
-	balance_gone(d->w->index, getpid());
+	balance_gone(getpid());
 	for (i = 0; i < 2; i++)
 		if (d->srv[i] != NULL)
 			http_server_drain(d->srv[i]);
@@ -230,7 +230,6 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 
 	log_set_role("worker %d", index);
 	metrics_use_block(index);
-	balance_join(index);
 	http_set_access_log(conf->access_log);
 	if (tz_use(conf->timezone) == -1)
 		fatalx("time zone %s cannot be loaded", conf->timezone);
@@ -268,6 +267,8 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 
 	signals_watch(&signals, base, sigs, 2, worker_signal, &drain);
 
+	/* Counted by the others only now that it can take connections. */
+	balance_join(index);
 	log_debug("serving");
 	event_base_dispatch(base);
 
