@@ -168,7 +168,8 @@ json_parse(const char *text, size_t len, char *err, size_t errlen)
 		return NULL;
 	}
 	n = (int)(len / 2 + 2);
-	d = xcalloc(1, sizeof(*d) + (size_t)n * sizeof(*d->tok));	/* one */
+	/* One allocation: the document, then its tokens. */
+	d = xcalloc(1, sizeof(*d) + (size_t)n * sizeof(*d->tok));
 	d->tok = (jsmntok_t *)(d + 1);
 	d->text = text;
 	d->len = len;
