@@ -1,7 +1,7 @@
 """bench scenario 10: bookings with their events and a webhook subscribed,
-and with their events alone, against bookings without events (the
-outbox's trigger disabled, no webhook), alternately on one instance, on
-its own database.  The webhook's
+and with their events alone, against bookings without events (the same
+statements with slotd.events = off, no webhook), alternately on one
+instance, on its own database.  The webhook's
 receiver is an nginx answering 204; the courier delivers while the
 bookings run.  Events of a round without the webhook are numbered
 before the next round, so that each webhook round delivers its own
@@ -10,6 +10,7 @@ next round starts.  Also: the share of a webhook round's events delivered
 during it, and how long the rest took.
 """
 import os
+import signal
 import time
 
 from harness import NginxServer, Slotd, wait_for
@@ -31,9 +32,18 @@ def nginx_receiver():
                        http="keepalive_requests 1000000;")
 
 
-def outbox(pg, db, on):
-    pg.psql(db, "ALTER TABLE appointments %s TRIGGER appointments_booked"
-            % ("ENABLE" if on else "DISABLE"))
+def outbox(pg, db, s, workers, on):
+    """Bookings write their events, or not (migration 0015): a database
+    setting, which sessions read when they start, so slotd reloads and its
+    new workers connect anew.  Every round starts after a reload."""
+    pg.psql(db, f'ALTER DATABASE "{db}" ' +
+            ("RESET slotd.events" if on else "SET slotd.events = off"))
+    before = set(s.children())
+    s.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: not set(s.children()) & before and
+             len(s.children()) == workers + 2, timeout=60,
+             what="a new generation of workers")
+    s.wait_ready()
 
 
 def scenario(pg, sched, big, sec, rounds, work, table, notes, wrk,
@@ -61,12 +71,17 @@ def scenario(pg, sched, big, sec, rounds, work, table, notes, wrk,
     try:
         for _ in range(rounds):
             for kind in runs:
-                outbox(pg, db, kind != "none")
+                outbox(pg, db, s, workers, kind != "none")
                 s.send_json("PATCH", f"/webhooks/{hook['id']}",
                             {"enabled": kind == "webhook"})
                 before = delivered(pg, db)
+                written = outbox_and_booked(pg, db)
                 runs[kind].append(wrk(url, sec, conns=book_conns,
                                       script=script))
+                events, booked = (b - a for a, b in zip(
+                    written, outbox_and_booked(pg, db)))
+                assert events == (0 if kind == "none" else booked), \
+                    (kind, events, booked)
                 if kind == "events":
                     # Numbered now, with the webhook disabled: the next
                     # webhook round delivers its own bookings' events only.
@@ -90,6 +105,13 @@ def scenario(pg, sched, big, sec, rounds, work, table, notes, wrk,
                  "per booking: {}; the backlog left after each drained in "
                  "{} s".format(", ".join(f"{x:.2f}" for x in live),
                                ", ".join(f"{x:.1f}" for x in drains)))
+
+
+def outbox_and_booked(pg, db):
+    """How many events and appointments there are."""
+    return [int(x) for x in pg.psql(
+        db, "SELECT (SELECT count(*) FROM slotd_events), "
+        "(SELECT count(*) FROM appointments)")[0]]
 
 
 def delivered(pg, db):

@@ -334,22 +334,6 @@ CREATE FUNCTION public.slotd_appointment_row(a public.appointments) RETURNS publ
                         slotd_epoch(a.start_at) || ':' || a.id)
 $$;
 
-CREATE FUNCTION public.slotd_appointments_booked() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    INSERT INTO slotd_events (type, appointment_id, calendar_id, slot_ids,
-                              start_at, end_at, status, name, email, note,
-                              created_at, updated_at, cancelled_at,
-                              cancel_reason)
-    SELECT 'appointment.booked', n.id, s.calendar_id, n.slot_ids,
-           n.start_at, n.end_at, n.status, n.name, n.email, n.note,
-           n.created_at, n.updated_at, n.cancelled_at, n.cancel_reason
-      FROM booked n LEFT JOIN slots s ON s.id = n.slot_ids[1];
-    RETURN NULL;
-END
-$$;
-
 CREATE FUNCTION public.slotd_appointments_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -462,6 +446,7 @@ BEGIN
             a.end_at);
         RETURN;
     END IF;
+    PERFORM slotd_booked_event(a);
     IF p_hold IS NOT NULL THEN
         DELETE FROM holds WHERE id = p_hold;      -- its seats pass on
     ELSE
@@ -512,6 +497,7 @@ BEGIN
     VALUES (ARRAY[s.id], s.start_at, s.end_at, p_name, p_email, p_note,
             p_owner, p_key, p_request)
     RETURNING * INTO a;
+    PERFORM slotd_booked_event(a);
     UPDATE slots SET booked = booked + 1 WHERE id = s.id RETURNING * INTO s;
     RETURN QUERY SELECT 'booked', a.id::text, slotd_epoch(a.created_at),
         a.slot_ids, slotd_epoch(a.start_at), slotd_epoch(a.end_at), s.id,
@@ -557,6 +543,19 @@ BEGIN
         SELECT b FROM slotd_book(p_slot, p_count, p_name, p_email, p_note,
                                  p_owner, p_key, p_request, p_hold) b));
 END
+$$;
+
+CREATE FUNCTION public.slotd_booked_event(a public.appointments) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO slotd_events (type, appointment_id, calendar_id, slot_ids,
+                              start_at, end_at, status, name, email, note,
+                              created_at, updated_at)
+    SELECT 'appointment.booked', a.id,
+           (SELECT calendar_id FROM slots WHERE id = a.slot_ids[1]),
+           a.slot_ids, a.start_at, a.end_at, a.status, a.name, a.email,
+           a.note, a.created_at, a.updated_at
+     WHERE slotd_events_on()
 $$;
 
 CREATE FUNCTION public.slotd_calendar_apply_now(p_id bigint, p_now timestamp with time zone) RETURNS integer
@@ -1180,6 +1179,12 @@ BEGIN
     SELECT (SELECT count(*) FROM numbered), (SELECT count(*) FROM queued)
       INTO numbered, queued;
 END
+$$;
+
+CREATE FUNCTION public.slotd_events_on() RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT current_setting('slotd.events', true) IS DISTINCT FROM 'off'
 $$;
 
 CREATE FUNCTION public.slotd_events_page(p_after bigint, p_limit integer) RETURNS SETOF public.slotd_event_result
@@ -2053,8 +2058,6 @@ CREATE UNIQUE INDEX slotd_waitlist_once ON public.slotd_waitlist USING btree (ow
 CREATE INDEX slotd_waitlist_queue ON public.slotd_waitlist USING btree ((slot_ids[1]), created_at, id) WHERE (status = 'waiting'::text);
 
 CREATE INDEX slotd_waitlist_waiting ON public.slotd_waitlist USING gin (slot_ids) WHERE (status = 'waiting'::text);
-
-CREATE TRIGGER appointments_booked AFTER INSERT ON public.appointments REFERENCING NEW TABLE AS booked FOR EACH STATEMENT EXECUTE FUNCTION public.slotd_appointments_booked();
 
 CREATE TRIGGER appointments_bump_sequence BEFORE UPDATE OF slot_ids ON public.appointments FOR EACH ROW WHEN ((old.slot_ids IS DISTINCT FROM new.slot_ids)) EXECUTE FUNCTION public.appointments_bump_sequence();
 

@@ -3,7 +3,7 @@
 -- locked in id order, as every writer does; the bookings of one slot get
 -- its free seats in the order they came, unless its calendar's window
 -- refuses them all; the appointments' ids are drawn first to tie each to
--- its booking.
+-- its booking.  Their events are written as book_lean writes its one.
 WITH req AS (SELECT r.*, row_number() OVER (PARTITION BY r.slot_id
                                             ORDER BY r.n) AS rank
                FROM unnest($1::bigint[], $2::text[], $3::text[],
@@ -35,7 +35,16 @@ a AS (INSERT INTO appointments (id, slot_ids, start_at, end_at, name,
       SELECT ids.id, ARRAY[g.id], g.start_at, g.end_at, req.name,
              req.email, req.note, req.owner
         FROM ids JOIN req USING (n) JOIN g ON g.id = req.slot_id
-      RETURNING id, created_at, slot_ids, start_at, end_at)
+      RETURNING id, created_at, updated_at, slot_ids, start_at, end_at,
+                status, name, email, note),
+e AS (INSERT INTO slotd_events (type, appointment_id, calendar_id,
+                                slot_ids, start_at, end_at, status, name,
+                                email, note, created_at, updated_at)
+      SELECT 'appointment.booked', a.id, g.calendar_id, a.slot_ids,
+             a.start_at, a.end_at, a.status, a.name, a.email, a.note,
+             a.created_at, a.updated_at
+        FROM a JOIN g ON g.id = a.slot_ids[1]
+       WHERE slotd_events_on() ORDER BY a.id)
 SELECT CASE WHEN g.id IS NULL THEN 'slot-not-found'
             WHEN a.id IS NOT NULL THEN 'booked'
             WHEN g.start_at <= now() THEN 'slot-in-past'

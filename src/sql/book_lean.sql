@@ -1,7 +1,8 @@
 -- One slot, no hold, no idempotency key, not an admin: one plain
 -- statement that locks the row, books only if a seat is free, the slot
 -- ahead and inside its calendar's booking window, logs the change
--- (migration 0008), and answers as slotd_book does.
+-- (migration 0008), writes the appointment's event (0015), and answers as
+-- slotd_book does.
 WITH s AS (SELECT x.*, c.rules FROM slots x
              LEFT JOIN calendars c ON c.id = x.calendar_id
             WHERE x.id = $1::bigint FOR UPDATE OF x),
@@ -10,7 +11,15 @@ ok AS (SELECT * FROM s WHERE start_at > now() AND booked < capacity
 a AS (INSERT INTO appointments (slot_ids, start_at, end_at, name, email,
                                 note, owner)
       SELECT ARRAY[id], start_at, end_at, $2, $3, $4, $5 FROM ok
-      RETURNING id, created_at, slot_ids, start_at, end_at),
+      RETURNING id, created_at, updated_at, slot_ids, start_at, end_at,
+                status, name, email, note),
+e AS (INSERT INTO slotd_events (type, appointment_id, calendar_id,
+                                slot_ids, start_at, end_at, status, name,
+                                email, note, created_at, updated_at)
+      SELECT 'appointment.booked', a.id, ok.calendar_id, a.slot_ids,
+             a.start_at, a.end_at, a.status, a.name, a.email, a.note,
+             a.created_at, a.updated_at
+        FROM a, ok WHERE slotd_events_on()),
 u AS (UPDATE slots x SET booked = x.booked + 1, version = x.version + 1
         FROM ok WHERE x.id = ok.id RETURNING x.*),
 l AS (INSERT INTO slot_changes (slot_ids)
