@@ -38,6 +38,7 @@
 #define COURIER_TICK_MS		1000
 #define COURIER_ROUND_MS	50		/* between two claims at least */
 #define COURIER_YIELD		8		/* rest: statement time times this */
+#define COURIER_QUIET_MS	1000		/* no change heard: no rest */
 #define COURIER_NICE		10		/* below the workers for the CPU */
 #define COURIER_BACKLOG_TICKS	5		/* the backlog gauge, anew */
 #define COURIER_PRUNE_TICKS	3600		/* old events deleted */
@@ -60,6 +61,7 @@ struct courier {
 	struct timeval		 claimed;	/* the last claim sent */
 	struct timeval		 sent_at;	/* the statement in flight */
 	struct timeval		 rest_until;	/* no statement before */
+	struct timeval		 heard;		/* the last change announced */
 	enum courier_stmt	 stmt;		/* in flight */
 	int			 stmt_failed;
 	int			 listening;	/* on this connection */
@@ -272,20 +274,44 @@ courier_result(PGresult *res, void *arg)
 	PQclear(res);
 }
 
+/* Whether the workers announced changes since the last look: slots
+ * changed somewhere, so events may be new, and bookings are being made. */
+static int
+courier_heard(struct courier *c)
+{
+	PGnotify *n;
+	int any = 0;
+
+	while ((n = PQnotifies(c->link.conn)) != NULL) {
+		PQfreemem(n);
+		any = 1;
+	}
+	if (any)
+		gettimeofday(&c->heard, NULL);
+	return any;
+}
+
 /* The courier yields the database to the bookings: after a statement it
  * rests COURIER_YIELD times as long as the statement took.  A quiet
  * database answers in a fraction of a millisecond, and the rest is as
  * short; a busy one answers slowly, and the courier takes a smaller share
- * of it (a ninth of one connection at most) while its backlog waits. */
+ * of it (a ninth of one connection at most) while its backlog waits.
+ * When no change has been announced for COURIER_QUIET_MS, nobody books
+ * and there is nobody to yield to: a backlog drains at full speed. */
 static void
 courier_rest(struct courier *c)
 {
-	struct timeval now, rest;
+	struct timeval now, rest, quiet;
 
 	if (c->stmt != STMT_CLAIM && c->stmt != STMT_RECORD)
 		return;
-	db_link_rest(&c->sent_at, COURIER_YIELD, &rest);
+	if (courier_heard(c))
+		c->round_wanted = 1;
 	gettimeofday(&now, NULL);
+	timersub(&now, &c->heard, &quiet);
+	if (quiet.tv_sec * 1000 + quiet.tv_usec / 1000 >= COURIER_QUIET_MS)
+		return;
+	db_link_rest(&c->sent_at, COURIER_YIELD, &rest);
 	timeradd(&now, &rest, &c->rest_until);
 }
 
@@ -311,19 +337,13 @@ courier_done(void *arg)
 	courier_next(c);
 }
 
-/* Notifications: slots changed somewhere, so events may be new. */
+/* Input while no statement is in flight: announcements. */
 static void
 courier_idle(void *arg)
 {
 	struct courier *c = arg;
-	PGnotify *n;
-	int any = 0;
 
-	while ((n = PQnotifies(c->link.conn)) != NULL) {
-		PQfreemem(n);
-		any = 1;
-	}
-	if (any) {
+	if (courier_heard(c)) {
 		c->round_wanted = 1;
 		courier_next(c);
 	}
