@@ -6,7 +6,8 @@ gives medians, p99 latencies and ratios.
 
 Scenarios:
   1  GET /slots?date= (16 slots) vs h2o and nginx serving the same bytes,
-     flat out and at a pace all three keep up with (the p99 of each)
+     flat out and at a pace all three keep up with (the p99 of each), and
+     with the servers and wrk on cores of their own (bench/cores.py)
   2  the same with 1,000 and with 1,000,000 slots in the table
   3  POST /appointments on random free slots vs pgbench running the
      minimal correct booking statement on its own copy of the tables
@@ -39,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from harness import NginxServer, PgCluster, Slotd, free_port, wait_for  # noqa: E402
 import calendars  # noqa: E402
+import cores  # noqa: E402
 import events  # noqa: E402
 import streams  # noqa: E402
 
@@ -56,10 +58,15 @@ BOOK_CONNS = 16
 UNEXPECTED = []        # runs in which slotd or nginx answered with errors
 
 
-def wrk(url, seconds, conns=CONNS, script=None, refusals=False):
-    """Requests per second and p99 latency (ms) of one wrk run; a run with
-    non-2xx answers is remembered, unless refusals are what it measures."""
-    argv = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency"]
+def wrk(url, seconds, conns=CONNS, script=None, refusals=False, threads=2,
+        cpu=None):
+    """Requests per second and p99 latency (ms) of one wrk run, its threads
+    on one CPU if cpu is given; a run with non-2xx answers is remembered,
+    unless refusals are what it measures."""
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s",
+            "--latency"]
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu)] + argv
     if script:
         argv += ["-s", script]
     out = subprocess.run(argv + [url], capture_output=True, text=True,
@@ -110,7 +117,7 @@ class H2o:
     """h2o (2 threads) serving body as a static file at /slots.  Started as
     root it serves as nobody, so it writes no pid file here."""
 
-    def __init__(self, body):
+    def __init__(self, body, threads=WORKERS):
         self.dir = tempfile.mkdtemp(prefix="slotd-h2o-")
         self.port = free_port()
         os.makedirs(os.path.join(self.dir, "www"))
@@ -122,7 +129,7 @@ class H2o:
                 listen:
                   host: 127.0.0.1
                   port: {self.port}
-                num-threads: {WORKERS}
+                num-threads: {threads}
                 error-log: {self.dir}/error.log
                 file.mime.setdefaulttype: application/json
                 hosts:
@@ -294,6 +301,10 @@ def main():
                 "<= 1.0")
             row(table, "1 GET /slots p99 ms paced (slotd / nginx)", pqs, pqn,
                 "<= 1.0")
+            if 1 in only:
+                cores.scenario(pg, db, sched, big, body, day, sec, rounds,
+                               table, notes, wrk, median_runs, row, H2o,
+                               Nginx)
 
         if 7 in only:
             # The zone changes at each read; each was read once before.
