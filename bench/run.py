@@ -303,8 +303,8 @@ def main():
                 "<= 1.0")
             if 1 in only:
                 cores.scenario(pg, db, sched, big, body, day, sec, rounds,
-                               table, notes, wrk, median_runs, row, H2o,
-                               Nginx)
+                               table, notes, wrk, median_runs, row,
+                               cpu_seconds, H2o, Nginx)
 
         if 7 in only:
             # The zone changes at each read; each was read once before.

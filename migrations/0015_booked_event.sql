@@ -5,19 +5,28 @@
 -- second statement for every booking statement, about a fifth of the
 -- database's CPU per booking.  The booking statements (book_lean.sql,
 -- book_batch.sql) now write it in their own WITH, and the booking
--- functions right after their INSERT; the trigger goes.  Cancels and
--- moves keep theirs: they are rarer, and an update has no cheaper way.
+-- functions right after their INSERT.  Cancels and moves keep their
+-- trigger: they are rarer, and an update has no cheaper way.
+--
+-- They do so in sessions with slotd.own_events = on, which slotd's
+-- workers set from this version on.  In any other session (an instance
+-- still running an older slotd while a rolling upgrade goes round, an
+-- import in psql) a row trigger writes the event, as before: its WHEN
+-- clause costs the workers' bookings next to nothing, and no booking
+-- goes without its event whoever made it.
 --
 -- A session with slotd.events = off writes no booked events.  Nothing
 -- of slotd sets it: bench/ does, to measure bookings without their
 -- events on the same statements.
 
-DROP TRIGGER appointments_booked ON appointments;
-DROP FUNCTION slotd_appointments_booked();
-
 CREATE FUNCTION slotd_events_on() RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT current_setting('slotd.events', true) IS DISTINCT FROM 'off'
+$$;
+
+CREATE FUNCTION slotd_own_events() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT current_setting('slotd.own_events', true) = 'on'
 $$;
 
 -- The event of appointment a, just booked, as the trigger wrote it.
@@ -33,7 +42,22 @@ LANGUAGE sql AS $$
      WHERE slotd_events_on()
 $$;
 
--- 0002's and 0005's functions, with the event after the INSERT.
+DROP TRIGGER appointments_booked ON appointments;
+DROP FUNCTION slotd_appointments_booked();
+CREATE FUNCTION slotd_appointments_booked() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM slotd_booked_event(NEW);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER appointments_booked AFTER INSERT ON appointments
+    FOR EACH ROW
+    WHEN (current_setting('slotd.own_events', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION slotd_appointments_booked();
+
+-- 0002's and 0005's functions, with the event after the INSERT where the
+-- trigger does not write it.
 CREATE OR REPLACE FUNCTION slotd_book(p_slot bigint, p_count integer,
                                       p_name text, p_email text,
                                       p_note text, p_owner text, p_key text,
@@ -128,7 +152,9 @@ BEGIN
             a.end_at);
         RETURN;
     END IF;
-    PERFORM slotd_booked_event(a);
+    IF slotd_own_events() THEN
+        PERFORM slotd_booked_event(a);
+    END IF;
     IF p_hold IS NOT NULL THEN
         DELETE FROM holds WHERE id = p_hold;      -- its seats pass on
     ELSE
@@ -182,7 +208,9 @@ BEGIN
     VALUES (ARRAY[s.id], s.start_at, s.end_at, p_name, p_email, p_note,
             p_owner, p_key, p_request)
     RETURNING * INTO a;
-    PERFORM slotd_booked_event(a);
+    IF slotd_own_events() THEN
+        PERFORM slotd_booked_event(a);
+    END IF;
     UPDATE slots SET booked = booked + 1 WHERE id = s.id RETURNING * INTO s;
     RETURN QUERY SELECT 'booked', a.id::text, slotd_epoch(a.created_at),
         a.slot_ids, slotd_epoch(a.start_at), slotd_epoch(a.end_at), s.id,

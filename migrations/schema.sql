@@ -334,6 +334,15 @@ CREATE FUNCTION public.slotd_appointment_row(a public.appointments) RETURNS publ
                         slotd_epoch(a.start_at) || ':' || a.id)
 $$;
 
+CREATE FUNCTION public.slotd_appointments_booked() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM slotd_booked_event(NEW);
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.slotd_appointments_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -446,7 +455,9 @@ BEGIN
             a.end_at);
         RETURN;
     END IF;
-    PERFORM slotd_booked_event(a);
+    IF slotd_own_events() THEN
+        PERFORM slotd_booked_event(a);
+    END IF;
     IF p_hold IS NOT NULL THEN
         DELETE FROM holds WHERE id = p_hold;      -- its seats pass on
     ELSE
@@ -497,7 +508,9 @@ BEGIN
     VALUES (ARRAY[s.id], s.start_at, s.end_at, p_name, p_email, p_note,
             p_owner, p_key, p_request)
     RETURNING * INTO a;
-    PERFORM slotd_booked_event(a);
+    IF slotd_own_events() THEN
+        PERFORM slotd_booked_event(a);
+    END IF;
     UPDATE slots SET booked = booked + 1 WHERE id = s.id RETURNING * INTO s;
     RETURN QUERY SELECT 'booked', a.id::text, slotd_epoch(a.created_at),
         a.slot_ids, slotd_epoch(a.start_at), slotd_epoch(a.end_at), s.id,
@@ -1456,6 +1469,12 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.slotd_own_events() RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT current_setting('slotd.own_events', true) = 'on'
+$$;
+
 CREATE FUNCTION public.slotd_refused(p_outcome text, p_slot bigint) RETURNS SETOF public.slotd_result
     LANGUAGE sql STABLE
     AS $$
@@ -2058,6 +2077,8 @@ CREATE UNIQUE INDEX slotd_waitlist_once ON public.slotd_waitlist USING btree (ow
 CREATE INDEX slotd_waitlist_queue ON public.slotd_waitlist USING btree ((slot_ids[1]), created_at, id) WHERE (status = 'waiting'::text);
 
 CREATE INDEX slotd_waitlist_waiting ON public.slotd_waitlist USING gin (slot_ids) WHERE (status = 'waiting'::text);
+
+CREATE TRIGGER appointments_booked AFTER INSERT ON public.appointments FOR EACH ROW WHEN ((current_setting('slotd.own_events'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION public.slotd_appointments_booked();
 
 CREATE TRIGGER appointments_bump_sequence BEFORE UPDATE OF slot_ids ON public.appointments FOR EACH ROW WHEN ((old.slot_ids IS DISTINCT FROM new.slot_ids)) EXECUTE FUNCTION public.appointments_bump_sequence();
 

@@ -125,14 +125,44 @@ courier_send_records(struct courier *c)
 		evbuffer_free(a[i]);
 }
 
-/* Whether the courier rests now; the round timer ends the rest. */
+/* Whether the workers announced changes since the last look: slots
+ * changed somewhere, so events may be new, and bookings are being made. */
+static int
+courier_heard(struct courier *c)
+{
+	PGnotify *n;
+	int any = 0;
+
+	while ((n = PQnotifies(c->link.conn)) != NULL) {
+		PQfreemem(n);
+		any = 1;
+	}
+	if (any)
+		gettimeofday(&c->heard, NULL);
+	return any;
+}
+
+/* Whether no change has been announced for COURIER_QUIET_MS: nobody
+ * books, and there is nobody to yield to. */
+static int
+courier_quiet(struct courier *c, const struct timeval *now)
+{
+	struct timeval quiet = { COURIER_QUIET_MS / 1000,
+	    (COURIER_QUIET_MS % 1000) * 1000 }, since;
+
+	timersub(now, &c->heard, &since);
+	return !timercmp(&since, &quiet, <);
+}
+
+/* Whether the courier rests now; the round timer ends the rest, and so
+ * does the quiet after the last booking (noticed on the next tick). */
 static int
 courier_resting(struct courier *c)
 {
 	struct timeval now, left;
 
 	gettimeofday(&now, NULL);
-	if (!timercmp(&now, &c->rest_until, <))
+	if (!timercmp(&now, &c->rest_until, <) || courier_quiet(c, &now))
 		return 0;
 	timersub(&c->rest_until, &now, &left);
 	if (!evtimer_pending(c->ev_round, NULL))
@@ -274,44 +304,24 @@ courier_result(PGresult *res, void *arg)
 	PQclear(res);
 }
 
-/* Whether the workers announced changes since the last look: slots
- * changed somewhere, so events may be new, and bookings are being made. */
-static int
-courier_heard(struct courier *c)
-{
-	PGnotify *n;
-	int any = 0;
-
-	while ((n = PQnotifies(c->link.conn)) != NULL) {
-		PQfreemem(n);
-		any = 1;
-	}
-	if (any)
-		gettimeofday(&c->heard, NULL);
-	return any;
-}
-
 /* The courier yields the database to the bookings: after a statement it
  * rests COURIER_YIELD times as long as the statement took.  A quiet
  * database answers in a fraction of a millisecond, and the rest is as
  * short; a busy one answers slowly, and the courier takes a smaller share
  * of it (a ninth of one connection at most) while its backlog waits.
- * When no change has been announced for COURIER_QUIET_MS, nobody books
- * and there is nobody to yield to: a backlog drains at full speed. */
+ * The rest counts only while changes are announced (courier_quiet): with
+ * nobody booking, a backlog drains at full speed. */
 static void
 courier_rest(struct courier *c)
 {
-	struct timeval now, rest, quiet;
+	struct timeval now, rest;
 
 	if (c->stmt != STMT_CLAIM && c->stmt != STMT_RECORD)
 		return;
 	if (courier_heard(c))
 		c->round_wanted = 1;
-	gettimeofday(&now, NULL);
-	timersub(&now, &c->heard, &quiet);
-	if (quiet.tv_sec * 1000 + quiet.tv_usec / 1000 >= COURIER_QUIET_MS)
-		return;
 	db_link_rest(&c->sent_at, COURIER_YIELD, &rest);
+	gettimeofday(&now, NULL);
 	timeradd(&now, &rest, &c->rest_until);
 }
 

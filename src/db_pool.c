@@ -428,9 +428,11 @@ db_pool_new(struct event_base *base, const char *conninfo, int size,
 
 	/* A write waits for a row lock or runs at most this long; an admin's
 	 * forgotten transaction must not hold a worker's pool for good.  A
-	 * waitlist offer's hold lasts offer_ttl (migration 0012). */
+	 * waitlist offer's hold lasts offer_ttl (migration 0012).  The
+	 * booking statements write their own events (migration 0015). */
 	snprintf(options, sizeof(options), "-c lock_timeout=5s "
 	    "-c statement_timeout=10s -c slotd.quiet=on "
+	    "-c slotd.own_events=on "
 	    "-c plan_cache_mode=force_generic_plan -c slotd.offer_ttl=%d",
 	    offer_ttl);
 	p->options = xstrdup(options);

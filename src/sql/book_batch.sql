@@ -44,7 +44,7 @@ e AS (INSERT INTO slotd_events (type, appointment_id, calendar_id,
              a.start_at, a.end_at, a.status, a.name, a.email, a.note,
              a.created_at, a.updated_at
         FROM a JOIN g ON g.id = a.slot_ids[1]
-       WHERE slotd_events_on() ORDER BY a.id)
+       WHERE slotd_events_on() AND slotd_own_events() ORDER BY a.id)
 SELECT CASE WHEN g.id IS NULL THEN 'slot-not-found'
             WHEN a.id IS NOT NULL THEN 'booked'
             WHEN g.start_at <= now() THEN 'slot-in-past'

@@ -19,7 +19,7 @@ e AS (INSERT INTO slotd_events (type, appointment_id, calendar_id,
       SELECT 'appointment.booked', a.id, ok.calendar_id, a.slot_ids,
              a.start_at, a.end_at, a.status, a.name, a.email, a.note,
              a.created_at, a.updated_at
-        FROM a, ok WHERE slotd_events_on()),
+        FROM a, ok WHERE slotd_events_on() AND slotd_own_events()),
 u AS (UPDATE slots x SET booked = x.booked + 1, version = x.version + 1
         FROM ok WHERE x.id = ok.id RETURNING x.*),
 l AS (INSERT INTO slot_changes (slot_ids)

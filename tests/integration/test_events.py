@@ -61,6 +61,26 @@ def test_each_change_is_an_event_with_its_document(pg, db, slotd):
         "appointment.booked", "appointment.cancelled"]
 
 
+def test_bookings_made_outside_slotd_are_events_too(pg, db, slotd):
+    """A session that is not a worker's (an instance of an older slotd while
+    a rolling upgrade goes round, an import in psql): a row trigger writes
+    the event, and a booking function called there writes no second one."""
+    day = weekday_ahead(2)
+    sid = free_slots(slotd, day)[0]
+    pg.psql(db, "INSERT INTO appointments (slot_ids, start_at, end_at, name) "
+            f"SELECT ARRAY[id], start_at, end_at, 'import' FROM slots "
+            f"WHERE id = {sid}")
+    one = pg.psql(db, f"SELECT outcome FROM slotd_book_one_ruled({sid}, "
+                  "'one', NULL, NULL, 'psql', NULL, NULL, false)")
+    run = pg.psql(db, f"SELECT outcome FROM slotd_book_ruled({sid}, 1, "
+                  "'run', NULL, NULL, 'psql', NULL, NULL, NULL, false)")
+    assert one == run == [["booked"]]
+    got = events(slotd)
+    assert sorted(e["data"]["name"] for e in got) == ["import", "one", "run"]
+    assert {e["type"] for e in got} == {"appointment.booked"}
+    assert {e["data"]["slotId"] for e in got} == {sid}
+
+
 def test_bad_queries_are_refused(pg, db, slotd):
     for q in ("after=-1", "after=x", "after=01", "limit=0", "limit=1001",
               "limit=x", "since=3"):
