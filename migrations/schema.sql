@@ -1175,13 +1175,15 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM slotd_events WHERE id IS NULL) THEN
         RETURN;
     END IF;
+    -- After the lock, each statement sees every numbering committed.
     PERFORM pg_advisory_xact_lock(hashtextextended('slotd_events', 0));
     SELECT coalesce(max(id), 0) INTO last FROM slotd_events;
-    WITH due AS (SELECT seq, last + row_number() OVER (ORDER BY seq) AS id
-                   FROM (SELECT seq FROM slotd_events WHERE id IS NULL
+    WITH due AS (SELECT tid, last + row_number() OVER (ORDER BY seq) AS id
+                   FROM (SELECT ctid AS tid, seq FROM slotd_events
+                          WHERE id IS NULL
                           ORDER BY seq LIMIT p_limit) oldest),
     numbered AS (UPDATE slotd_events e SET id = due.id
-                   FROM due WHERE e.seq = due.seq AND e.id IS NULL
+                   FROM due WHERE e.ctid = due.tid
                  RETURNING e.id, e.type, e.at),
     queued AS (INSERT INTO slotd_deliveries (webhook_id, event_id)
                SELECT w.id, numbered.id

@@ -81,6 +81,31 @@ def test_bookings_made_outside_slotd_are_events_too(pg, db, slotd):
     assert {e["data"]["slotId"] for e in got} == {sid}
 
 
+def test_a_burst_is_numbered_whatever_the_statistics(pg, db, slotd):
+    """GET /events numbers every committed event first.  20,000 events
+    written since the table was analyzed with all of its events numbered:
+    the planner's estimate of the unnumbered ones is 1, and the numbering
+    must not be planned on it (migration 0016; it used to take minutes, past
+    the workers' statement_timeout)."""
+    day = weekday_ahead(2)
+    sid = free_slots(slotd, day)[0]
+    assert slotd.post("/appointments", {"slotId": sid})[0] == 201
+    first = events(slotd)
+    assert len(first) == 1
+    pg.psql(db, "ANALYZE slotd_events")
+    columns = ("type, appointment_id, calendar_id, slot_ids, start_at, "
+               "end_at, status, name, email, note, created_at, updated_at")
+    pg.psql(db, f"INSERT INTO slotd_events ({columns}) SELECT {columns} "
+            "FROM slotd_events, generate_series(1, 20000)")
+    got = events(slotd, after=first[0]["id"], limit=2)
+    assert [int(e["id"]) for e in got] == [int(first[0]["id"]) + 1,
+                                           int(first[0]["id"]) + 2]
+    assert got[0]["data"] == first[0]["data"]
+    assert pg.psql(db, "SELECT count(*), count(DISTINCT id) FROM "
+                   "slotd_events WHERE id IS NOT NULL") == \
+        [["20001", "20001"]]
+
+
 def test_bad_queries_are_refused(pg, db, slotd):
     for q in ("after=-1", "after=x", "after=01", "limit=0", "limit=1001",
               "limit=x", "since=3"):
