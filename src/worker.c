@@ -4,6 +4,7 @@
  * handed to its route; reads come from the shared slot table, writes go
  * through commit.c.  It drains on SIGTERM.  Nothing here blocks.
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,20 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	event_add(d->ev_check, &tick);
 }
 
+/* event_base_dispatch, giving up the CPU after each turn of the loop:
+ * once everything ready is answered, a process waiting for the same core
+ * (a client, PostgreSQL, another worker) runs now rather than when the
+ * scheduler's tick ends this one's slice.  With nothing else runnable,
+ * sched_yield returns at once.  Ends on break or exit, or when no event
+ * is left, as event_base_dispatch does. */
+static void
+worker_loop(struct event_base *base)
+{
+	while (event_base_loop(base, EVLOOP_ONCE) == 0 &&
+	    !event_base_got_break(base) && !event_base_got_exit(base))
+		sched_yield();
+}
+
 int
 worker_main(struct config *conf, struct slot_table *table, int listen_fd,
     int tls_fd, int index)
@@ -270,7 +285,7 @@ worker_main(struct config *conf, struct slot_table *table, int listen_fd,
 	/* Counted by the others only now that it can take connections. */
 	balance_join(index);
 	log_debug("serving");
-	event_base_dispatch(base);
+	worker_loop(base);
 
 	signals_unwatch(&signals);
 	if (drain.ev_check != NULL)
