@@ -51,7 +51,7 @@ def siblings(cpu):
 
 
 def scenario(pg, db, sched, big, body, day, sec, rounds, table, notes, wrk,
-             median_runs, row, cpu_seconds, H2o, Nginx):
+             median_runs, vs_servers, cpu_seconds, H2o, Nginx):
     cpus = sorted(os.sched_getaffinity(0))
     load = cpus[0]
     serve = [c for c in cpus if c not in siblings(load)]
@@ -77,15 +77,7 @@ def scenario(pg, db, sched, big, body, day, sec, rounds, table, notes, wrk,
                 runs[i].append(wrk(f"http://127.0.0.1:{server.port}/slots"
                                    f"?date={day}", sec, threads=1, cpu=load))
                 busy[i] += (cpu_seconds(pids) - before) / (sec * rounds)
-    (rs, ps), (rh, ph), (rn, pn) = (median_runs(r) for r in runs)
     notes.append(f"scenario 1 on own cores: servers on CPU {serve}, wrk on "
                  f"CPU {load}; share of their core the servers used: slotd "
                  "{:.2f}, h2o {:.2f}, nginx {:.2f}".format(*busy))
-    row(table, "1 GET /slots req/s, own cores (slotd / h2o)", rs, rh,
-        ">= 1.0")
-    row(table, "1 GET /slots req/s, own cores (slotd / nginx)", rs, rn,
-        ">= 1.1")
-    row(table, "1 GET /slots p99 ms, own cores (slotd / h2o)", ps, ph,
-        "<= 1.0")
-    row(table, "1 GET /slots p99 ms, own cores (slotd / nginx)", ps, pn,
-        "<= 1.0")
+    vs_servers(table, ", own cores", *(median_runs(r) for r in runs))

@@ -161,6 +161,17 @@ def row(table, name, value, base, goal):
     table.append((name, value, base, ratio, goal))
 
 
+def vs_servers(table, what, slotd, h2o, nginx):
+    """Scenario 1's rows: slotd's rate and p99 against h2o's and nginx's,
+    each given as (req/s, p99 ms); what names the setting."""
+    (rs, ps), (rh, ph), (rn, pn) = slotd, h2o, nginx
+    row(table, f"1 GET /slots req/s{what} (slotd / h2o)", rs, rh, ">= 1.0")
+    row(table, f"1 GET /slots req/s{what} (slotd / nginx)", rs, rn, ">= 1.1")
+    row(table, f"1 GET /slots p99 ms{what} (slotd / h2o)", ps, ph, "<= 1.0")
+    row(table, f"1 GET /slots p99 ms{what} (slotd / nginx)", ps, pn,
+        "<= 1.0")
+
+
 def next_weekday(weekday=2):
     d = dt.date.today() + dt.timedelta(days=2)
     while d.weekday() != weekday:
@@ -289,21 +300,14 @@ def main():
             notes.append(f"scenario 1 paced: {PACE_MS} ms between a "
                          f"connection's requests, {qs:.0f} req/s from "
                          f"slotd, {qh:.0f} from h2o")
-            row(table, "1 GET /slots req/s (slotd / h2o)", rs, rh,
-                ">= 1.0")
-            row(table, "1 GET /slots req/s (slotd / nginx)", rs, rn,
-                ">= 1.1")
-            row(table, "1 GET /slots p99 ms (slotd / h2o)", ps, ph,
-                "<= 1.0")
-            row(table, "1 GET /slots p99 ms (slotd / nginx)", ps, pn,
-                "<= 1.0")
+            vs_servers(table, "", (rs, ps), (rh, ph), (rn, pn))
             row(table, "1 GET /slots p99 ms paced (slotd / h2o)", pqs, pqh,
                 "<= 1.0")
             row(table, "1 GET /slots p99 ms paced (slotd / nginx)", pqs, pqn,
                 "<= 1.0")
             if 1 in only:
                 cores.scenario(pg, db, sched, big, body, day, sec, rounds,
-                               table, notes, wrk, median_runs, row,
+                               table, notes, wrk, median_runs, vs_servers,
                                cpu_seconds, H2o, Nginx)
 
         if 7 in only:
