@@ -215,18 +215,27 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	event_add(d->ev_check, &tick);
 }
 
-/* event_base_dispatch, giving up the CPU after each turn of the loop:
- * once everything ready is answered, a process waiting for the same core
- * (a client, PostgreSQL, another worker) runs now rather than when the
- * scheduler's tick ends this one's slice.  With nothing else runnable,
- * sched_yield returns at once.  Ends on break or exit, or when no event
- * is left, as event_base_dispatch does. */
+/* A turn of the loop that found this many events ready at once means the
+ * worker is busy: clients are waiting on it, and it on them. */
+#define WORKER_BUSY_EVENTS	4
+
+/* event_base_dispatch, giving up the CPU after each busy turn of the loop.
+ * A worker that never runs dry never sleeps, so it is never woken, and a
+ * client sharing its core (wrk, a proxy, PostgreSQL's backend) waits for
+ * the tick to end its slice; once everything ready is answered, yielding
+ * lets it run now.  A quiet worker does not yield: it sleeps in the next
+ * turn anyway, and the yield would only cost it its place when it is
+ * woken.  With nothing else runnable, sched_yield returns at once.  Ends
+ * on break or exit, or when no event is left, as event_base_dispatch
+ * does. */
 static void
 worker_loop(struct event_base *base)
 {
 	while (event_base_loop(base, EVLOOP_ONCE) == 0 &&
 	    !event_base_got_break(base) && !event_base_got_exit(base))
-		sched_yield();
+		if (event_base_get_max_events(base, EVENT_BASE_COUNT_ACTIVE,
+		    1) >= WORKER_BUSY_EVENTS)
+			sched_yield();
 }
 
 int

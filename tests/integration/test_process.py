@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from harness import SLOTD_BIN, free_port, wait_for
+from strace import Strace
 
 
 def children(pid):
@@ -139,5 +140,46 @@ def test_a_stopped_worker_does_not_hold_connections_back(start_slotd):
         assert connections_by_pid(s.port, [running]) == {running: 40}
     finally:
         os.kill(stopped, signal.SIGCONT)
+    for c in conns:
+        c.close()
+
+
+def test_a_worker_yields_the_cpu_only_when_busy(start_slotd):
+    """A worker answering one request at a time never calls sched_yield:
+    it sleeps in its next turn anyway.  One that finds many requests ready
+    at once (32 connections sending 8 each, pipelined, while it was
+    stopped) yields after such a turn, so that a client sharing its core
+    reads its answers."""
+    s = start_slotd(workers=1)
+    (pid,) = workers(s)
+    conns = open_answered(s.port, 32)
+    trace = Strace(pid, "trace=sched_yield,epoll_wait")
+    try:
+        for _ in range(50):
+            assert s.get("/healthz")[0] == 200
+    finally:
+        quiet, text = trace.stop()
+    assert quiet.count("epoll_wait") >= 50, text[-2000:]
+    assert "sched_yield" not in quiet, text[-2000:]
+
+    trace = Strace(pid, "trace=sched_yield,epoll_wait")
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for c in conns:
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" * 8)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for c in conns:
+            got = b""
+            while got.count(b"HTTP/1.1 200 ") < 8:
+                data = c.recv(65536)
+                assert data, got
+                got += data
+        # Answered in a later turn: the busy one has ended.
+        assert s.get("/healthz")[0] == 200
+    finally:
+        busy, text = trace.stop()
+    assert "sched_yield" in busy, text[-2000:]
     for c in conns:
         c.close()
