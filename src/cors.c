@@ -8,7 +8,6 @@
 
 #include "slotd.h"
 
-#define CORS_METHODS	"GET, HEAD, POST, PATCH, DELETE"
 #define CORS_HEADERS	"Authorization, Content-Type, Idempotency-Key, " \
 			"If-None-Match"
 #define CORS_EXPOSE	"ETag, Location, Retry-After, RateLimit, " \
@@ -32,34 +31,39 @@ cors_allowed(const char *list, const char *origin)
 	return 0;
 }
 
-/* Add the CORS headers req's origin is entitled to.  A preflight is
+/* Add the CORS headers req's origin is entitled to.  A preflight (OPTIONS
+ * on a path that exists; allowed are its methods, HTTP_METHOD_* bits) is
  * answered (204) here, and -1 returned. */
 int
-cors_apply(struct http_request *req, const struct config *c)
+cors_apply(struct http_request *req, const struct config *c, int allowed)
 {
 	const char *origin = http_header(req, "Origin");
-	int allowed;
+	char methods[64];
+	int entitled;
 
 	if (c->cors_origins[0] != '\0')
 		http_vary(req, "Origin");
-	allowed = origin != NULL && c->cors_origins[0] != '\0' &&
+	entitled = origin != NULL && c->cors_origins[0] != '\0' &&
 	    cors_allowed(c->cors_origins, origin);
-	if (allowed)
+	if (entitled)
 		http_add_header(req, "Access-Control-Allow-Origin", origin);
-	if (http_method(req) != HTTP_METHOD_OPTIONS) {
-		if (allowed)
+	if (http_method(req) != HTTP_METHOD_OPTIONS || allowed == 0) {
+		if (entitled)
 			http_add_header(req, "Access-Control-Expose-Headers",
 			    CORS_EXPOSE);
 		return 0;
 	}
-	if (allowed) {
-		http_add_header(req, "Access-Control-Allow-Methods",
-		    CORS_METHODS);
+	http_allow_list(allowed & ~HTTP_METHOD_OPTIONS, methods,
+	    sizeof(methods));
+	if (entitled) {
+		http_add_header(req, "Access-Control-Allow-Methods", methods);
 		http_add_header(req, "Access-Control-Allow-Headers",
 		    CORS_HEADERS);
 		http_add_header(req, "Access-Control-Max-Age", "600");
 	}
-	http_add_header(req, "Allow", CORS_METHODS ", OPTIONS");
+	http_allow_list(allowed | HTTP_METHOD_OPTIONS, methods,
+	    sizeof(methods));
+	http_add_header(req, "Allow", methods);
 	http_reply(req, 204, NULL);
 	return -1;
 }

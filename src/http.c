@@ -349,19 +349,28 @@ http_wants_msgpack(struct http_request *req)
 	    HTTP_FORMAT_MSGPACK;
 }
 
+/* The methods of allowed (HTTP_METHOD_* bits) as an Allow header's value,
+ * in out. */
+void
+http_allow_list(int allowed, char *out, size_t len)
+{
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
+		if ((allowed & method_names[i].bit) == 0)
+			continue;
+		n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "",
+		    method_names[i].name);
+	}
+}
+
 void
 http_method_not_allowed(struct http_request *req, int allowed)
 {
 	char allow[64];
-	size_t i, n = 0;
 
-	allow[0] = '\0';
-	for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
-		if ((allowed & method_names[i].bit) == 0)
-			continue;
-		n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s",
-		    n ? ", " : "", method_names[i].name);
-	}
+	http_allow_list(allowed, allow, sizeof(allow));
 	http_add_header(req, "Allow", allow);
 	http_problem(req, 405, "method-not-allowed", "allowed: %s", allow);
 }

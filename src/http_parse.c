@@ -4,10 +4,11 @@
  *
  * llhttp checks the grammar strictly (two Content-Lengths, Content-Length
  * beside Transfer-Encoding, malformed lengths and chunk sizes, a space
- * before a colon, bare line feeds).  Here come what it leaves to servers:
- * one space between method and target, HTTP/1.0 and 1.1 only, Host in
- * 1.1, "chunked" as the only transfer coding, Expect, the limits, and no
- * obs-fold.  Field spans are offsets into the buffer; they are turned into
+ * before a colon, bare line feeds, chunk data not ended by CRLF: it is
+ * built in its strict mode).  Here come what it leaves to servers: one
+ * space around the target, HTTP/1.0 and 1.1 only, Host in 1.1, "chunked"
+ * as the only transfer coding and only in 1.1, Expect (never answered
+ * 100 in 1.0), the limits, and no obs-fold.  Field spans are offsets into the buffer; they are turned into
  * C strings once the header block is complete.
  */
 #include <stdarg.h>
@@ -94,6 +95,23 @@ on_url_complete(llhttp_t *p)
 	return 0;
 }
 
+/* Exactly one space between target and version: the version's digits
+ * come right after "HTTP/". */
+static int
+on_version(llhttp_t *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	struct http_request *r = &c->req;
+
+	(void)n;
+	if (!r->span_open && (size_t)(at - c->in) != r->target.off +
+	    r->target.len + sizeof(" HTTP/") - 1)
+		return refuse(c, 400, "bad-request", "one space must separate "
+		    "the target and the version");
+	r->span_open = 1;
+	return 0;
+}
+
 /* The header block so far: each field counts its name, value and the
  * four bytes of ": " and CRLF. */
 static int
@@ -150,18 +168,22 @@ on_header_value(llhttp_t *p, const char *at, size_t n)
 }
 
 /* A field's value as llhttp gives it ends before the CRLF; an obs-fold
- * (a line that starts with a space) would leave a line break inside. */
+ * (a line that starts with a space) leaves a line break between the name
+ * and the value's end: inside the value, or before it when the first line
+ * was empty. */
 static int
 on_header_value_complete(llhttp_t *p)
 {
 	struct http_conn *c = conn_of(p);
 	struct http_field *f = &c->req.fields[c->req.nfields - 1];
+	const char *from = c->in + f->name.off + f->name.len;
 
 	c->req.span_open = 0;
 	if (f->value.len == 0)
 		f->value.off = f->name.off + f->name.len;
-	if (memchr(c->in + f->value.off, '\n', f->value.len) != NULL ||
-	    memchr(c->in + f->value.off, '\r', f->value.len) != NULL)
+	if (memchr(from, '\n', c->in + f->value.off + f->value.len - from) !=
+	    NULL || memchr(from, '\r', c->in + f->value.off + f->value.len -
+	    from) != NULL)
 		return refuse(c, 400, "bad-request", "a header field may not "
 		    "be folded over lines (obs-fold)");
 	return 0;
@@ -261,6 +283,9 @@ on_headers_complete(llhttp_t *p)
 	if (ntes > 1 || (te != NULL && strcasecmp(te, "chunked") != 0))
 		return refuse(c, 400, "bad-request", "chunked is the only "
 		    "transfer coding taken");
+	if (te != NULL && p->http_minor == 0)
+		return refuse(c, 400, "bad-request", "an HTTP/1.0 request "
+		    "cannot be chunked");
 	if (p->flags & F_CONTENT_LENGTH && p->content_length >
 	    (uint64_t)c->srv->conf->max_body_bytes)
 		return refuse(c, 413, "payload-too-large", "the body may have "
@@ -269,7 +294,7 @@ on_headers_complete(llhttp_t *p)
 		if (strcasecmp(expect, "100-continue") != 0)
 			return refuse(c, 417, "bad-request", "only Expect: "
 			    "100-continue is understood");
-		r->continue_wanted = 1;
+		r->continue_wanted = p->http_minor >= 1;
 	}
 	/* No body on the way: nothing to continue. */
 	if (!(p->flags & (F_CHUNKED | F_CONTENT_LENGTH)) ||
@@ -314,6 +339,8 @@ http_parse_init(struct http_conn *c)
 		http_settings.on_method_complete = span_done;
 		http_settings.on_url = on_url;
 		http_settings.on_url_complete = on_url_complete;
+		http_settings.on_version = on_version;
+		http_settings.on_version_complete = span_done;
 		http_settings.on_header_field = on_header_field;
 		http_settings.on_header_field_complete = span_done;
 		http_settings.on_header_value = on_header_value;

@@ -309,7 +309,7 @@ struct ssl_ctx_st *tls_context(const struct config *, char *, size_t);
 int	 tls_check(const struct config *, char *, size_t);
 
 /* cors.c */
-int	 cors_apply(struct http_request *, const struct config *);
+int	 cors_apply(struct http_request *, const struct config *, int allowed);
 
 /* auth.c: bearer tokens */
 enum { AUTH_OK, AUTH_NONE, AUTH_BAD };
@@ -756,6 +756,7 @@ enum http_format http_accept(struct http_request *, unsigned offered);
 int	 http_wants_msgpack(struct http_request *);
 void	 http_set_route(struct http_request *, int route);
 void	 http_method_not_allowed(struct http_request *, int allowed);
+void	 http_allow_list(int allowed, char *out, size_t len);
 int	 http_header_once(struct http_request *, const char *name,
 	    const char **value);
 const char	*http_header_list(struct http_request *, const char *name,

@@ -125,7 +125,7 @@ worker_request(struct http_request *req, void *arg)
 
 	rt = route_find(http_path(req), http_method(req), id, &allowed);
 	http_set_route(req, rt != NULL ? rt->metric : ROUTE_OTHER);
-	if (cors_apply(req, w->conf) == -1)
+	if (cors_apply(req, w->conf, allowed) == -1)
 		return;
 	if (rt == NULL) {
 		if (allowed == 0)

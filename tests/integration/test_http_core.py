@@ -166,7 +166,13 @@ def test_chunked_body_and_expect_continue(pg, db, slotd):
     c.close()
     problem_of(exchange(slotd, get("/healthz", b"Expect: magic\r\n"))[0][0],
                417, "bad-request")
-    assert booked(pg, db) == "2"
+    # An HTTP/1.0 client is never sent 100 (RFC 9110 section 10.1.1).
+    (a,), r = exchange(slotd, b"POST /appointments HTTP/1.0\r\n"
+                       b"Content-Type: application/json\r\n"
+                       b"Expect: 100-continue\r\nContent-Length: " +
+                       str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert a[0] == 201, a
+    assert booked(pg, db) == "3"
 
 
 def test_smuggling_shapes_are_refused_and_closed(pg, db, slotd):
@@ -187,6 +193,10 @@ def test_smuggling_shapes_are_refused_and_closed(pg, db, slotd):
         b"Transfer-Encoding: gzip, chunked\r\n",
         b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
         b"Content-Length: " + n + b"\r\nX-Folded: a\r\n b\r\n",
+        b"Content-Length:\r\n " + n + b"\r\n",
+        b"Content-Length: " + n + b"\r\nX-Folded:\r\n b\r\n",
+        b"Content-Length: " + n + b"\r\nX-Folded:  \r\n\tb\r\n",
+        b"Transfer-Encoding:\r\n chunked\r\n",
         b"Content-Length: " + n + b"\nX: bare line feed\r\n",
     ]
     for shape in shapes:
@@ -198,6 +208,18 @@ def test_smuggling_shapes_are_refused_and_closed(pg, db, slotd):
                            b"\r\n" + size + b"\r\n" + body + b"\r\n0\r\n\r\n")
         problem_of(a, 400, "bad-request")
         assert r.closed()
+    # Chunk data must end with CRLF, not any two bytes.
+    size = b"%x" % len(body)
+    (a,), r = exchange(slotd, head + b"Transfer-Encoding: chunked\r\n\r\n" +
+                       size + b"\r\n" + body + b"XX0\r\n\r\n" + get("/healthz"))
+    problem_of(a, 400, "bad-request")
+    assert r.closed()
+    # HTTP/1.0 has no chunked framing (RFC 9112 section 6.1).
+    (a,), r = exchange(slotd, head.replace(b"HTTP/1.1", b"HTTP/1.0") +
+                       b"Transfer-Encoding: chunked\r\n\r\n" + size +
+                       b"\r\n" + body + b"\r\n0\r\n\r\n")
+    problem_of(a, 400, "bad-request")
+    assert r.closed()
     assert booked(pg, db) == "0"
 
 
@@ -205,6 +227,7 @@ def test_request_lines_and_versions(slotd):
     day = weekday_ahead(1)
     cases = [
         (f"GET  /slots?date={day} HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (f"GET /slots?date={day}  HTTP/1.1\r\nHost: t\r\n\r\n", 400),
         (f"GET /slots?date={day} HTTP/1.2\r\nHost: t\r\n\r\n", 505),
         (f"GET /slots?date={day} HTTP/2.0\r\nHost: t\r\n\r\n", 505),
         (f"GET /slots?date={day} HTTP/1.1\r\n\r\n", 400),
@@ -227,6 +250,12 @@ def test_unknown_methods_get_405_with_allow(slotd):
         problem_of(a, 405, "method-not-allowed")
         assert a[1]["allow"] == "GET, HEAD, POST", (method, a[1])
     (a,), _ = exchange(slotd, b"FOO /nowhere HTTP/1.1\r\nHost: t\r\n\r\n")
+    problem_of(a, 404, "not-found")
+    # OPTIONS lists the same methods, and OPTIONS; nowhere is still 404.
+    (a,), _ = exchange(slotd, b"OPTIONS /slots HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert a[0] == 204 and a[1]["allow"] == "GET, HEAD, POST, OPTIONS", a
+    (a,), _ = exchange(slotd, b"OPTIONS /nowhere HTTP/1.1\r\nHost: t\r\n"
+                       b"\r\n")
     problem_of(a, 404, "not-found")
 
 
