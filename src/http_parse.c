@@ -189,6 +189,32 @@ on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
+/* A target in absolute form (RFC 9112 section 3.2.2: "http://host/path?q",
+ * which servers must accept) is served by its path and query: the span
+ * moves to the path.  With no path ("http://host?q"), the authority's
+ * last byte becomes the "/" that stands in for it. */
+static void
+absolute_form(struct http_conn *c)
+{
+	struct http_span *t = &c->req.target;
+	char *at = c->in + t->off, *path;
+	size_t scheme;
+
+	scheme = strspn(at, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+	if (scheme == 0 || strncmp(at + scheme, "://", 3) != 0)
+		return;
+	path = at + scheme + 3;
+	path += strcspn(path, "/?#");
+	if (*path != '/') {
+		if (path == at + scheme + 3)
+			return;		/* no authority: left to 404 */
+		*--path = '/';
+	}
+	t->len -= (uint32_t)(path - at);
+	t->off = (uint32_t)(path - c->in);
+}
+
 /* Turn the spans into C strings: the byte after each (a space, a colon,
  * a line end) is overwritten, which llhttp has read by now. */
 static void
@@ -200,6 +226,7 @@ terminate(struct http_conn *c)
 	int i;
 
 	c->in[r->target.off + r->target.len] = '\0';
+	absolute_form(c);
 	r->terminated = 1;
 	r->query = 0;
 	if ((q = strchr(c->in + r->target.off, '?')) != NULL) {

@@ -238,6 +238,13 @@ def test_request_lines_and_versions(slotd):
         (a,), r = exchange(slotd, raw.encode())
         problem_of(a, status, "bad-request")
         assert r.closed(), raw
+    # A target in absolute form is served by its path and query.
+    (a,), _ = exchange(slotd, get(f"/slots?date={day}"))
+    (b,), _ = exchange(slotd, get(f"http://t:8080/slots?date={day}"))
+    assert b[0] == 200 and b[2] == a[2]
+    (a,), _ = exchange(slotd, get("/?x=1"))
+    (b,), _ = exchange(slotd, get("HTTP://t?x=1"))
+    assert a[0] == b[0] and a[2] == b[2]
     doc = problem_of(exchange(slotd, get("/slots?date=2026-12-02%00junk"))
                      [0][0], 400, "bad-request")
     assert "query" in doc["detail"]
