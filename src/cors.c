@@ -53,9 +53,9 @@ cors_apply(struct http_request *req, const struct config *c, int allowed)
 			    CORS_EXPOSE);
 		return 0;
 	}
-	http_allow_list(allowed & ~HTTP_METHOD_OPTIONS, methods,
-	    sizeof(methods));
 	if (entitled) {
+		http_allow_list(allowed & ~HTTP_METHOD_OPTIONS, methods,
+		    sizeof(methods));
 		http_add_header(req, "Access-Control-Allow-Methods", methods);
 		http_add_header(req, "Access-Control-Allow-Headers",
 		    CORS_HEADERS);

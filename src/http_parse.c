@@ -8,8 +8,9 @@
  * built in its strict mode).  Here come what it leaves to servers: one
  * space around the target, HTTP/1.0 and 1.1 only, Host in 1.1, "chunked"
  * as the only transfer coding and only in 1.1, Expect (never answered
- * 100 in 1.0), the limits, and no obs-fold.  Field spans are offsets into the buffer; they are turned into
- * C strings once the header block is complete.
+ * 100 in 1.0), the limits, and no obs-fold.  Field spans are offsets into
+ * the buffer; they are turned into C strings once the header block is
+ * complete.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -177,13 +178,13 @@ on_header_value_complete(llhttp_t *p)
 	struct http_conn *c = conn_of(p);
 	struct http_field *f = &c->req.fields[c->req.nfields - 1];
 	const char *from = c->in + f->name.off + f->name.len;
+	size_t n;
 
 	c->req.span_open = 0;
 	if (f->value.len == 0)
 		f->value.off = f->name.off + f->name.len;
-	if (memchr(from, '\n', c->in + f->value.off + f->value.len - from) !=
-	    NULL || memchr(from, '\r', c->in + f->value.off + f->value.len -
-	    from) != NULL)
+	n = (size_t)(c->in + f->value.off + f->value.len - from);
+	if (memchr(from, '\n', n) != NULL || memchr(from, '\r', n) != NULL)
 		return refuse(c, 400, "bad-request", "a header field may not "
 		    "be folded over lines (obs-fold)");
 	return 0;
